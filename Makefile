@@ -1,0 +1,65 @@
+# Dr.Gero developer commands. Every target sets up .venv (Python 3.12, like the Lambda runtime)
+# on first use, so a fresh clone needs nothing but `make local` or `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Find a Python 3.12: $PYTHON if given, then python3.12 on PATH, then pyenv's 3.12.x.
+PYTHON ?= $(shell \
+  for c in python3.12 "$$(pyenv root 2>/dev/null)/versions/3.12.1/bin/python3" \
+           $$(ls -d "$$(pyenv root 2>/dev/null)"/versions/3.12.*/bin/python3 2>/dev/null); do \
+    if [ -x "$$(command -v $$c 2>/dev/null)" ] && "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then \
+      echo "$$c"; break; fi; done)
+
+.PHONY: help venv local demo test test-fast lint bench build clean
+
+help:
+	@echo "make local   set up and run the local cloud on http://127.0.0.1:3000 (Ctrl-C stops it)"
+	@echo "make demo    set up and run the scripted product tour against a fresh local cloud"
+	@echo "make test    set up and run the whole test suite"
+	@echo "make lint    ruff + cfn-lint"
+	@echo "make bench   benchmarks (numbers printed, nothing asserted)"
+	@echo "make build   sam build (no Docker needed)"
+
+$(STAMP): pyproject.toml layers/deps/requirements.txt
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "error: Python 3.12 not found (the Lambda runtime is python3.12)." >&2; \
+	  echo "       install it (e.g. 'pyenv install 3.12') or run: make PYTHON=/path/to/python3.12 ..." >&2; \
+	  exit 1; fi
+	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; "$(PYTHON)" -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+local: $(STAMP)
+	$(VENV)/bin/drgero local
+
+demo: $(STAMP)
+	$(PY) -m localcloud.demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/cfn-lint template.yaml
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+build: $(STAMP)
+	@command -v sam >/dev/null || { echo "sam not found: install the AWS SAM CLI (pip install aws-sam-cli)" >&2; exit 1; }
+	sam validate --lint
+	sam build
+
+clean:
+	rm -rf $(VENV) .aws-sam .drgero .pytest_cache .ruff_cache

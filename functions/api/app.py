@@ -1,0 +1,24 @@
+"""api function: the FastAPI app (through Mangum) for /api/* and the /v1 management routes."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from mangum import Mangum
+
+from drgero.aws import AwsClients
+from drgero.settings import load_settings
+from drgero.web.app import create_app
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+settings = load_settings()
+app = create_app(settings, AwsClients(settings))
+_asgi = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event, context):
+    return _asgi(event, context)

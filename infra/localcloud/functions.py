@@ -1,0 +1,120 @@
+"""Loads the template's functions in-process, each with the environment it gets in AWS.
+
+Every function folder has its own ``app.py``; they are imported under unique module names
+(``drgero_fn_<folder>``) so they can live side by side in one process. Handlers read their
+settings at import (cold start), so a module is imported with the function's environment in
+place, once per FunctionRuntime (a fresh runtime is a fresh cold start).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from localcloud.resources import CreatedResources, function_environment
+from localcloud.template import REPO_ROOT, Template
+
+_env_lock = threading.RLock()
+
+
+@contextmanager
+def patched_environ(values: dict[str, str]):
+    """Temporarily sets environment variables (imports are serialized by a lock)."""
+    with _env_lock:
+        saved = {k: os.environ.get(k) for k in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for key, old in saved.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+
+
+class LambdaContext:
+    """The parts of the Lambda context object that Powertools and our handlers read."""
+
+    def __init__(self, function_name: str, timeout_seconds: int, memory_mb: int) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._timeout_ms = timeout_seconds * 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_ms
+
+
+class FunctionRuntime:
+    """Imports and invokes the template's functions with their AWS environments."""
+
+    def __init__(self, template: Template, created: CreatedResources, extra_env: dict[str, str] | None = None):
+        self.template = template
+        self.created = created
+        self.extra_env = extra_env or {}
+        self._modules: dict[str, ModuleType] = {}
+        self._load_lock = threading.Lock()
+
+    def environment(self, logical_id: str) -> dict[str, str]:
+        env = function_environment(self.template, logical_id, self.created)
+        env.update(self.extra_env)
+        return env
+
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        props = dict(self.template.data.get("Globals", {}).get("Function", {}))
+        props.update(self.template.functions[logical_id].get("Properties", {}))
+        return props
+
+    def module(self, logical_id: str) -> ModuleType:
+        with self._load_lock:
+            if logical_id not in self._modules:
+                self._modules[logical_id] = self._import(logical_id)
+            return self._modules[logical_id]
+
+    def handler(self, logical_id: str) -> Callable[[dict, Any], Any]:
+        props = self.properties(logical_id)
+        _module_name, func_name = props["Handler"].rsplit(".", 1)
+        return getattr(self.module(logical_id), func_name)
+
+    def invoke(self, logical_id: str, event: dict) -> Any:
+        props = self.properties(logical_id)
+        context = LambdaContext(logical_id, int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)))
+        return self.handler(logical_id)(event, context)
+
+    def logical_id_for_folder(self, folder: str) -> str:
+        for logical, res in self.template.functions.items():
+            if Path(res["Properties"]["CodeUri"]).name == folder:
+                return logical
+        raise KeyError(f"no function with CodeUri functions/{folder}/ in template.yaml")
+
+    def _import(self, logical_id: str) -> ModuleType:
+        props = self.properties(logical_id)
+        module_name, _ = props["Handler"].rsplit(".", 1)
+        code_dir = REPO_ROOT / props["CodeUri"]
+        path = code_dir / f"{module_name.replace('.', '/')}.py"
+        unique = f"drgero_fn_{code_dir.name}_{uuid.uuid4().hex[:8]}"
+        spec = importlib.util.spec_from_file_location(unique, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        from drgero.settings import load_settings
+
+        with patched_environ(self.environment(logical_id)):
+            load_settings.cache_clear()
+            try:
+                spec.loader.exec_module(module)
+            finally:
+                load_settings.cache_clear()
+        return module
