@@ -26,12 +26,11 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("DRGERO_CONFIG", None)
 
+from drgero.aws import AwsClients  # noqa: E402
+from drgero.settings import Settings  # noqa: E402
 from localcloud.functions import FunctionRuntime  # noqa: E402
 from localcloud.resources import CreatedResources, create_resources  # noqa: E402
 from localcloud.template import Template  # noqa: E402
-
-from drgero.aws import AwsClients  # noqa: E402
-from drgero.settings import Settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")

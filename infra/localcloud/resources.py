@@ -75,8 +75,9 @@ def _local_name(logical_id: str) -> str:
     return f"{STACK_NAME}-{re.sub(r'(?<!^)(?=[A-Z])', '-', logical_id).lower()}"
 
 
-def create_resources(session: Any, template: Template, endpoint_url: str | None, region: str,
-                     parameters: dict[str, Any] | None = None) -> CreatedResources:
+def create_resources(
+    session: Any, template: Template, endpoint_url: str | None, region: str, parameters: dict[str, Any] | None = None
+) -> CreatedResources:
     """Creates every stateful resource of the template and returns what was created."""
     params = template.parameter_defaults()
     params.update(parameters or {})
@@ -139,16 +140,20 @@ def _create_queues(sqs: Any, template: Template, created: CreatedResources) -> N
         props = res.get("Properties", {})
         name = props.get("QueueName") or _local_name(logical)
         attributes: dict[str, str] = {}
-        for prop, attr in (("VisibilityTimeout", "VisibilityTimeout"),
-                           ("MessageRetentionPeriod", "MessageRetentionPeriod"),
-                           ("DelaySeconds", "DelaySeconds")):
+        for prop, attr in (
+            ("VisibilityTimeout", "VisibilityTimeout"),
+            ("MessageRetentionPeriod", "MessageRetentionPeriod"),
+            ("DelaySeconds", "DelaySeconds"),
+        ):
             if prop in props:
                 attributes[attr] = str(created.resolve(props[prop]))
         if "RedrivePolicy" in props:
             policy = created.resolve(props["RedrivePolicy"])
             attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": policy["deadLetterTargetArn"],
-                 "maxReceiveCount": int(policy["maxReceiveCount"])}
+                {
+                    "deadLetterTargetArn": policy["deadLetterTargetArn"],
+                    "maxReceiveCount": int(policy["maxReceiveCount"]),
+                }
             )
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         created.refs[logical] = url

@@ -38,8 +38,24 @@ def _make_constructor(tag: str):
     return construct
 
 
-for _tag in ("Ref", "GetAtt", "Sub", "Join", "If", "Not", "Equals", "Select", "Split", "FindInMap",
-             "GetAZs", "ImportValue", "And", "Or", "Condition", "Base64"):
+for _tag in (
+    "Ref",
+    "GetAtt",
+    "Sub",
+    "Join",
+    "If",
+    "Not",
+    "Equals",
+    "Select",
+    "Split",
+    "FindInMap",
+    "GetAZs",
+    "ImportValue",
+    "And",
+    "Or",
+    "Condition",
+    "Base64",
+):
     _CfnLoader.add_constructor(f"!{_tag}", _make_constructor(_tag))
 
 
@@ -71,9 +87,7 @@ class Template:
 
     @cached_property
     def global_env(self) -> dict[str, Any]:
-        return (
-            self.data.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-        )
+        return self.data.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
 
     def parameter_defaults(self) -> dict[str, Any]:
         return {k: v.get("Default") for k, v in self.data.get("Parameters", {}).items()}

@@ -27,8 +27,8 @@ ALL_SCOPES: frozenset[str] = frozenset(s.value for s in Scope)
 
 
 class PrincipalKind(StrEnum):
-    API_TOKEN = "api_token"
-    DATASET_TOKEN = "dataset_token"
+    API_TOKEN = "api_token"  # noqa: S105 - a kind name, not a secret
+    DATASET_TOKEN = "dataset_token"  # noqa: S105 - a kind name, not a secret
     USER = "user"
 
 

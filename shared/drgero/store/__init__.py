@@ -1,0 +1,1 @@
+"""Persistence: the single DynamoDB metadata table (see docs/data-model.md)."""
