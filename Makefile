@@ -56,10 +56,23 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
-build: $(STAMP)
-	@command -v sam >/dev/null || { echo "sam not found: install the AWS SAM CLI (pip install aws-sam-cli)" >&2; exit 1; }
-	sam validate --lint
-	sam build
+# The AWS SAM CLI lives in its own venv: its pins conflict with ours. sam's python builder
+# needs python3.12 on PATH (no Docker), so the found 3.12 interpreter's bin dir goes first.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM_ENV = PATH="$$("$(PYTHON)" -c 'import os, sys; print(os.path.dirname(sys.executable))'):$$PATH" \
+  SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="$${AWS_DEFAULT_REGION:-us-east-1}"
+
+$(SAM_STAMP):
+	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.12 not found (see 'make venv')." >&2; exit 1; fi
+	@test -x $(SAM_VENV)/bin/python || { echo "creating $(SAM_VENV) with $(PYTHON)"; "$(PYTHON)" -m venv $(SAM_VENV); }
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+	@touch $(SAM_STAMP)
+
+build: $(STAMP) $(SAM_STAMP)
+	$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint
+	$(SAM_ENV) $(SAM_VENV)/bin/sam build
 
 clean:
-	rm -rf $(VENV) .aws-sam .drgero .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam .aws-sam .drgero .pytest_cache .ruff_cache

@@ -1,12 +1,40 @@
-"""evaluate function: SQS consumer (filled in by its issue). Until then every record is reported
-as failed, so SQS keeps it and, after maxReceiveCount, moves it to the DLQ: nothing is lost."""
+"""evaluate function: calls one model on one shard of rows and scores what it can at once
+(drgero.runs.evaluate; message schema drgero.runs.messages.EvaluateMessage; docs/runs.md).
 
-from aws_lambda_powertools import Logger
+Powertools BatchProcessor with partial batch response. Idempotent: a redelivered work item
+reuses the outputs already written and counts its shard at most once.
+"""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from drgero.aws import AwsClients
+from drgero.runs.evaluate import process_shard
+from drgero.runs.messages import EvaluateMessage
+from drgero.settings import load_settings
 
 logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+settings = load_settings()
+clients = AwsClients(settings)
 
 
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> dict:
+    result = process_shard(settings, clients, EvaluateMessage.model_validate_json(record.body))
+    logger.info("shard evaluated", extra=result)
+    metrics.add_metric(name="RowsEvaluated", unit=MetricUnit.Count, value=result.get("rows", 0))
+    metrics.add_metric(name="CallErrors", unit=MetricUnit.Count, value=result.get("call_errors", 0))
+    return result
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event, context):
-    records = event.get("Records", [])
-    logger.warning("not implemented yet; returning records to the queue", extra={"count": len(records)})
-    return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

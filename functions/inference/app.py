@@ -1,12 +1,51 @@
-"""inference function: production inference (filled in by the inference issue)."""
+"""inference function: POST /v1/leaderboard/{id}/inference and POST /v1/chat/completions
+(docs/inference.md).
 
-from aws_lambda_powertools import Logger
+Thin: the event becomes (principal, leaderboard, request), one domain call serves it, the
+result becomes the route's answer (native or OpenAI-compatible, errors in the matching
+shape). No web framework on this import path: it is the hot path. The service is built once
+per cold start and keeps warm state across invocations: one event loop with pooled provider
+connections, and a few seconds' cache of each leaderboard's production target.
+"""
 
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from drgero.aws import AwsClients
 from drgero.errors import ApiError
-from drgero.http import error_response
+from drgero.inference.http import error_answer, handle, is_chat
+from drgero.inference.service import InferenceService
+from drgero.settings import load_settings
 
 logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+settings = load_settings()
+service = InferenceService(settings, AwsClients(settings))
 
 
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event, context):
-    return error_response(ApiError(501, "not_implemented", "Production inference is not available yet."), event)
+    try:
+        answer, outcome = handle(event, service)
+    except ApiError as error:
+        logger.info("inference refused", extra={"status": error.status, "code": error.code})
+        metrics.add_metric(name="InferenceRefused", unit=MetricUnit.Count, value=1)
+        return error_answer(error, event, openai_shape=is_chat(event))
+    except Exception:  # noqa: BLE001 - an unexpected failure still answers in the route's error shape
+        logger.exception("inference failed")
+        metrics.add_metric(name="InferenceErrors", unit=MetricUnit.Count, value=1)
+        internal = ApiError(500, "internal_error", "Something went wrong on our side; retry the request.")
+        return error_answer(internal, event, openai_shape=is_chat(event))
+    metrics.add_metric(name="InferenceCalls", unit=MetricUnit.Count, value=1)
+    if outcome.fallback_from:
+        metrics.add_metric(name="InferenceFallbacks", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "inference served",
+        extra={"trace_id": outcome.trace_id, "model_id": outcome.model.model_id, "latency_ms": outcome.latency_ms},
+    )
+    return answer

@@ -1,12 +1,40 @@
-"""judge function: SQS consumer (filled in by its issue). Until then every record is reported
-as failed, so SQS keeps it and, after maxReceiveCount, moves it to the DLQ: nothing is lost."""
+"""judge function: scores one shard's candidate outputs with the judge model
+(drgero.runs.judging; message schema drgero.runs.messages.JudgeMessage; docs/runs.md).
 
-from aws_lambda_powertools import Logger
+Powertools BatchProcessor with partial batch response. Idempotent: judgements already
+written for the shard are reused and the shard is counted at most once.
+"""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from drgero.aws import AwsClients
+from drgero.runs.judging import process_judge
+from drgero.runs.messages import JudgeMessage
+from drgero.settings import load_settings
 
 logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+settings = load_settings()
+clients = AwsClients(settings)
 
 
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> dict:
+    result = process_judge(settings, clients, JudgeMessage.model_validate_json(record.body))
+    logger.info("shard judged", extra=result)
+    metrics.add_metric(name="RowsJudged", unit=MetricUnit.Count, value=result.get("judged", 0))
+    metrics.add_metric(name="JudgeErrors", unit=MetricUnit.Count, value=result.get("judge_errors", 0))
+    return result
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event, context):
-    records = event.get("Records", [])
-    logger.warning("not implemented yet; returning records to the queue", extra={"count": len(records)})
-    return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

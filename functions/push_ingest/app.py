@@ -1,12 +1,59 @@
-"""push_ingest function: dataset push webhook (filled in by the datasets issue)."""
+"""push_ingest function: POST /v1/leaderboard/{id}/dataset/push (docs/datasets.md).
 
-from aws_lambda_powertools import Logger
+Thin: the event becomes (principal, leaderboard id, raw body, Idempotency-Key), one domain call
+accepts the request whole or refuses it, the result becomes a 202 or the contract's error.
+No web framework on this import path: it is the hot path apps call on every event.
+"""
 
+import base64
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from drgero.auth.principal import Principal
+from drgero.aws import AwsClients
+from drgero.datasets.push import Pusher
 from drgero.errors import ApiError
-from drgero.http import error_response
+from drgero.http import error_response, header, json_response
+from drgero.settings import load_settings
 
 logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+settings = load_settings()
+pusher = Pusher(settings, AwsClients(settings))
 
 
+def _raw_body(event: dict) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_json", "The request body is not valid base64.") from exc
+    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event, context):
-    return error_response(ApiError(501, "not_implemented", "Dataset push is not available yet."), event)
+    try:
+        principal = Principal.from_context((event.get("requestContext") or {}).get("authorizer"))
+        leaderboard_id = str((event.get("pathParameters") or {}).get("id") or "")
+        result = pusher.push(
+            principal,
+            leaderboard_id,
+            _raw_body(event),
+            idempotency_key=header(event, "Idempotency-Key"),
+            lambda_context=context,
+        )
+    except ApiError as error:
+        logger.info("push refused", extra={"status": error.status, "code": error.code})
+        metrics.add_metric(name="PushRefused", unit=MetricUnit.Count, value=1)
+        return error_response(error, event)
+    metrics.add_metric(name="PushRowsAccepted", unit=MetricUnit.Count, value=result.accepted)
+    logger.info("push accepted", extra={"batch_id": result.batch_id, "rows": result.accepted})
+    return json_response(202, result.body())

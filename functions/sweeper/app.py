@@ -1,11 +1,77 @@
-"""sweeper function: recurring housekeeping jobs fired by EventBridge Scheduler."""
+"""sweeper function: recurring housekeeping jobs fired by EventBridge Scheduler.
+
+The event names its job (``{"job": "consolidation_sweep"}``); JOBS maps each name to the
+domain function that does it, ``(settings, clients) -> dict``. Areas add their job here with
+one line (additive edits only), plus a ScheduleV2 event in template.yaml. An unknown job is
+an error, so a typo in the template shows up in the function's error alarm instead of
+silently doing nothing.
+"""
+
+from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 
+from drgero.aws import AwsClients
+from drgero.settings import Settings, load_settings
+
 logger = Logger()
 
+settings = load_settings()
+clients = AwsClients(settings)
 
+
+def consolidation_sweep(settings: Settings, clients: AwsClients) -> dict:
+    """Enqueues consolidation for leaderboards due by time or size (drgero.datasets.triggers)."""
+    from drgero.datasets.triggers import consolidation_sweep as sweep
+
+    return dict(sweep(settings, clients))
+
+
+def reservation_sweep(settings: Settings, clients: AwsClients) -> dict:
+    """Charges budget reservations left open by callers that died (drgero.auth.budget.sweep)."""
+    from drgero.auth.budget import sweep
+    from drgero.store.table import MetadataTable
+
+    return sweep(MetadataTable(clients.dynamodb, settings.aws.table_name))
+
+
+def fine_tune_poll(settings: Settings, clients: AwsClients) -> dict:
+    """Moves active fine-tune jobs on from their backend's status (drgero.finetune.jobs)."""
+    from drgero.finetune.jobs import poll_jobs
+
+    return poll_jobs(settings, clients)
+
+
+def fine_tune_scheduled(settings: Settings, clients: AwsClients, event: dict) -> dict:
+    """One firing of a model's fine-tune schedule (drgero.finetune.schedules)."""
+    from drgero.finetune.schedules import run_scheduled
+
+    return run_scheduled(settings, clients, event)
+
+
+JOBS: dict[str, Callable[[Settings, AwsClients], dict]] = {
+    "consolidation_sweep": consolidation_sweep,
+    "reservation_sweep": reservation_sweep,
+    "fine_tune_poll": fine_tune_poll,
+}
+
+# Jobs fired by schedules created at runtime, whose input carries more than the job name:
+# (settings, clients, event) -> dict.
+EVENT_JOBS: dict[str, Callable[[Settings, AwsClients, dict], dict]] = {
+    "fine_tune_scheduled": fine_tune_scheduled,
+}
+
+
+@logger.inject_lambda_context
 def handler(event, context):
     job = (event or {}).get("job")
-    logger.info("sweeper job not implemented yet", extra={"job": job})
-    return {"job": job, "done": False}
+    if job in EVENT_JOBS:
+        result = EVENT_JOBS[job](settings, clients, event)
+        logger.info("sweeper job done", extra={"job": job, **result})
+        return {"job": job, "done": True, **result}
+    run = JOBS.get(job)
+    if run is None:
+        raise ValueError(f"unknown sweeper job {job!r}; known: {sorted(JOBS) + sorted(EVENT_JOBS)}")
+    result = run(settings, clients)
+    logger.info("sweeper job done", extra={"job": job, **result})
+    return {"job": job, "done": True, **result}

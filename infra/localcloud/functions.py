@@ -8,6 +8,7 @@ place, once per FunctionRuntime (a fresh runtime is a fresh cold start).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import threading
@@ -40,6 +41,23 @@ def patched_environ(values: dict[str, str]):
                     os.environ[key] = old
 
 
+@contextmanager
+def _event_loop():
+    """Lambda runs handlers on the main thread, which has an asyncio event loop (Mangum relies
+    on ``asyncio.get_event_loop()``). Locally handlers run on request and poller threads,
+    which have none: give the thread one for the invocation, and close it afterwards."""
+    if threading.current_thread() is threading.main_thread():
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 class LambdaContext:
     """The parts of the Lambda context object that Powertools and our handlers read."""
 
@@ -60,10 +78,21 @@ class LambdaContext:
 class FunctionRuntime:
     """Imports and invokes the template's functions with their AWS environments."""
 
-    def __init__(self, template: Template, created: CreatedResources, extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        template: Template,
+        created: CreatedResources,
+        extra_env: dict[str, str] | None = None,
+        overrides: dict[str, Callable[[dict, Any], Any]] | None = None,
+    ):
         self.template = template
         self.created = created
         self.extra_env = extra_env or {}
+        # Test doubles by logical id or folder name: invoked instead of the real handler
+        # (with the same event and context), e.g. a consumer that fails on purpose.
+        self.overrides: dict[str, Callable[[dict, Any], Any]] = {}
+        for name, fn in (overrides or {}).items():
+            self.overrides[name if name in template.functions else self.logical_id_for_folder(name)] = fn
         self._modules: dict[str, ModuleType] = {}
         self._load_lock = threading.Lock()
 
@@ -91,7 +120,22 @@ class FunctionRuntime:
     def invoke(self, logical_id: str, event: dict) -> Any:
         props = self.properties(logical_id)
         context = LambdaContext(logical_id, int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)))
-        return self.handler(logical_id)(event, context)
+        override = self.overrides.get(logical_id)
+        with _event_loop():
+            if override is not None:
+                return override(event, context)
+            return self.handler(logical_id)(event, context)
+
+    def resolve(self, name: str) -> str:
+        """A logical id from a logical id or a folder name (``consolidate``)."""
+        return name if name in self.template.functions else self.logical_id_for_folder(name)
+
+    def logical_id_for_arn(self, arn: str) -> str | None:
+        """The template function whose (local) ARN or name is ``arn``."""
+        for logical in self.template.functions:
+            if arn in (self.created.attrs.get(logical, {}).get("Arn"), self.created.refs.get(logical)):
+                return logical
+        return None
 
     def logical_id_for_folder(self, folder: str) -> str:
         for logical, res in self.template.functions.items():

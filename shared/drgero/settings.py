@@ -58,6 +58,26 @@ class AuthSettings(BaseModel):
     jwt_jwks_url: str = ""
     # HS256 shared secret (Supabase projects sign sessions with one). Empty: HS256 refused.
     jwt_hs256_secret: str = ""
+    # Clock skew tolerated on exp/nbf/iat of session JWTs.
+    jwt_leeway_seconds: int = 30
+    # How long fetched JWKS keys are reused, and how long a JWKS fetch may take.
+    jwks_cache_seconds: int = 300
+    jwks_timeout_seconds: float = 3.0
+    # last_used_at of a token is written at most once per this many seconds.
+    last_used_granularity_seconds: int = 60
+    # Rotation: how long the old secret keeps working by default, and at most.
+    rotation_grace_seconds: int = 86400
+    max_rotation_grace_seconds: int = 30 * 86400
+    # How long an invitation code can be accepted.
+    invitation_ttl_seconds: int = 7 * 86400
+    max_workspaces_per_user: int = 20
+    max_tokens_per_workspace: int = 200
+    # Largest budget one API token may carry, in USD.
+    max_token_budget_usd: float = 1_000_000.0
+    # Budgets: what is reserved when a call's cost cannot be estimated (never zero), and how
+    # long a reservation may stay open before the sweeper charges it at the reserved amount.
+    budget_unestimated_reserve_usd: float = 1.0
+    budget_reservation_ttl_seconds: int = 1800
 
 
 class LimitsSettings(BaseModel):
@@ -65,6 +85,28 @@ class LimitsSettings(BaseModel):
     push_max_row_bytes: int = 64 * 1024
     push_max_rows_per_request: int = 5000
     min_rows_before_models: int = 100
+    # Candidate models one leaderboard may have (409 above it).
+    max_models_per_leaderboard: int = 25
+    # Dr.Gero models (/api/models) per workspace, versions kept per model, and the largest
+    # body of the model routes (attach, auto-select, /api/models), in bytes (413 above it).
+    max_drgero_models: int = 100
+    max_model_versions: int = 100
+    models_max_body_bytes: int = 64 * 1024
+    # Datasets (docs/datasets.md).
+    dataset_max_rows: int = 1_000_000
+    push_idempotency_seconds: int = 86_400
+    consolidate_lease_seconds: int = 960
+    consolidate_inline_max_rows: int = 20_000
+    consolidate_default_every_hours: float = 24.0
+    consolidate_max_batches_per_run: int = 20_000
+    hf_max_file_bytes: int = 2 * 1024 * 1024 * 1024
+    hf_timeout_seconds: float = 30.0
+    # Traces (docs/traces.md). Retention matches the template's TraceRetentionDays (S3 lifecycle).
+    traces_retention_days: int = 90
+    trace_max_manual_bytes: int = 64 * 1024
+    trace_max_message_bytes: int = 256 * 1024
+    traces_page_default: int = 50
+    traces_page_max: int = 200
 
 
 class ProvidersSettings(BaseModel):
@@ -74,11 +116,44 @@ class ProvidersSettings(BaseModel):
     read_timeout_seconds: float = 60.0
     # Only the local cloud sets this: lets provider calls reach 127.0.0.1 (the sandbox).
     allow_loopback: bool = False
+    # User-supplied endpoints must be https unless this is on (or allow_loopback is).
+    allow_plain_http: bool = False
+    # Retries after the first attempt, on 5xx, 429, timeouts and connection errors.
+    max_retries: int = 3
+    # Full-jitter backoff: sleep uniform(0, min(cap, base * 2**attempt)) seconds.
+    backoff_base_seconds: float = 0.5
+    backoff_cap_seconds: float = 8.0
+    # Longest Retry-After we wait in-process; longer ones surface as RateLimited(retry_after).
+    retry_after_cap_seconds: float = 30.0
+    # Adaptive concurrency per (provider, key): start, floor, ceiling, additive step, and
+    # the successes needed (per current limit) before each additive increase.
+    aimd_initial: int = 8
+    aimd_min: int = 1
+    aimd_max: int = 64
+    aimd_increase_step: float = 1.0
+    aimd_success_window: int = 8
+    # Connection pool of each provider client.
+    pool_max_connections: int = 100
+    pool_max_keepalive: int = 20
+    # Largest provider response body read, in bytes (bigger: upstream error).
+    max_response_bytes: int = 8 * 1024 * 1024
+    # OpenRouter catalog cache: lifetime and S3 key of the cached /models listing.
+    catalog_ttl_seconds: int = 3600
+    catalog_s3_key: str = "catalog/openrouter.json"
+    # Auto-select's observed latency (docs/providers.md): inference traces of the last
+    # window_hours, at most max_traces of them, and min_samples traces per model for a p95.
+    observed_latency_window_hours: int = 168
+    observed_latency_max_traces: int = 5000
+    observed_latency_min_samples: int = 20
 
 
 class PlansSettings(BaseModel):
     default_plan: str = "free"
     free_max_leaderboards: int = 3
+    # Leaderboards a pro workspace may have (0: no limit).
+    pro_max_leaderboards: int = 0
+    # Whether free workspaces may delete leaderboards (the free plan locks deletion).
+    free_can_delete_leaderboards: bool = False
 
 
 class LocalSettings(BaseModel):
@@ -87,6 +162,98 @@ class LocalSettings(BaseModel):
     aws_port: int = 4566
     sandbox_port: int = 4010
     state_dir: str = ".drgero"
+    # Seconds before a failed SQS record is redelivered locally (AWS waits out the queue's
+    # visibility timeout, 30-90 minutes in the template).
+    redelivery_delay_seconds: int = 5
+    # Seconds each local SQS poller long-polls its queue (also bounds how long stopping takes).
+    poll_wait_seconds: int = 1
+
+
+class EvaluationSettings(BaseModel):
+    # Statistics and ranking (docs/evaluation.md).
+    confidence_level: float = Field(0.95, gt=0.0, lt=1.0)
+    significance_alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    near_tie_epsilon: float = Field(0.02, ge=0.0, le=1.0)
+    bootstrap_resamples: int = Field(1000, ge=100, le=100_000)
+    permutation_resamples: int = Field(2000, ge=100, le=100_000)
+    call_errors_count_as_failures: bool = True
+    # Run planning.
+    shard_size: int = Field(25, ge=1, le=1000)
+    default_latency_ms: float = Field(2000.0, gt=0.0)
+    estimate_default_concurrency: int = Field(8, ge=1)
+    estimate_overhead_seconds: float = Field(5.0, ge=0.0)
+    # Scoring guards.
+    regex_max_pattern_chars: int = Field(500, ge=1, le=10_000)
+    regex_timeout_seconds: float = Field(0.1, gt=0.0, le=10.0)
+    judge_max_section_chars: int = Field(20_000, ge=100)
+
+
+class RunsSettings(BaseModel):
+    # Runs pipeline (docs/runs.md).
+    # How often a worker re-reads the run status between rows (seconds): bounds how many new
+    # calls start after a cancel.
+    cancel_check_seconds: float = Field(0.5, gt=0.0, le=60.0)
+    # A crashed aggregation is retaken by a redelivered message after this many seconds.
+    aggregation_lease_seconds: int = Field(900, ge=10)
+    # Candidate outputs longer than this are cut (with a note) in run outputs and reviews.
+    max_output_chars: int = Field(20_000, ge=100)
+    # max_tokens sent with each candidate call (None: the provider's default).
+    candidate_max_tokens: int | None = Field(None, ge=1)
+    # Rows per page of GET /api/runs/{id}/reviews (one page = one shard of rows, at most this).
+    review_page_rows: int = Field(25, ge=1, le=500)
+    # Runs listed per page of GET /api/leaderboards/{id}/runs.
+    history_page_default: int = Field(20, ge=1, le=200)
+
+
+class InferenceSettings(BaseModel):
+    # Production inference (docs/inference.md).
+    # Largest request body of the two inference routes, in bytes (413 above it).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Most chat messages in one request (413 above it).
+    max_messages: int = Field(500, ge=1)
+    # Largest max_tokens a request may ask for (400 above it).
+    max_tokens_limit: int = Field(65_536, ge=1)
+    # max_tokens sent when the request gives none; it also makes the worst-case cost
+    # estimable for the budget. None: the provider's default, and the budget reserves
+    # auth.budget_unestimated_reserve_usd for the call.
+    default_max_tokens: int | None = Field(None, ge=1)
+    # Seconds a function instance reuses a leaderboard's resolved production target
+    # (leaderboard config + selected model config): the upper bound on how long a selection,
+    # prompt or model change takes to reach inference.
+    target_cache_seconds: float = Field(5.0, ge=0.0, le=300.0)
+    # Provider retries on the hot path (replaces providers.max_retries there) and the read
+    # timeout of one attempt: kept under API Gateway's 29 s integration limit.
+    max_retries: int = Field(1, ge=0, le=5)
+    read_timeout_seconds: float = Field(20.0, gt=0.0, le=28.0)
+
+
+class FineTuneSettings(BaseModel):
+    # Fine-tuning (docs/fine-tuning.md). The backend is one OpenAI-style fine-tuning API
+    # (OpenAI, Together, Fireworks; the sandbox locally), run by the operator: its key is a
+    # deployment secret, not a workspace integration, and its cost is recorded per job.
+    base_url: str = "https://api.openai.com/v1"
+    api_key: str = ""
+    # Name recorded on jobs and traces (which backend trained the model).
+    provider_name: str = "openai"
+    # Chat-completions URL tuned models answer on (a new model version's endpoint).
+    # Empty: ``{base_url}/chat/completions``.
+    inference_url: str = ""
+    # USD per million trained tokens, used when the backend reports no cost of its own.
+    price_per_m_trained_tokens_usd: float = Field(8.0, ge=0.0)
+    # Rows exported per job (rows without an expected output are skipped) and the minimum.
+    max_training_rows: int = Field(50_000, ge=1)
+    min_training_rows: int = Field(10, ge=1)
+    # Largest exported training file, in bytes (409 above it: the backend would refuse it).
+    max_training_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    # Backend HTTP calls: timeout of one attempt and retries on 429/5xx/timeouts.
+    timeout_seconds: float = Field(30.0, gt=0.0)
+    max_retries: int = Field(2, ge=0, le=10)
+    # The poller (sweeper job fine_tune_poll): jobs looked at per sweep, and how old a job
+    # stuck before its backend job exists must be before the poller resumes its start.
+    poll_max_jobs: int = Field(200, ge=1)
+    resume_after_seconds: int = Field(300, ge=0)
+    # ARN the fine-tune schedules invoke (the sweeper function; template.yaml sets it).
+    schedule_target_arn: str = ""
 
 
 class Settings(BaseSettings):
@@ -104,6 +271,10 @@ class Settings(BaseSettings):
     providers: ProvidersSettings = ProvidersSettings()
     plans: PlansSettings = PlansSettings()
     local: LocalSettings = LocalSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    runs: RunsSettings = RunsSettings()
+    inference: InferenceSettings = InferenceSettings()
+    fine_tune: FineTuneSettings = FineTuneSettings()
 
     @classmethod
     def settings_customise_sources(

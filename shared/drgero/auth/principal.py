@@ -41,6 +41,11 @@ class Principal:
     leaderboard_id: str = ""  # only for dataset (hpd_) tokens
     user_id: str = ""
     role: str = ""  # only for user sessions
+    email: str = ""  # only for user sessions, and only when the issuer verified it
+    # Only for user sessions without a resolved workspace (workspace_id == ""): why not.
+    # "none" (member of no workspace yet), "ambiguous" (several; X-Workspace-Id missing),
+    # "not_member" (X-Workspace-Id names a workspace the user is not a member of).
+    no_workspace_reason: str = ""
 
     def to_context(self) -> dict[str, str]:
         return {
@@ -51,21 +56,57 @@ class Principal:
             "leaderboard_id": self.leaderboard_id,
             "user_id": self.user_id,
             "role": self.role,
+            "email": self.email,
+            "no_workspace_reason": self.no_workspace_reason,
         }
 
     @classmethod
-    def from_context(cls, context: dict | None) -> Principal:
-        """Rebuild the principal from ``requestContext.authorizer``; 401 if there is none."""
-        if not context or not context.get("kind") or not context.get("workspace_id"):
+    def from_context(cls, context: dict | None, require_workspace: bool = True) -> Principal:
+        """Rebuild the principal from ``requestContext.authorizer``; 401 if there is none.
+
+        Only a user session may lack a workspace (a new user creating one, or accepting an
+        invitation), and only routes that ask for ``require_workspace=False`` accept it; a
+        workspace-less principal never carries scopes, so it can reach nothing else."""
+        if not context or not context.get("kind"):
             raise ApiError(401, "unauthorized", "Missing or invalid credentials.")
-        return cls(
-            kind=PrincipalKind(context["kind"]),
-            workspace_id=str(context["workspace_id"]),
-            scopes=frozenset(str(context.get("scopes", "")).split()),
+        try:
+            kind = PrincipalKind(context["kind"])
+        except ValueError as exc:
+            raise ApiError(401, "unauthorized", "Missing or invalid credentials.") from exc
+        workspace_id = str(context.get("workspace_id") or "")
+        if not workspace_id and kind is not PrincipalKind.USER:
+            raise ApiError(401, "unauthorized", "Missing or invalid credentials.")
+        principal = cls(
+            kind=kind,
+            workspace_id=workspace_id,
+            scopes=frozenset(str(context.get("scopes", "")).split()) if workspace_id else frozenset(),
             token_id=str(context.get("token_id", "")),
             leaderboard_id=str(context.get("leaderboard_id", "")),
             user_id=str(context.get("user_id", "")),
-            role=str(context.get("role", "")),
+            role=str(context.get("role", "")) if workspace_id else "",
+            email=str(context.get("email", "")),
+            no_workspace_reason=str(context.get("no_workspace_reason", "")) if not workspace_id else "",
+        )
+        if require_workspace:
+            principal.require_workspace()
+        return principal
+
+    def require_workspace(self) -> None:
+        """Refuses a user session that has no workspace resolved, saying what to do."""
+        if self.workspace_id:
+            return
+        if self.no_workspace_reason == "ambiguous":
+            raise ApiError(
+                400,
+                "workspace_required",
+                "You belong to several workspaces; send the X-Workspace-Id header to pick one.",
+            )
+        if self.no_workspace_reason == "not_member":
+            raise ApiError(404, "not_found", "Workspace not found.")
+        raise ApiError(
+            403,
+            "no_workspace",
+            "You are not a member of any workspace yet: create one (POST /api/workspaces) or accept an invitation.",
         )
 
     def require_scope(self, scope: Scope | str) -> None:

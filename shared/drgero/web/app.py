@@ -9,12 +9,32 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drgero.aws import AwsClients
 from drgero.errors import ApiError, error_body
+from drgero.inference.openapi import document_inference_routes
 from drgero.settings import Settings
 from drgero.web.deps import request_id_of
+from drgero.web.routers import datasets as datasets_router
+from drgero.web.routers import fine_tunes as fine_tunes_router
 from drgero.web.routers import health
+from drgero.web.routers import integrations as integrations_router
+from drgero.web.routers import leaderboards as leaderboards_router
+from drgero.web.routers import models as models_router
+from drgero.web.routers import runs as runs_router
+from drgero.web.routers import tokens as tokens_router
+from drgero.web.routers import traces as traces_router
+from drgero.web.routers import workspaces as workspaces_router
 
 # Each area of the API is one router module; add new ones here.
-ROUTERS = [health.router]
+ROUTERS = [health.router, traces_router.router]
+ROUTERS += [workspaces_router.router, tokens_router.router, integrations_router.router]
+ROUTERS += [leaderboards_router.router, datasets_router.router]
+ROUTERS += [runs_router.router]
+ROUTERS += [models_router.router]
+ROUTERS += [fine_tunes_router.router]
+
+# Routes served by dedicated functions (push_ingest, inference) never reach this app; each
+# entry here adds its paths to the OpenAPI document: fn(schema) -> None, mutating it.
+OPENAPI_EXTENSIONS = [datasets_router.document_push_route]
+OPENAPI_EXTENSIONS += [document_inference_routes]  # inference function's two routes
 
 
 def create_app(settings: Settings, clients: AwsClients) -> FastAPI:
@@ -31,7 +51,22 @@ def create_app(settings: Settings, clients: AwsClients) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     _install_error_handlers(app)
+    _install_openapi_extensions(app)
     return app
+
+
+def _install_openapi_extensions(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            for extend in OPENAPI_EXTENSIONS:
+                extend(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from drgero.auth.principal import Principal
 from drgero.aws import AwsClients
 from drgero.settings import Settings
+from drgero.store.table import MetadataTable
 
 
 def aws_event(request: Request) -> dict:
@@ -30,6 +31,18 @@ def get_principal(request: Request) -> Principal:
     return Principal.from_context(context)
 
 
+def get_session_principal(request: Request) -> Principal:
+    """Like get_principal, but also accepts a signed-in user who has no workspace resolved
+    (creating a first workspace, accepting an invitation). Such a principal has no scopes."""
+    context = (aws_event(request).get("requestContext") or {}).get("authorizer")
+    return Principal.from_context(context, require_workspace=False)
+
+
+def get_table(request: Request) -> MetadataTable:
+    settings: Settings = request.app.state.settings
+    return MetadataTable(request.app.state.clients.dynamodb, settings.aws.table_name)
+
+
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -41,3 +54,5 @@ def get_clients(request: Request) -> AwsClients:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 CurrentSettings = Annotated[Settings, Depends(get_settings)]
 CurrentClients = Annotated[AwsClients, Depends(get_clients)]
+SessionPrincipal = Annotated[Principal, Depends(get_session_principal)]
+CurrentTable = Annotated[MetadataTable, Depends(get_table)]

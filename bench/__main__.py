@@ -1,0 +1,91 @@
+"""Runs the benchmark modules of this package and prints one table per module.
+
+    python -m bench                 # every module
+    python -m bench cold_start      # only the named modules
+    python -m bench --list          # what exists
+
+A benchmark module is any ``bench/<name>.py`` (not starting with ``_``) with a function
+``run() -> list[dict]``: one dict per result row, same keys in every row. The module
+docstring's first line is the table's title. Nothing is asserted: numbers are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def discover() -> list[str]:
+    """Names of the benchmark modules in bench/, in alphabetical order."""
+    return sorted(m.name for m in pkgutil.iter_modules([str(PACKAGE_DIR)]) if not m.name.startswith("_"))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table: columns in first-seen key order, numbers right-aligned."""
+    if not rows:
+        return "  (no rows)"
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    numeric = [all(isinstance(row.get(c), int | float) for row in rows if row.get(c) is not None) for c in columns]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
+        return "  " + "  ".join(parts).rstrip()
+
+    rule = "  " + "  ".join("-" * w for w in widths)
+    return "\n".join([line(columns), rule, *(line(r) for r in cells)])
+
+
+def run_module(name: str) -> tuple[str, list[dict[str, Any]], float]:
+    module = importlib.import_module(f"bench.{name}")
+    runner = getattr(module, "run", None)
+    if not callable(runner):
+        raise SystemExit(f"bench/{name}.py has no run() function (see bench/README.md)")
+    title = (module.__doc__ or name).strip().splitlines()[0]
+    started = time.perf_counter()
+    rows = list(runner())
+    return title, rows, time.perf_counter() - started
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run Dr.Gero's benchmarks.")
+    parser.add_argument("modules", nargs="*", help="benchmark modules to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the benchmark modules and exit")
+    args = parser.parse_args(argv)
+
+    available = discover()
+    if args.list:
+        print("\n".join(available))
+        return 0
+    unknown = sorted(set(args.modules) - set(available))
+    if unknown:
+        parser.error(f"unknown benchmark module(s) {unknown}; available: {available}")
+    for name in args.modules or available:
+        print(f"\n== {name}", flush=True)
+        title, rows, seconds = run_module(name)
+        print(f"   {title}  ({seconds:.1f} s)")
+        print(format_table(rows), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Cold-start import time of every function's handler module (fresh interpreter per run).
+
+Each run starts a new Python process with the function's template environment (resources
+resolved as the local cloud would name them), imports ``functions/<dir>/<module>.py`` the way
+Lambda does (code dir on sys.path, module loaded from its file) and reports how long the
+import took (``import_ms``) and how long the whole process lived (``process_ms``:
+interpreter start + import + exit). One extra run with ``python -X importtime`` names the
+heaviest top-level imports. AWS calls made at import would fail fast: the endpoint points at
+a closed loopback port and the credentials are fake; this measures import work only, not
+Lambda's own init (sandbox, layers extraction) nor network calls.
+
+BENCH_COLD_START_RUNS (default 5) sets the number of timed runs per function.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RUNS = int(os.environ.get("BENCH_COLD_START_RUNS", "5"))
+
+# Runs inside the fresh interpreter: argv = code dir, module file, handler attribute.
+PROBE = """
+import importlib.util, json, sys, time
+code_dir, module_file, attribute = sys.argv[1:4]
+sys.path.insert(0, code_dir)
+sys.stderr.write("BENCH-IMPORT-START\\n")  # -X importtime lines after this belong to the handler
+sys.stderr.flush()
+started = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", module_file)
+module = importlib.util.module_from_spec(spec)
+sys.modules["app"] = module
+spec.loader.exec_module(module)
+handler = getattr(module, attribute)
+elapsed = time.perf_counter() - started
+print(json.dumps({"import_ms": elapsed * 1000, "callable": callable(handler)}))
+"""
+
+
+def _function_environments() -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
+    """logical id -> (merged properties, environment) as the function gets them in AWS."""
+    import boto3
+    from moto import mock_aws
+
+    from localcloud.functions import FunctionRuntime
+    from localcloud.resources import create_resources
+    from localcloud.template import Template
+
+    template = Template.load()
+    fake = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in fake}
+    os.environ.update(fake)
+    try:
+        with mock_aws():
+            created = create_resources(boto3.session.Session(), template, None, "us-east-1")
+            runtime = FunctionRuntime(template, created)
+            return {fn: (runtime.properties(fn), runtime.environment(fn)) for fn in sorted(template.functions)}
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _probe_env(function_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRGERO_", "AWS_", "POWERTOOLS_"))}
+    env.update(function_env)
+    env.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL="http://127.0.0.1:9",  # discard port: any AWS call at import fails fast
+        PYTHONDONTWRITEBYTECODE="0",
+    )
+    return env
+
+
+def _probe_args(props: dict[str, Any]) -> list[str]:
+    module_name, _, attribute = props["Handler"].rpartition(".")
+    code_dir = REPO_ROOT / props["CodeUri"]
+    module_file = code_dir / f"{module_name.replace('.', '/')}.py"
+    return [str(code_dir), str(module_file), attribute]
+
+
+def _one_run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    process_ms = (time.perf_counter() - started) * 1000
+    if out.returncode != 0:
+        raise RuntimeError(f"import failed ({args[1]}):\n{out.stderr[-2000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["import_ms"], process_ms
+
+
+def _heaviest_imports(args: list[str], env: dict[str, str], top: int = 3) -> str:
+    """The top-level packages with the largest cumulative import time (python -X importtime)."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", PROBE, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    totals: dict[str, int] = {}
+    _, _, handler_part = out.stderr.partition("BENCH-IMPORT-START\n")
+    for line in handler_part.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _self_us, cumulative, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+        raw_name = line.rsplit("|", 1)[1]
+        if not cumulative.isdigit() or raw_name.startswith("  "):  # nested import: counted in its parent
+            continue
+        totals[name] = totals.get(name, 0) + int(cumulative)
+    heaviest = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)[:top]
+    return ", ".join(f"{name} {us / 1000:.0f}" for name, us in heaviest)
+
+
+def run() -> list[dict[str, Any]]:
+    rows = []
+    for logical_id, (props, function_env) in _function_environments().items():
+        handler = f"{Path(props['CodeUri']).name}/{props['Handler']}"
+        args = _probe_args(props)
+        env = _probe_env(function_env)
+        try:
+            _one_run(args, env)  # warm the OS file cache and .pyc files; Lambda's are warm too
+            samples = [_one_run(args, env) for _ in range(RUNS)]
+        except RuntimeError as exc:  # one broken handler must not hide the others' numbers
+            lines = str(exc).strip().splitlines()
+            errors = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception)\b", ln)]
+            reason = (errors or lines)[-1]
+            rows.append({"function": logical_id, "handler": handler, "error": f"import failed: {reason}"})
+            continue
+        imports = [s[0] for s in samples]
+        processes = [s[1] for s in samples]
+        rows.append(
+            {
+                "function": logical_id,
+                "handler": handler,
+                "runs": RUNS,
+                "import_ms_median": statistics.median(imports),
+                "import_ms_min": min(imports),
+                "import_ms_max": max(imports),
+                "process_ms_median": statistics.median(processes),
+                "heaviest_imports_ms": _heaviest_imports(args, env),
+            }
+        )
+    return rows

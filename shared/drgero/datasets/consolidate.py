@@ -1,0 +1,404 @@
+"""Consolidation: merge a PUSH leaderboard's pending batches into a new immutable dataset version.
+
+Steps, in this order (each ``_step(...)`` name is a point where tests inject a crash):
+
+1. ``lease``: take the leaderboard's lease (``LB#{lb}`` / ``LEASE#consolidate``, a conditional
+   put that succeeds when there is none or it has expired). One consolidation at a time.
+2. ``finish_previous``: if the current version's batches are not all marked consumed yet (a
+   crash between steps 6 and 7 last time), mark them now, from that version's manifest.
+3. ``list``: the pending batch records, oldest first (sparse index ``LB#{lb}#PENDING``, each
+   re-read with a consistent read so a stale index entry is never merged twice).
+4. ``merge``: stream the current version then every batch, in order, into a local spool file
+   while keeping only ``{hash(row id): position of its newest occurrence}`` in memory; then
+   stream the spool once more and write each id's newest row, the newest ``max_samples`` of
+   them, gzip-compressed. Memory holds ids, never rows twice.
+5. ``upload``: put ``datasets/{lb}/v{n+1}.jsonl.gz`` and its manifest (the batch ids it
+   includes). The bucket is versioned: the pointer records the exact object version, so an
+   object overwritten by a slow, superseded attempt is never the one served.
+6. ``pointer``: ONE transaction moves the dataset record from version n to n+1 (condition:
+   still at n, and the lease is still ours), adds the included rows to ``consumed_rows`` and
+   writes the ``DSVER#{n+1}`` record. This is the commit point.
+7. ``mark``: mark the included batches consumed (conditional per batch, idempotent), then
+   record ``marked_version``; delete their pending objects (best effort).
+8. ``release``: delete the lease.
+
+A crash before 6 leaves version n current and every batch pending: the next attempt redoes the
+merge. A crash after 6 leaves version n+1 current, and step 2 of the next attempt finishes the
+marking. No row is lost (a batch is only consumed once a committed version includes it) and
+none is counted twice (``consumed_rows`` moves only in the commit, exactly once per version).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import struct
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+
+from botocore.exceptions import ClientError
+
+from drgero.aws import AwsClients
+from drgero.datasets.keys import (
+    LEASE_SK,
+    batch_sk,
+    manifest_object_key,
+    pending_index_pk,
+    pending_object_key,
+    version_object_key,
+    version_sk,
+)
+from drgero.datasets.s3io import upload_stream
+from drgero.leaderboards import dataset_key, iso, leaderboard_key
+from drgero.settings import Settings
+from drgero.store.table import Condition, MetadataTable, deserialize, is_conditional_failure, serialize
+
+CONSUMED_RECORD_DAYS = 7  # consumed batch records stay listed in the status this long
+_SPOOL_HEADER = struct.Struct(">16sI")  # row-id digest, line length
+
+
+class InjectedFault(RuntimeError):
+    """Raised by tests at a named step to simulate a crash there."""
+
+
+@dataclass
+class ConsolidationResult:
+    status: str  # consolidated | nothing_pending | busy | not_push_dataset
+    version: int = 0
+    rows: int = 0
+    batches: int = 0
+    rows_in: int = 0  # pending rows merged by this run
+    duplicates_dropped: int = 0
+    trimmed_to_max_samples: int = 0
+    pending: int = 0
+    more_pending: bool = False
+
+    def body(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Merged:
+    rows: int = 0
+    rows_in: int = 0
+    duplicates: int = 0
+    trimmed: int = 0
+    spool_bytes: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _row_key(line: bytes) -> bytes:
+    """16-byte digest of the row's id (every normalized line has one)."""
+    row_id = json.loads(line)["id"]
+    return hashlib.blake2b(row_id.encode("utf-8"), digest_size=16).digest()
+
+
+class Consolidator:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: AwsClients,
+        clock: Callable[[], datetime] | None = None,
+        fault: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+        self.bucket = settings.aws.bucket_name
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._fault = fault
+
+    def _step(self, name: str) -> None:
+        if self._fault is not None:
+            self._fault(name)
+
+    # ------------------------------------------------------------------ the whole job
+    def consolidate(self, workspace_id: str, leaderboard_id: str) -> ConsolidationResult:
+        leaderboard = self.table.get(*leaderboard_key(workspace_id, leaderboard_id))
+        if not leaderboard or leaderboard.get("dataset_mode") != "PUSH":
+            return ConsolidationResult(status="not_push_dataset")
+        owner = uuid.uuid4().hex
+        if not self._acquire_lease(leaderboard_id, owner):
+            return ConsolidationResult(status="busy", pending=self._pending(leaderboard_id))
+        self._step("lease")
+        try:
+            return self._run(leaderboard, owner)
+        finally:
+            self._release_lease(leaderboard_id, owner)
+
+    def _run(self, leaderboard: dict[str, Any], owner: str) -> ConsolidationResult:
+        lb = leaderboard["id"]
+        record = self.table.get(*dataset_key(lb))
+        if record is None:
+            return ConsolidationResult(status="not_push_dataset")
+        self._finish_previous(lb, record)
+        self._step("finish_previous")
+
+        batches, more = self._pending_batches(lb)
+        self._step("list")
+        version = int(record.get("version") or 0)
+        if not batches:
+            return ConsolidationResult(
+                status="nothing_pending", version=version, rows=int(record.get("rows") or 0),
+                pending=self._pending(lb),
+            )  # fmt: skip
+
+        config = leaderboard["dataset"]
+        cap = self.settings.limits.dataset_max_rows
+        if config.get("auto_limit", True) and config.get("max_samples"):
+            cap = min(cap, int(config["max_samples"]))
+        with (
+            tempfile.TemporaryFile(prefix="drgero-spool-") as spool,
+            tempfile.TemporaryFile(prefix="drgero-out-") as out,
+        ):
+            merged = self._merge(record, batches, cap, spool, out)
+            self._step("merge")
+            new_version = version + 1
+            data_key = version_object_key(lb, new_version)
+            data_version_id = self._upload(data_key, out, "application/gzip")
+        manifest_key = manifest_object_key(lb, new_version)
+        manifest = json.dumps({"version": new_version, "batches": [b["batch_id"] for b in batches]}).encode()
+        manifest_version_id = self._upload(manifest_key, io.BytesIO(manifest), "application/json")
+        self._step("upload")
+
+        now = iso(self._clock())
+        pk, sk = dataset_key(lb)
+        version_condition = (
+            Condition("version = :v", values={":v": version})
+            if version
+            else Condition("attribute_not_exists(version) OR version = :v", values={":v": 0})
+        )
+        self.table.transact(
+            [
+                {
+                    "update": (pk, sk),
+                    "expression": (
+                        "SET version = :nv, #rows = :rows, s3_key = :key, s3_version_id = :kv, "
+                        "manifest_key = :mk, manifest_version_id = :mv, updated_at = :now, "
+                        "last_consolidated_at = :now ADD consumed_rows :k"
+                    ),
+                    "names": {"#rows": "rows"},
+                    "values": {
+                        ":nv": new_version,
+                        ":rows": merged.rows,
+                        ":key": data_key,
+                        ":kv": data_version_id,
+                        ":mk": manifest_key,
+                        ":mv": manifest_version_id,
+                        ":now": now,
+                        # The rows the push transactions counted for these batches (== rows read).
+                        ":k": sum(int(b["rows"]) for b in batches),
+                    },
+                    "condition": version_condition,
+                },
+                {
+                    "put": {
+                        "pk": pk,
+                        "sk": version_sk(new_version),
+                        "version": new_version,
+                        "rows": merged.rows,
+                        "rows_in": merged.rows_in,
+                        "batches": len(batches),
+                        "duplicates_dropped": merged.duplicates,
+                        "trimmed_to_max_samples": merged.trimmed,
+                        "s3_key": data_key,
+                        "s3_version_id": data_version_id,
+                        "created_at": now,
+                    },
+                    "condition": Condition("attribute_not_exists(pk)"),
+                },
+                {
+                    "check": (pk, LEASE_SK),
+                    "condition": Condition("lease_owner = :o", values={":o": owner}),
+                },
+            ]
+        )
+        self._step("pointer")
+
+        self._mark_consumed(lb, [b["batch_id"] for b in batches], new_version)
+        self._step("mark")
+        return ConsolidationResult(
+            status="consolidated",
+            version=new_version,
+            rows=merged.rows,
+            batches=len(batches),
+            rows_in=merged.rows_in,
+            duplicates_dropped=merged.duplicates,
+            trimmed_to_max_samples=merged.trimmed,
+            pending=self._pending(lb),
+            more_pending=more,
+        )
+
+    # ------------------------------------------------------------------ lease
+    def _acquire_lease(self, lb: str, owner: str) -> bool:
+        now = int(self._clock().timestamp())
+        until = now + self.settings.limits.consolidate_lease_seconds
+        try:
+            self.table.put(
+                {
+                    "pk": f"LB#{lb}",
+                    "sk": LEASE_SK,
+                    "lease_owner": owner,
+                    "lease_until": until,
+                    "expires_at": until + 86_400,  # TTL cleans up a lease its holder never released
+                },
+                condition=Condition("attribute_not_exists(pk) OR lease_until < :now", values={":now": now}),
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def _release_lease(self, lb: str, owner: str) -> None:
+        try:
+            self.table.delete(f"LB#{lb}", LEASE_SK, condition=Condition("lease_owner = :o", values={":o": owner}))
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            # Not ours any more (it expired and another attempt took it): nothing to release.
+
+    # ------------------------------------------------------------------ batches
+    def _finish_previous(self, lb: str, record: dict[str, Any]) -> None:
+        version = int(record.get("version") or 0)
+        if not version or int(record.get("marked_version") or 0) >= version or not record.get("manifest_key"):
+            return
+        body = self.clients.s3.get_object(
+            Bucket=self.bucket, Key=record["manifest_key"], VersionId=record["manifest_version_id"]
+        )["Body"].read()
+        self._mark_consumed(lb, json.loads(body)["batches"], version)
+
+    def _pending_batches(self, lb: str) -> tuple[list[dict[str, Any]], bool]:
+        """Pending batch records, oldest first, at most consolidate_max_batches_per_run; and
+        whether more remain. Index entries are re-read consistently: the index may lag."""
+        limit = self.settings.limits.consolidate_max_batches_per_run
+        candidates: list[str] = []
+        more = False
+        for entry in self.table.query_all(pending_index_pk(lb), index="gsi1"):
+            if len(candidates) >= limit:
+                more = True
+                break
+            candidates.append(entry["sk"])
+        records = self._get_many(f"LB#{lb}", candidates)
+        batches = [r for r in records if r.get("state") == "pending"]
+        batches.sort(key=lambda r: (int(r["received_ms"]), r["batch_id"]))
+        return batches, more
+
+    def _get_many(self, pk: str, sks: list[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(sks), 100):
+            keys = [serialize({"pk": pk, "sk": sk}) for sk in sks[start : start + 100]]
+            request: dict[str, Any] = {self.table.name: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self.table.client.batch_get_item(RequestItems=request)
+                found.extend(deserialize(i) for i in response.get("Responses", {}).get(self.table.name, []))
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def _mark_consumed(self, lb: str, batch_ids: list[str], version: int) -> None:
+        expires = int((self._clock() + timedelta(days=CONSUMED_RECORD_DAYS)).timestamp())
+        for batch_id in batch_ids:
+            try:
+                self.table.update(
+                    f"LB#{lb}",
+                    batch_sk(batch_id),
+                    "SET #s = :c, consumed_version = :v, expires_at = :e REMOVE gsi1pk, gsi1sk",
+                    names={"#s": "state"},
+                    values={":c": "consumed", ":v": version, ":e": expires, ":p": "pending"},
+                    condition=Condition("#s = :p"),
+                    return_values="NONE",
+                )
+            except ClientError as exc:
+                if not is_conditional_failure(exc):
+                    raise
+                # Already consumed (a previous attempt got this far): nothing to do.
+        try:
+            self.table.update(
+                *dataset_key(lb),
+                "SET marked_version = :v",
+                values={":v": version},
+                condition=Condition("attribute_not_exists(marked_version) OR marked_version < :v"),
+                return_values="NONE",
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+        # Every included batch's object, also those marked by an attempt that crashed before
+        # deleting them (deleting a missing key is a no-op).
+        self._delete_objects([pending_object_key(lb, batch_id) for batch_id in batch_ids])
+
+    def _delete_objects(self, keys: list[str]) -> None:
+        """Consumed pending objects are deleted (their versions expire by lifecycle rule)."""
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            self.clients.s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True}
+            )
+
+    # ------------------------------------------------------------------ merge
+    def _sources(self, record: dict[str, Any], batches: list[dict[str, Any]]) -> Iterator[tuple[bool, bytes]]:
+        """(is_pending, line) for every row: the current version first, then each batch in order."""
+        if int(record.get("version") or 0) and record.get("s3_key"):
+            body = self.clients.s3.get_object(
+                Bucket=self.bucket, Key=record["s3_key"], VersionId=record["s3_version_id"]
+            )["Body"]
+            with gzip.GzipFile(fileobj=body) as stream:
+                for line in stream:
+                    if line.strip():
+                        yield False, line.rstrip(b"\n")
+        for batch in batches:
+            body = self.clients.s3.get_object(Bucket=self.bucket, Key=batch["s3_key"])["Body"]
+            for line in body.iter_lines(chunk_size=1024 * 1024):
+                if line.strip():
+                    yield True, line
+
+    def _merge(
+        self, record: dict[str, Any], batches: list[dict[str, Any]], cap: int, spool: IO[bytes], out: IO[bytes]
+    ) -> _Merged:
+        merged = _Merged()
+        newest: dict[bytes, int] = {}
+        position = 0
+        pack = _SPOOL_HEADER.pack
+        write = spool.write
+        for is_pending, line in self._sources(record, batches):
+            key = _row_key(line)
+            newest[key] = position
+            write(pack(key, len(line)))
+            write(line)
+            position += 1
+            if is_pending:
+                merged.rows_in += 1
+        unique = len(newest)
+        merged.duplicates = position - unique
+        threshold = 0
+        if unique > cap:
+            threshold = sorted(newest.values())[unique - cap]
+            merged.trimmed = unique - cap
+        spool.seek(0)
+        read = spool.read
+        header_size = _SPOOL_HEADER.size
+        unpack = _SPOOL_HEADER.unpack
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as gz:
+            for current in range(position):
+                key, length = unpack(read(header_size))
+                line = read(length)
+                if current >= threshold and newest[key] == current:
+                    gz.write(line)
+                    gz.write(b"\n")
+                    merged.rows += 1
+        out.seek(0)
+        return merged
+
+    def _upload(self, key: str, stream: IO[bytes], content_type: str) -> str:
+        return upload_stream(self.clients.s3, self.bucket, key, stream, content_type)
+
+    # ------------------------------------------------------------------ counts
+    def _pending(self, lb: str) -> int:
+        record = self.table.get(*dataset_key(lb)) or {}
+        return max(0, int(record.get("accepted_rows") or 0) - int(record.get("consumed_rows") or 0))

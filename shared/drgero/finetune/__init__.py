@@ -1,0 +1,1 @@
+"""Fine-tuning Dr.Gero models from leaderboard datasets (docs/fine-tuning.md)."""

@@ -1,0 +1,128 @@
+"""API Gateway events in, HTTP answers out, for the inference function (no web framework).
+
+Error bodies: the native route answers the contract's shape
+``{"error": {"code", "message", "details"?, "request_id"}}``. The OpenAI-compatible route
+answers ONE body that satisfies both the contract and OpenAI's SDKs:
+``{"error": {"message", "type", "code", "param", "request_id", "details"?}}`` - ``code`` is
+the contract's snake_case code, ``type`` OpenAI's error class (``invalid_request_error``,
+``authentication_error``, ``permission_error``, ``insufficient_quota``, ``not_found_error``,
+``rate_limit_error``, ``api_error``, ``timeout_error``), ``param`` the offending field or null.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from drgero.errors import ApiError
+from drgero.http import json_body, json_response, request_id
+
+CHAT_RESOURCE = "/v1/chat/completions"
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    504: "timeout_error",
+}
+
+
+def openai_error_type(status: int) -> str:
+    return _OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
+def openai_error_body(error: ApiError, req_id: str) -> dict[str, Any]:
+    body = error.body(req_id)
+    param = None
+    if isinstance(error.details, list) and error.details and isinstance(error.details[0], dict):
+        param = error.details[0].get("field")
+    body["error"]["type"] = openai_error_type(error.status)
+    body["error"]["param"] = param
+    return body
+
+
+def error_answer(error: ApiError, event: dict, openai_shape: bool) -> dict:
+    req_id = request_id(event)
+    body = openai_error_body(error, req_id) if openai_shape else error.body(req_id)
+    return json_response(error.status, body, error.headers)
+
+
+def _headers(outcome: Any) -> dict[str, str]:
+    return {"X-DrGero-Trace-Id": outcome.trace_id, "X-DrGero-Model-Id": outcome.model.model_id}
+
+
+def native_body(outcome: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "output": outcome.output,
+        "model": outcome.model.public(),
+        "usage": outcome.usage,
+        "cost_usd": outcome.cost_usd,
+        "latency_ms": outcome.latency_ms,
+        "trace_id": outcome.trace_id,
+    }
+    if outcome.fallback_from:
+        body["fallback_from"] = outcome.fallback_from
+    return body
+
+
+def chat_body(leaderboard_id: str, outcome: Any, now: float | None = None) -> dict[str, Any]:
+    """OpenAI's chat.completion object, plus a ``drgero`` object with what answered."""
+    drgero: dict[str, Any] = {
+        "model": outcome.model.public(),
+        "cost_usd": outcome.cost_usd,
+        "latency_ms": outcome.latency_ms,
+        "trace_id": outcome.trace_id,
+    }
+    if outcome.fallback_from:
+        drgero["fallback_from"] = outcome.fallback_from
+    return {
+        "id": f"chatcmpl-{outcome.trace_id}",
+        "object": "chat.completion",
+        "created": int(now if now is not None else time.time()),
+        "model": f"leaderboard/{leaderboard_id}",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": outcome.output},
+                "finish_reason": outcome.finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": outcome.usage,
+        "system_fingerprint": None,
+        "drgero": drgero,
+    }
+
+
+def handle(event: dict, service: Any) -> tuple[dict, Any]:
+    """One request: (HTTP answer, the outcome or None). Raises ApiError for the caller to map."""
+    from drgero.auth.principal import Principal
+    from drgero.inference.request import parse_chat, parse_inference
+
+    settings = service.settings.inference
+    principal = Principal.from_context((event.get("requestContext") or {}).get("authorizer"))
+    chat = event.get("resource") == CHAT_RESOURCE
+    path_leaderboard = None if chat else str((event.get("pathParameters") or {}).get("id") or "")
+    # Credentials before the body: a caller who may not call inference learns nothing more.
+    service.authorize(principal, path_leaderboard)
+    try:
+        body = json_body(event, settings.max_body_bytes)
+    except ValueError as exc:  # a base64 body that does not decode
+        raise ApiError(400, "invalid_json", "The request body is not valid base64.") from exc
+    if chat:
+        leaderboard_id, request = parse_chat(body, settings)
+        outcome = service.infer(principal, leaderboard_id, request)
+        return json_response(200, chat_body(leaderboard_id, outcome), _headers(outcome)), outcome
+    request = parse_inference(body, settings)
+    outcome = service.infer(principal, path_leaderboard or "", request)
+    return json_response(200, native_body(outcome), _headers(outcome)), outcome
+
+
+def is_chat(event: dict) -> bool:
+    return event.get("resource") == CHAT_RESOURCE

@@ -1,0 +1,227 @@
+"""``call_model``: the one entry point for calling a candidate model, whatever its platform.
+
+Evaluation, the judge, inference and validation probes all call this. It builds the
+platform's request, sends it through ``ProviderClient`` (pools, SSRF guard, retries, AIMD),
+parses the answer, works out the cost and returns a ``CallResult`` whose ``raw`` has every
+secret redacted; or raises a typed ``ProviderError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from drgero.providers.client import Answer, ProviderClient, RequestSpec, fingerprint
+from drgero.providers.errors import AuthError, BadRequest, ProviderError, RateLimited, UpstreamError
+from drgero.providers.formats import (
+    extract_json_path,
+    last_user_text,
+    openai_request,
+    parse_classic_hf,
+    parse_openai,
+    prompt_text,
+)
+from drgero.providers.redact import redact
+from drgero.providers.types import (
+    CallResult,
+    ChatMessage,
+    CustomTarget,
+    DrGeroTarget,
+    HuggingFaceTarget,
+    OpenRouterTarget,
+    Pricing,
+    Usage,
+)
+
+Parsed = tuple[str, Usage, float | None, str | None, str | None]
+
+
+@dataclass
+class _Plan:
+    spec: RequestSpec
+    parse: Callable[[Answer], Parsed]
+    pricing: Pricing | None
+    text_answer: bool = False  # the answer is plain text: keep raw as text, never JSON-decode it
+
+
+async def call_model(
+    target: OpenRouterTarget | CustomTarget | HuggingFaceTarget | DrGeroTarget,
+    messages: list[ChatMessage],
+    *,
+    client: ProviderClient,
+    api_key: str | None = None,
+    pricing: Pricing | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+) -> CallResult:
+    """Call ``target`` with chat ``messages``.
+
+    ``api_key``: the workspace's OpenRouter key (``get_integration_key``), used for
+    ``openrouter`` targets only. ``pricing``: the catalog snapshot's price for an OpenRouter
+    model, used when the answer has no ``usage.cost``. Other platforms carry their own
+    credentials and optional pricing in the target.
+    """
+    if not messages:
+        raise BadRequest("At least one message is needed.")
+    plan = _plan(target, messages, client, api_key, pricing, max_tokens, temperature)
+    secrets = plan.spec.secrets
+    try:
+        answer = await client.request(plan.spec)
+        text, usage, provider_cost, response_id, answered_model = plan.parse(answer)
+    except ProviderError as exc:
+        # Defence in depth: nothing we raise may carry a secret.
+        exc.message = redact(exc.message, secrets)
+        exc.args = (exc.message,)
+        raise
+    if provider_cost is not None:
+        cost_usd, cost_source = provider_cost, "provider"
+    elif plan.pricing is not None and usage.total_tokens > 0:
+        cost_usd, cost_source = plan.pricing.cost(usage.prompt_tokens, usage.completion_tokens), "pricing"
+    else:
+        cost_usd, cost_source = None, "unknown"
+    request_id = response_id or answer.headers.get("x-request-id") or answer.headers.get("x-generation-id")
+    return CallResult(
+        output=text,
+        raw=redact(_raw(answer, plan.text_answer), secrets),
+        usage=usage,
+        cost_usd=cost_usd,
+        cost_source=cost_source,
+        latency_ms=round(answer.latency_ms, 3),
+        request_id=request_id,
+        model=answered_model or getattr(target, "model", None),
+        platform=target.platform,
+        attempts=answer.attempts,
+    )
+
+
+def _plan(
+    target: Any,
+    messages: list[ChatMessage],
+    client: ProviderClient,
+    api_key: str | None,
+    pricing: Pricing | None,
+    max_tokens: int | None,
+    temperature: float | None,
+) -> _Plan:
+    if isinstance(target, OpenRouterTarget):
+        if not api_key:
+            raise AuthError("No OpenRouter key is configured for this workspace.", provider="openrouter")
+        base = client.settings.openrouter_base_url.rstrip("/")
+        spec = RequestSpec(
+            method="POST",
+            url=f"{base}/chat/completions",
+            provider="openrouter",
+            limiter_key=fingerprint(api_key),
+            guarded=False,  # operator-configured URL, not user input
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            json_body=openai_request(target.model, messages, max_tokens, temperature),
+            secrets=[api_key],
+        )
+        return _Plan(spec, _openai_parser("openrouter"), pricing)
+
+    if isinstance(target, HuggingFaceTarget):
+        token = target.token.get_secret_value() if target.token else None
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if target.api == "openai":
+            body: Any = openai_request(target.model or "tgi", messages, max_tokens, temperature)
+            parse = _openai_parser("huggingface")
+        else:
+            parameters: dict[str, Any] = {"return_full_text": False}
+            if max_tokens is not None:
+                parameters["max_new_tokens"] = max_tokens
+            if temperature is not None:
+                parameters["temperature"] = temperature
+            body = {"inputs": prompt_text(messages), "parameters": parameters}
+            parse = _classic_parser
+        spec = _user_spec("huggingface", target.request_url, headers, body, [token] if token else [])
+        return _Plan(spec, parse, target.pricing)
+
+    if isinstance(target, CustomTarget | DrGeroTarget):
+        provider = target.platform
+        headers = {"Accept": "application/json", **target.auth.headers()}
+        request_format = target.effective_request_format if isinstance(target, CustomTarget) else "openai"
+        if request_format == "openai":
+            body = openai_request(target.model, messages, max_tokens, temperature)
+        else:
+            body = {"input": last_user_text(messages), "messages": messages}
+            if max_tokens is not None:
+                body["max_tokens"] = max_tokens
+            if temperature is not None:
+                body["temperature"] = temperature
+        response_format = target.response_format if isinstance(target, CustomTarget) else "openai"
+        if response_format == "openai":
+            parse = _openai_parser(provider)
+        elif response_format == "json":
+            parse = _json_path_parser(provider, target.json_path or "")
+        else:
+            parse = _text_parser
+        spec = _user_spec(provider, target.url, headers, body, target.auth.secrets())
+        return _Plan(spec, parse, target.pricing, text_answer=response_format == "text")
+
+    raise BadRequest(f"Unknown model platform {getattr(target, 'platform', None)!r}.")
+
+
+def _user_spec(provider: str, url: str, headers: dict[str, str], body: Any, secrets: list[str]) -> RequestSpec:
+    origin = urlsplit(url)
+    return RequestSpec(
+        method="POST",
+        url=url,
+        provider=provider,
+        # One limiter per endpoint host and credential.
+        limiter_key=f"{origin.scheme}://{origin.netloc}#{fingerprint(secrets[0] if secrets else None)}",
+        guarded=True,
+        headers=headers,
+        json_body=body,
+        secrets=secrets,
+    )
+
+
+def _json(answer: Answer, provider: str) -> Any:
+    try:
+        return answer.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UpstreamError(f"The {provider} endpoint did not answer with JSON.", provider=provider) from exc
+
+
+def _openai_parser(provider: str) -> Callable[[Answer], Parsed]:
+    def parse(answer: Answer) -> Parsed:
+        body = _json(answer, provider)
+        # OpenRouter (and some proxies) report some failures as a 200 with an error object.
+        if isinstance(body, dict) and "choices" not in body and isinstance(body.get("error"), dict):
+            code = body["error"].get("code")
+            message = str(body["error"].get("message") or "error")[:300]
+            if code == 429:
+                raise RateLimited(f"The {provider} endpoint is rate limiting us: {message}", provider=provider)
+            raise UpstreamError(f"The {provider} endpoint reported an error: {message}", provider=provider)
+        return parse_openai(body, provider)
+
+    return parse
+
+
+def _classic_parser(answer: Answer) -> Parsed:
+    return parse_classic_hf(_json(answer, "huggingface"), "huggingface"), Usage(), None, None, None
+
+
+def _json_path_parser(provider: str, path: str) -> Callable[[Answer], Parsed]:
+    def parse(answer: Answer) -> Parsed:
+        return extract_json_path(_json(answer, provider), path, provider), Usage(), None, None, None
+
+    return parse
+
+
+def _text_parser(answer: Answer) -> Parsed:
+    return answer.content.decode("utf-8", errors="replace"), Usage(), None, None, None
+
+
+def _raw(answer: Answer, text_answer: bool) -> Any:
+    if text_answer:
+        return answer.content[:65536].decode("utf-8", errors="replace")
+    try:
+        return json.loads(answer.content)
+    except (ValueError, UnicodeDecodeError):
+        return answer.content[:65536].decode("utf-8", errors="replace")

@@ -1,0 +1,119 @@
+"""Counting finished shards exactly once, and what happens when the last one finishes.
+
+A shard finishes in ONE transaction: its item moves from ``pending``/``evaluated`` to
+``done``/``cancelled`` (conditional on the state) and the run's ``shards_done`` grows by one.
+A duplicate delivery fails the condition and adds nothing. Whoever sees
+``shards_done == shards_total`` afterwards calls :func:`maybe_finish`, which moves the run
+with a conditional status transition, so exactly one caller aggregates; a crash in the middle
+of aggregation is retaken after ``runs.aggregation_lease_seconds`` by the next redelivery.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from drgero.aws import AwsClients
+from drgero.runs import records
+from drgero.runs.keys import run_key, shard_key
+from drgero.settings import Settings
+from drgero.store.table import Condition, MetadataTable, is_conditional_failure
+
+
+def complete_shard(
+    table: MetadataTable,
+    run_id: str,
+    shard_id: str,
+    final_state: str,
+    from_states: tuple[str, ...],
+    stats: dict[str, Any],
+) -> bool:
+    """Marks the shard finished and counts it on the run, atomically. False: it was already
+    finished (a duplicate delivery), nothing counted."""
+    names = {"#state": "state"}
+    values: dict[str, Any] = {":final": final_state, ":now": records.now_iso()}
+    sets = ["#state = :final", "finished_at = :now"]
+    for i, (name, value) in enumerate(stats.items()):
+        names[f"#s{i}"] = name
+        values[f":s{i}"] = value
+        sets.append(f"#s{i} = :s{i}")
+    froms = {f":from{i}": state for i, state in enumerate(from_states)}
+    values.update(froms)
+    try:
+        table.transact(
+            [
+                {
+                    "update": shard_key(run_id, shard_id),
+                    "expression": "SET " + ", ".join(sets),
+                    "names": names,
+                    "values": values,
+                    "condition": Condition(f"#state IN ({', '.join(froms)})", names={"#state": "state"}),
+                },
+                {
+                    "update": run_key(run_id),
+                    "expression": "ADD shards_done :one",
+                    "values": {":one": 1},
+                    "condition": Condition("attribute_exists(pk)"),
+                },
+            ]
+        )
+        return True
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def maybe_finish(settings: Settings, clients: AwsClients, run_id: str) -> str | None:
+    """When every shard is finished: move the run on (review, or aggregation) exactly once.
+    Returns what was done (``awaiting_review``, the final status) or None."""
+    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    run = records.get_run(table, run_id)
+    if not run or run.get("shards_total") is None:
+        return None
+    if int(run.get("shards_done") or 0) < int(run["shards_total"]):
+        return None
+    status = run["status"]
+    if status == records.RUNNING and run.get("evaluation_type") == "human":
+        from drgero.runs.review import open_review
+
+        return open_review(settings, clients, run)
+    return take_aggregation(settings, clients, run)
+
+
+def take_aggregation(settings: Settings, clients: AwsClients, run: dict[str, Any]) -> str | None:
+    """Conditionally moves the run to ``aggregating`` (or retakes a stale aggregation) and
+    aggregates. Only the caller whose transition succeeded aggregates."""
+    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    status = run["status"]
+    owner = uuid.uuid4().hex
+    now = time.time()
+    lease = {"aggregation_owner": owner, "aggregation_lease_until": int(now + settings.runs.aggregation_lease_seconds)}
+    if status in (records.RUNNING, records.AWAITING_REVIEW):
+        taken = records.transition(
+            table, run["id"], (status,), records.AGGREGATING, {**lease, "finish_as": records.COMPLETED}
+        )
+    elif status == records.CANCELLING:
+        taken = records.transition(
+            table, run["id"], (status,), records.AGGREGATING, {**lease, "finish_as": records.CANCELLED}
+        )
+    elif status == records.AGGREGATING and float(run.get("aggregation_lease_until") or 0) < now:
+        taken = records.transition(
+            table,
+            run["id"],
+            (records.AGGREGATING,),
+            records.AGGREGATING,
+            lease,
+            extra_condition="aggregation_lease_until < :lease_now",
+            extra_values={":lease_now": int(now)},
+        )
+    else:
+        return None
+    if taken is None:
+        return None
+    from drgero.runs.aggregate import aggregate
+
+    return aggregate(settings, clients, taken, owner)

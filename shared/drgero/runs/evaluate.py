@@ -1,0 +1,277 @@
+"""The evaluate worker: one (model x shard) work item.
+
+1. A finished shard (duplicate delivery) only re-checks whether the run can finish; a shard
+   already ``evaluated`` (judge runs) re-sends its judge message.
+2. Outputs already written for this shard (``runs/{run}/outputs/{model}/{i}.jsonl``: an
+   attempt that crashed before counting the shard) are reused: no call is made twice. They
+   belong to this run only, so a deliberate new run always calls again.
+3. Otherwise the model is called on every row through the provider layer (its AIMD limiter
+   bounds the concurrency per provider key), checking the run status between rows (cancel).
+   Each row records output, latency, tokens, cost, or the call error; exact-match rows are
+   scored at once.
+4. The outputs are written, then the shard is counted (exact, human) or its judge work item
+   is queued (judge).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from drgero.aws import AwsClients
+from drgero.errors import ApiError
+from drgero.evaluation.config import parse_evaluation
+from drgero.evaluation.exact import ExactMatchOptions, ExactScorer, RegexLimits
+from drgero.prompt import render_prompt
+from drgero.runs import records
+from drgero.runs.completion import complete_shard, maybe_finish
+from drgero.runs.dataset import get_jsonl, put_jsonl
+from drgero.runs.keys import outputs_object, rows_object, shard_key
+from drgero.runs.messages import EvaluateMessage, JudgeMessage
+from drgero.runs.tracing import emit_run_trace, run_async, trace_id_for
+from drgero.settings import Settings
+from drgero.store.table import Condition, MetadataTable, is_conditional_failure
+
+logger = logging.getLogger("drgero.runs")
+STOPPED = (records.CANCELLING, records.CANCELLED, records.FAILED)
+
+
+class CancelWatch:
+    """Re-reads the run status at most every ``interval`` seconds; True once it is stopping."""
+
+    def __init__(self, table: MetadataTable, run_id: str, interval: float) -> None:
+        self.table = table
+        self.run_id = run_id
+        self.interval = interval
+        self._checked = 0.0
+        self._stopped = False
+        self._lock = asyncio.Lock()
+
+    async def stopped(self) -> bool:
+        if self._stopped:
+            return True
+        async with self._lock:
+            if not self._stopped and time.monotonic() - self._checked >= self.interval:
+                run = await asyncio.to_thread(records.get_run, self.table, self.run_id)
+                self._checked = time.monotonic()
+                self._stopped = run is None or run["status"] in STOPPED
+        return self._stopped
+
+
+def process_shard(
+    settings: Settings, clients: AwsClients, message: EvaluateMessage, provider_client: Any = None
+) -> dict[str, Any]:
+    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    shard = table.get(*shard_key(message.run_id, message.shard_id))
+    run = records.get_run(table, message.run_id)
+    if shard is None or run is None or run["workspace_id"] != message.workspace_id:
+        logger.warning("work item for an unknown shard", extra={"run_id": message.run_id, "shard": message.shard_id})
+        return {"status": "unknown_shard"}
+    if shard["state"] in records.SHARD_FINISHED:
+        maybe_finish(settings, clients, run["id"])
+        return {"status": "duplicate"}
+    if shard["state"] == records.SHARD_EVALUATED:
+        _send_judge(settings, clients, message)
+        return {"status": "judge_requeued"}
+    bucket = settings.aws.bucket_name
+    key = outputs_object(run["id"], shard["model_id"], int(shard["shard_index"]))
+    outputs = get_jsonl(clients.s3, bucket, key)
+    reused = outputs is not None
+    started = time.monotonic()
+    if outputs is None:
+        if run["status"] in STOPPED:
+            outputs = []
+        else:
+            outputs = run_async(_call_rows(settings, clients, table, run, shard, provider_client))
+        put_jsonl(clients.s3, bucket, key, outputs)
+    rows_in_shard = int(shard["row_end"]) - int(shard["row_start"])
+    partial = len(outputs) < rows_in_shard
+    stats = _stats(outputs, rows_in_shard)
+    if not reused:
+        _trace_shard(settings, clients, run, shard, stats, (time.monotonic() - started) * 1000)
+    if run["evaluation_type"] == "judge" and not partial:
+        _send_judge(settings, clients, message)
+        mark_evaluated(table, run["id"], shard["shard_id"], stats)
+        return {"status": "evaluated", **stats}
+    final = records.SHARD_CANCELLED if partial else records.SHARD_DONE
+    counted = complete_shard(table, run["id"], shard["shard_id"], final, (records.SHARD_PENDING,), stats)
+    maybe_finish(settings, clients, run["id"])
+    return {"status": final if counted else "duplicate", **stats}
+
+
+def mark_evaluated(table: MetadataTable, run_id: str, shard_id: str, stats: dict[str, Any]) -> None:
+    """pending -> evaluated (judge runs). Not counted: the judge counts the shard. A shard the
+    judge already finished (its message overtook us) stays finished."""
+    try:
+        table.update(
+            *shard_key(run_id, shard_id),
+            "SET #state = :ev, evaluated_stats = :st",
+            {"#state": "state"},
+            {":ev": records.SHARD_EVALUATED, ":st": stats},
+            condition=Condition("#state = :pending", values={":pending": records.SHARD_PENDING}),
+        )
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+
+
+def _send_judge(settings: Settings, clients: AwsClients, message: EvaluateMessage) -> None:
+    body = JudgeMessage(
+        run_id=message.run_id,
+        workspace_id=message.workspace_id,
+        leaderboard_id=message.leaderboard_id,
+        model_id=message.model_id,
+        shard_id=message.shard_id,
+        shard_index=message.shard_index,
+    )
+    clients.sqs.send_message(QueueUrl=settings.aws.judge_queue_url, MessageBody=body.model_dump_json())
+
+
+def _stats(outputs: list[dict[str, Any]], rows_in_shard: int) -> dict[str, Any]:
+    return {
+        "rows": len(outputs),
+        "not_run": rows_in_shard - len(outputs),
+        "call_errors": sum(1 for o in outputs if o.get("error")),
+        "cost_usd": round(sum(o.get("cost_usd") or 0.0 for o in outputs), 9),
+    }
+
+
+def _trace_shard(
+    settings: Settings,
+    clients: AwsClients,
+    run: dict[str, Any],
+    shard: dict[str, Any],
+    stats: dict[str, Any],
+    duration_ms: float,
+) -> None:
+    model = next((m for m in run.get("model_configs") or [] if m["id"] == shard["model_id"]), {})
+    emit_run_trace(
+        settings,
+        clients,
+        run.get("leaderboard_config"),
+        id=trace_id_for(shard["shard_id"], "e0"),
+        workspace_id=run["workspace_id"],
+        leaderboard_id=run["leaderboard_id"],
+        run_id=run["id"],
+        name=f"run shard {int(shard['shard_index'])} of {model.get('name') or shard['model_id']}",
+        duration_ms=max(0.0, duration_ms),
+        status="error" if stats["call_errors"] else "ok",
+        error=f"{stats['call_errors']} call(s) failed" if stats["call_errors"] else None,
+        model={"id": shard["model_id"], "platform": model.get("platform"), "name": model.get("name")},
+        cost_usd=stats["cost_usd"] or None,
+        metadata={"stage": "evaluate", "shard_index": int(shard["shard_index"]), **stats},
+    )
+
+
+def _load_target(settings: Settings, clients: AwsClients, run: dict[str, Any], model_id: str) -> tuple[Any, Any, Any]:
+    """(target, openrouter key or None, pricing or None); raises ApiError when the model is gone."""
+    from drgero.candidates import load_target
+    from drgero.providers.types import Pricing
+
+    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    target, item = load_target(table, settings, clients, run["workspace_id"], run["leaderboard_id"], model_id)
+    api_key = None
+    if target.platform == "openrouter":
+        from drgero.auth.integrations import get_integration_key
+
+        api_key = get_integration_key(settings, clients, run["workspace_id"], "openrouter")
+    pricing = None
+    if isinstance(item.get("pricing"), dict):
+        try:
+            pricing = Pricing.model_validate(item["pricing"])
+        except ValueError:
+            pricing = None
+    return target, api_key, pricing
+
+
+async def _call_rows(
+    settings: Settings,
+    clients: AwsClients,
+    table: MetadataTable,
+    run: dict[str, Any],
+    shard: dict[str, Any],
+    provider_client: Any,
+) -> list[dict[str, Any]]:
+    from drgero.providers import ProviderClient, ProviderError, call_model
+
+    rows = [
+        json.loads(line)
+        for line in clients.s3.get_object(
+            Bucket=settings.aws.bucket_name, Key=rows_object(run["id"], int(shard["shard_index"]))
+        )["Body"]
+        .read()
+        .splitlines()
+        if line.strip()
+    ]
+    config = run["leaderboard_config"]
+    options = parse_evaluation(config.get("evaluation") or {"type": "exact"})
+    scorer = (
+        ExactScorer(options, RegexLimits.from_settings(settings.evaluation))
+        if isinstance(options, ExactMatchOptions)
+        else None
+    )
+    client = provider_client or ProviderClient.shared(settings.providers)
+    watch = CancelWatch(table, run["id"], settings.runs.cancel_check_seconds)
+    row_start = int(shard["row_start"])
+    max_chars = settings.runs.max_output_chars
+    try:
+        target, api_key, pricing = await asyncio.to_thread(_load_target, settings, clients, run, shard["model_id"])
+        missing: str | None = None
+    except ApiError as exc:
+        target = api_key = pricing = None
+        missing = exc.message
+
+    async def one(offset: int, row: dict[str, Any]) -> dict[str, Any] | None:
+        if await watch.stopped():
+            return None  # cancelled: this row is not run (never counted as a failure)
+        record: dict[str, Any] = {"row": row_start + offset, "row_id": row.get("id")}
+        if missing is not None:
+            return {
+                **record,
+                "output": None,
+                "error": "call_failed",
+                "error_code": "model_removed",
+                "error_message": missing,
+            }
+        messages = [{"role": "user", "content": render_prompt(config.get("prompt") or "", row.get("input") or "")}]
+        try:
+            result = await call_model(
+                target,
+                messages,
+                client=client,
+                api_key=api_key,
+                pricing=pricing,
+                max_tokens=settings.runs.candidate_max_tokens,
+            )
+        except ProviderError as exc:
+            return {
+                **record,
+                "output": None,
+                "error": "call_failed",
+                "error_code": exc.code,
+                "error_message": exc.message[:500],
+            }
+        output = result.output
+        if len(output) > max_chars:
+            output = output[:max_chars] + f"\n[... truncated: {len(result.output) - max_chars} more characters]"
+        record.update(
+            output=output,
+            error=None,
+            latency_ms=result.latency_ms,
+            usage={"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
+            cost_usd=result.cost_usd,
+            cost_source=result.cost_source,
+            attempts=result.attempts,
+        )
+        if scorer is not None:
+            scored = scorer.score(result.output, row.get("output"))
+            record.update(score=scored.score, scoring_error=scored.error, reason=scored.reason)
+        return record
+
+    results = await asyncio.gather(*(one(i, row) for i, row in enumerate(rows)))
+    return [r for r in results if r is not None]

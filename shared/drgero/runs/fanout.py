@@ -1,0 +1,224 @@
+"""The fan-out: snapshot the run's configuration and dataset, then enqueue (model x shard)
+work items.
+
+Idempotent under redelivery, step by step:
+
+1. A message without ``run_id`` (a schedule) starts a ``schedule`` run here; a redelivered
+   schedule message finds that run active and is skipped (409), so it never starts two.
+2. ``snapshot``: ONE conditional update (status ``queued`` -> ``running``) stores the
+   leaderboard config, model configs (no secrets: a secret is referenced, never copied), the
+   pinned dataset version and ``shards_total``. A redelivery finds the run ``running`` and reuses
+   the stored snapshot (the leaderboard may have changed since; the run does not).
+3. The shard row files (``runs/{run}/rows/{i}.jsonl``) and ``runs/{run}/snapshot.json`` are
+   written from the pinned version: same content on every attempt.
+4. Shard items ``SHARD#{shard_id}`` are created with ``attribute_not_exists``: a second
+   fan-out creates nothing new, and completion is counted on these items only.
+5. Work items go to the evaluate queue with SendMessageBatch; duplicates are harmless because
+   a shard completes at most once (docs/runs.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from drgero.aws import AwsClients
+from drgero.errors import ApiError
+from drgero.evaluation.run_plan import plan_shards
+from drgero.leaderboards import leaderboard_key
+from drgero.runs import records
+from drgero.runs.dataset import pinned_dataset, read_lines
+from drgero.runs.keys import rows_object, shard_key, snapshot_object
+from drgero.runs.messages import RunMessage
+from drgero.runs.start import start_run
+from drgero.settings import Settings
+from drgero.store.table import Condition, MetadataTable, is_conditional_failure
+
+logger = logging.getLogger("drgero.runs")
+SQS_BATCH = 10
+
+
+def leaderboard_snapshot(leaderboard: dict[str, Any]) -> dict[str, Any]:
+    dataset = dict(leaderboard.get("dataset") or {})
+    if isinstance(dataset.get("resolved"), dict):
+        dataset["resolved"] = {k: v for k, v in dataset["resolved"].items() if k != "errors"}
+    return {
+        "id": leaderboard["id"],
+        "name": leaderboard.get("name"),
+        "prompt": leaderboard.get("prompt"),
+        "dataset": dataset,
+        "evaluation": leaderboard.get("evaluation"),
+        "selection": leaderboard.get("selection"),
+        "schedule": leaderboard.get("schedule"),
+        "updated_at": leaderboard.get("updated_at"),
+    }
+
+
+def model_snapshot(item: dict[str, Any]) -> dict[str, Any]:
+    """A model's configuration as the run used it. The item's ``config`` never holds the secret
+    (candidates.py strips it); the snapshot says whether one exists and where it is kept."""
+    snapshot = {
+        "id": item["id"],
+        "platform": item.get("platform"),
+        "name": item.get("name"),
+        "config": item.get("config") or {},
+        "secret": {"configured": bool(item.get("secret_ciphertext")), "ref": f"MODEL#{item['id']}"}
+        if item.get("secret_ciphertext")
+        else {"configured": False},
+    }
+    if item.get("pricing"):
+        snapshot["pricing"] = item["pricing"]
+    return snapshot
+
+
+def handle_run_message(settings: Settings, clients: AwsClients, message: RunMessage) -> dict[str, Any]:
+    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    run_id = message.run_id
+    if run_id is None:
+        try:
+            run_id = start_run(
+                settings, clients, message.workspace_id, message.leaderboard_id, None, message.source, enqueue=False
+            )["id"]
+        except ApiError as exc:
+            # A scheduled run that cannot start (another run active, < 2 models, no data, the
+            # leaderboard deleted) is skipped, not retried: the next occurrence tries again.
+            logger.warning("scheduled run skipped", extra={"code": exc.code, "reason": exc.message})
+            return {"status": "skipped", "code": exc.code}
+    run = records.get_run(table, run_id)
+    if run is None or run["workspace_id"] != message.workspace_id or run["leaderboard_id"] != message.leaderboard_id:
+        logger.warning("run message for an unknown run", extra={"run_id": run_id})
+        return {"status": "unknown_run"}
+    if run["status"] == records.QUEUED:
+        run = _snapshot(settings, clients, table, run)
+    if run["status"] not in (records.RUNNING, records.CANCELLING):
+        return {"status": run["status"], "run_id": run_id}
+    _fan_out(settings, clients, table, run)
+    return {"status": "fanned_out", "run_id": run_id, "shards": run.get("shards_total")}
+
+
+def _snapshot(settings: Settings, clients: AwsClients, table: MetadataTable, run: dict[str, Any]) -> dict[str, Any]:
+    leaderboard = table.get(*leaderboard_key(run["workspace_id"], run["leaderboard_id"]))
+    if leaderboard is None:
+        return _fail(table, run, "The leaderboard was deleted before the run started.")
+    model_items = []
+    for model_id in run["model_ids"]:
+        item = table.get(f"LB#{run['leaderboard_id']}", f"MODEL#{model_id}")
+        if item is None:
+            return _fail(table, run, f"Model {model_id} was removed before the run started.")
+        model_items.append(item)
+    try:
+        dataset = pinned_dataset(table, leaderboard)
+    except ApiError as exc:
+        return _fail(table, run, exc.message)
+    lines = read_lines(clients.s3, settings.aws.bucket_name, dataset)
+    dataset["rows"] = len(lines)
+    shard_size = settings.evaluation.shard_size
+    shards = plan_shards(run["id"], run["model_ids"], len(lines), shard_size)
+    updated = records.transition(
+        table,
+        run["id"],
+        (records.QUEUED,),
+        records.RUNNING,
+        {
+            "leaderboard_config": leaderboard_snapshot(leaderboard),
+            "model_configs": [model_snapshot(i) for i in model_items],
+            "dataset": dataset,
+            "rows": len(lines),
+            "shard_size": shard_size,
+            "shards_total": len(shards),
+            "running_at": records.now_iso(),
+        },
+    )
+    current = updated or records.get_run(table, run["id"]) or run
+    if current["status"] not in (records.RUNNING, records.CANCELLING):
+        return current
+    if not shards:  # cannot happen with the dataset_empty check, but never leave a run hanging
+        from drgero.runs.completion import maybe_finish
+
+        maybe_finish(settings, clients, run["id"])
+        return records.get_run(table, run["id"]) or current
+    return current
+
+
+def _fail(table: MetadataTable, run: dict[str, Any], reason: str) -> dict[str, Any]:
+    logger.warning("run failed at fan-out", extra={"run_id": run["id"], "reason": reason})
+    updated = records.transition(
+        table, run["id"], (records.QUEUED,), records.FAILED, {"error": reason, "finished_at": records.now_iso()}
+    )
+    records.release_active_marker(table, run)
+    return updated or records.get_run(table, run["id"]) or run
+
+
+def _fan_out(settings: Settings, clients: AwsClients, table: MetadataTable, run: dict[str, Any]) -> None:
+    bucket = settings.aws.bucket_name
+    lines = read_lines(clients.s3, bucket, run["dataset"])[: int(run["rows"])]
+    shards = plan_shards(run["id"], run["model_ids"], int(run["rows"]), int(run["shard_size"]))
+    snapshot = {
+        k: run.get(k) for k in ("id", "leaderboard_id", "source", "leaderboard_config", "model_configs", "dataset")
+    }
+    clients.s3.put_object(
+        Bucket=bucket,
+        Key=snapshot_object(run["id"]),
+        Body=json.dumps(snapshot, ensure_ascii=False, default=str).encode(),
+        ContentType="application/json",
+    )
+    written: set[int] = set()
+    for shard in shards:
+        if shard.shard_index not in written:
+            written.add(shard.shard_index)
+            body = b"".join(line + b"\n" for line in lines[shard.row_start : shard.row_end])
+            clients.s3.put_object(Bucket=bucket, Key=rows_object(run["id"], shard.shard_index), Body=body)
+        pk, sk = shard_key(run["id"], shard.shard_id)
+        try:
+            table.put(
+                {
+                    "pk": pk,
+                    "sk": sk,
+                    "shard_id": shard.shard_id,
+                    "model_id": shard.model_id,
+                    "shard_index": shard.shard_index,
+                    "row_start": shard.row_start,
+                    "row_end": shard.row_end,
+                    "state": records.SHARD_PENDING,
+                },
+                condition=Condition("attribute_not_exists(pk)"),
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+    bodies = [
+        json.dumps(
+            {
+                "run_id": run["id"],
+                "workspace_id": run["workspace_id"],
+                "leaderboard_id": run["leaderboard_id"],
+                "model_id": s.model_id,
+                "shard_id": s.shard_id,
+                "shard_index": s.shard_index,
+                "shard_count": s.shard_count,
+                "row_start": s.row_start,
+                "row_end": s.row_end,
+            }
+        )
+        for s in shards
+    ]
+    send_batches(clients.sqs, settings.aws.evaluate_queue_url, bodies)
+
+
+def send_batches(sqs: Any, queue_url: str, bodies: list[str]) -> None:
+    """SendMessageBatch in tens; entries SQS rejects are retried, then raise (the fan-out
+    message is redelivered and sends again: duplicates are harmless, losses are not)."""
+    for start in range(0, len(bodies), SQS_BATCH):
+        pending = {str(i): body for i, body in enumerate(bodies[start : start + SQS_BATCH])}
+        for _attempt in range(3):
+            response = sqs.send_message_batch(
+                QueueUrl=queue_url, Entries=[{"Id": k, "MessageBody": v} for k, v in pending.items()]
+            )
+            pending = {f["Id"]: pending[f["Id"]] for f in response.get("Failed", [])}
+            if not pending:
+                break
+        if pending:
+            raise RuntimeError(f"{len(pending)} work item(s) could not be queued")

@@ -1,0 +1,154 @@
+"""The run item (``RUN#{run}`` / ``META``), its public view, its status transitions, and the
+leaderboard's active-run marker.
+
+Statuses::
+
+    queued ──fanout──► running ──all shards──► aggregating ──► completed
+       │                  │  └──(human)──► awaiting_review ──graded/closed──► aggregating
+       │                  └──cancel──► cancelling ──all shards──► aggregating ──► cancelled (partial)
+       └──cancel──► cancelled            (failed: the run could not be set up, e.g. no dataset)
+
+Every transition is a conditional update on the current status, so concurrent workers and
+redelivered messages can never move a run twice. The leaderboard item carries
+``active_run_id`` while a run is queued/running/cancelling/aggregating (a conditional put
+refuses a second run: 409); it is removed when the run reaches a final state or awaits review.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from drgero.errors import not_found
+from drgero.leaderboards import leaderboard_key
+from drgero.runs.keys import run_key
+from drgero.store.table import Condition, MetadataTable, is_conditional_failure
+
+QUEUED, RUNNING, CANCELLING, AGGREGATING = "queued", "running", "cancelling", "aggregating"
+AWAITING_REVIEW, COMPLETED, CANCELLED, FAILED = "awaiting_review", "completed", "cancelled", "failed"
+FINAL_STATUSES = frozenset({COMPLETED, CANCELLED, FAILED})
+SOURCES = ("manual", "schedule", "dataset_improvement")
+
+# Shard states: pending -> (judge runs: evaluated ->) done | cancelled.
+SHARD_PENDING, SHARD_EVALUATED, SHARD_DONE, SHARD_CANCELLED = "pending", "evaluated", "done", "cancelled"
+SHARD_FINISHED = frozenset({SHARD_DONE, SHARD_CANCELLED})
+
+
+def now_iso(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def get_run(table: MetadataTable, run_id: str) -> dict[str, Any] | None:
+    if not run_id or len(run_id) > 100:
+        return None
+    return table.get(*run_key(run_id))
+
+
+def get_run_for(table: MetadataTable, workspace_id: str, run_id: str) -> dict[str, Any]:
+    """The run, only when it belongs to the caller's workspace (else 404: never reveal it)."""
+    item = get_run(table, run_id)
+    if not item or item.get("workspace_id") != workspace_id:
+        raise not_found("Run")
+    return item
+
+
+def transition(
+    table: MetadataTable,
+    run_id: str,
+    allowed_from: tuple[str, ...],
+    to: str,
+    extra_set: dict[str, Any] | None = None,
+    extra_condition: str = "",
+    extra_values: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Moves the run to ``to`` when its status is one of ``allowed_from``; returns the new item,
+    or None when the condition failed (another worker moved it, or it is already there)."""
+    names = {"#st": "status"}
+    values: dict[str, Any] = {":to": to, **(extra_values or {})}
+    sets = ["#st = :to"]
+    for i, (name, value) in enumerate((extra_set or {}).items()):
+        names[f"#x{i}"] = name
+        values[f":x{i}"] = value
+        sets.append(f"#x{i} = :x{i}")
+    froms = []
+    for i, status in enumerate(allowed_from):
+        values[f":f{i}"] = status
+        froms.append(f":f{i}")
+    condition = f"#st IN ({', '.join(froms)})"
+    if extra_condition:
+        condition = f"{condition} AND ({extra_condition})"
+    try:
+        return table.update(
+            *run_key(run_id),
+            "SET " + ", ".join(sets),
+            names,
+            values,
+            condition=Condition(condition),
+        )
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return None
+        raise
+
+
+def release_active_marker(table: MetadataTable, run: dict[str, Any]) -> None:
+    """Removes ``active_run_id`` from the leaderboard if it still names this run (idempotent;
+    a deleted leaderboard or a marker of another run is left alone)."""
+    try:
+        table.update(
+            *leaderboard_key(run["workspace_id"], run["leaderboard_id"]),
+            "REMOVE active_run_id",
+            condition=Condition("active_run_id = :run", values={":run": run["id"]}),
+        )
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+
+
+def ranking_of(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The ranking stored with a finished run (a JSON string in the item), or None."""
+    raw = item.get("ranking_json")
+    return json.loads(raw) if raw else None
+
+
+def public_run(item: dict[str, Any], *, include_configs: bool = True) -> dict[str, Any]:
+    """The contract's run record (plus progress fields)."""
+    view: dict[str, Any] = {
+        "id": item["id"],
+        "leaderboard_id": item["leaderboard_id"],
+        "source": item["source"],
+        "status": item["status"],
+        "partial": bool(item.get("partial", False)),
+        "evaluation_type": item.get("evaluation_type"),
+        "model_ids": item.get("model_ids") or [],
+        "created_at": item.get("created_at"),
+        "started_at": item.get("started_at"),
+        "finished_at": item.get("finished_at"),
+        "execution_seconds": item.get("execution_seconds"),
+        "estimated_seconds": item.get("estimated_seconds"),
+        "cost_usd": item.get("cost_usd"),
+        "judge_cost_usd": item.get("judge_cost_usd"),
+        "progress": {
+            "shards_total": item.get("shards_total"),
+            "shards_done": int(item.get("shards_done") or 0),
+            "rows": item.get("rows"),
+        },
+        "ranking": ranking_of(item),
+        "error": item.get("error"),
+    }
+    if item.get("status") == AWAITING_REVIEW or item.get("review_total") is not None:
+        view["review"] = {"items": item.get("review_total"), "graded": int(item.get("grades_done") or 0)}
+    if item.get("cancel_requested_at"):
+        view["cancel_requested_at"] = item["cancel_requested_at"]
+    if include_configs:
+        view["leaderboard_config"] = item.get("leaderboard_config")
+        view["model_configs"] = item.get("model_configs")
+        view["dataset"] = item.get("dataset")
+    return view

@@ -1,0 +1,112 @@
+"""The production model of a leaderboard and its selection strategy.
+
+- ``ranking_winner`` (default): production is the winner of the latest completed run, stored
+  on the leaderboard as ``production`` (``{model_id, run_id, run_started_at, since}``). Only a
+  completing run moves it (:func:`move_production`), and only forward: a run that started
+  before the one that set the current production never overwrites it.
+- ``manual``: ``selection.model_id`` is production; runs never move it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from drgero.candidates import attached_model_ids
+from drgero.errors import ApiError
+from drgero.leaderboards import Selection, get_leaderboard, leaderboard_key, parse_model
+from drgero.runs import records
+from drgero.store.table import Condition, MetadataTable, is_conditional_failure
+
+
+def production_model(leaderboard: dict[str, Any]) -> dict[str, Any] | None:
+    """``{"model_id", "strategy", "run_id"?, "since"?}`` or None when there is none yet."""
+    selection = leaderboard.get("selection") or {"strategy": "ranking_winner"}
+    if selection.get("strategy") == "manual":
+        return {"model_id": selection.get("model_id"), "strategy": "manual"}
+    production = leaderboard.get("production")
+    if not production or production.get("model_id") not in attached_model_ids(leaderboard):
+        return None
+    return {"strategy": "ranking_winner", **production}
+
+
+def move_production(table: MetadataTable, run: dict[str, Any], winner_model_id: str | None) -> bool:
+    """Sets production to this completed run's winner, if the strategy is ``ranking_winner``,
+    the winner is still attached, and no later-started run set it already. Idempotent."""
+    if not winner_model_id:
+        return False
+    key = leaderboard_key(run["workspace_id"], run["leaderboard_id"])
+    leaderboard = table.get(*key)
+    if leaderboard is None or winner_model_id not in attached_model_ids(leaderboard):
+        return False
+    production = {
+        "model_id": winner_model_id,
+        "run_id": run["id"],
+        "run_started_at": run["started_at"],
+        "since": records.now_iso(),
+    }
+    try:
+        table.update(
+            *key,
+            "SET #prod = :prod",
+            {"#prod": "production"},
+            {":prod": production},
+            condition=Condition(
+                "attribute_exists(pk) AND (attribute_not_exists(#sel) OR #sel.#st = :rw) AND "
+                "(attribute_not_exists(#prod) OR #prod.#rs <= :started)",
+                names={"#sel": "selection", "#st": "strategy", "#prod": "production", "#rs": "run_started_at"},
+                values={":rw": "ranking_winner", ":started": run["started_at"]},
+            ),
+        )
+        return True
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+
+
+def latest_completed_run(table: MetadataTable, leaderboard_id: str) -> dict[str, Any] | None:
+    from drgero.runs.keys import history_index_pk
+
+    start = None
+    for _page in range(20):
+        items, start = table.query(history_index_pk(leaderboard_id), index="gsi1", forward=False, start_key=start)
+        for item in items:
+            if item.get("status") == records.COMPLETED:
+                return item
+        if not start:
+            return None
+    return None
+
+
+def set_selection(table: MetadataTable, workspace_id: str, leaderboard_id: str, body: Any) -> dict[str, Any]:
+    """PUT /api/leaderboards/{id}/selection. ``manual`` needs an attached model (409 otherwise);
+    ``ranking_winner`` makes the latest completed run's winner production (if still attached)."""
+    selection: Selection = body if isinstance(body, Selection) else parse_model(Selection, body)
+    leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
+    key = leaderboard_key(workspace_id, leaderboard_id)
+    values: dict[str, Any] = {":sel": selection.model_dump(mode="json", exclude_none=True), ":now": records.now_iso()}
+    expression = "SET #sel = :sel, updated_at = :now"
+    names = {"#sel": "selection"}
+    if selection.strategy == "manual":
+        if selection.model_id not in attached_model_ids(leaderboard):
+            raise ApiError(
+                409,
+                "model_not_attached",
+                f"Model {selection.model_id} is not attached to this leaderboard; attach it first.",
+            )
+    else:
+        latest = latest_completed_run(table, leaderboard_id)
+        winner = (records.ranking_of(latest or {}) or {}).get("winner_model_id")
+        if latest and winner in attached_model_ids(leaderboard):
+            names["#prod"] = "production"
+            values[":prod"] = {
+                "model_id": winner,
+                "run_id": latest["id"],
+                "run_started_at": latest["started_at"],
+                "since": records.now_iso(),
+            }
+            expression += ", #prod = :prod"
+    updated = table.update(*key, expression, names, values, condition=Condition("attribute_exists(pk)"))
+    return {"selection": updated.get("selection"), "production": production_model(updated)}

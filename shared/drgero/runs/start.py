@@ -1,0 +1,244 @@
+"""Starting a run: checks, the run item + the leaderboard's active-run marker in one
+transaction, then the runs-queue message for the fan-out.
+
+Sources: ``manual`` (POST /api/leaderboards/{id}/runs), ``schedule`` (the leaderboard's
+EventBridge schedule, started by the fan-out function) and ``dataset_improvement`` (after a
+consolidation added enough rows, :mod:`drgero.runs.improvement`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from drgero.aws import AwsClients
+from drgero.errors import ApiError, not_found
+from drgero.evaluation.config import parse_evaluation
+from drgero.evaluation.run_plan import ModelLoad, estimate_run_seconds
+from drgero.ids import new_id
+from drgero.leaderboards import get_leaderboard, leaderboard_key
+from drgero.runs import records
+from drgero.runs.dataset import pinned_dataset
+from drgero.runs.keys import history_index_pk, run_key
+from drgero.settings import Settings
+from drgero.store.table import Condition, MetadataTable, is_conditional_failure
+
+logger = logging.getLogger("drgero.runs")
+
+
+class StartRunBody(BaseModel):
+    """Optional body of POST /api/leaderboards/{id}/runs."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}, {"model_ids": ["mdl_a", "mdl_b"]}]})
+
+    model_ids: list[str] | None = Field(
+        default=None, min_length=2, max_length=100, description="A subset of the attached models (at least 2)."
+    )
+
+    @field_validator("model_ids")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if any(not isinstance(v, str) or not v or len(v) > 100 for v in value):
+            raise ValueError("model ids must be non-empty strings of at most 100 characters")
+        if len(set(value)) != len(value):
+            raise ValueError("model ids must be unique")
+        return value
+
+
+def parse_start_body(body: Any) -> StartRunBody:
+    if body is None:
+        return StartRunBody()
+    if isinstance(body, StartRunBody):
+        return body
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
+    try:
+        return StartRunBody.model_validate(body)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise ApiError(400, "invalid_request", "The run request is not valid.", details) from None
+
+
+def _selected_models(leaderboard: dict[str, Any], wanted: list[str] | None) -> list[dict[str, Any]]:
+    attached = leaderboard.get("models") or []
+    if wanted is None:
+        selected = list(attached)
+    else:
+        by_id = {m["id"]: m for m in attached}
+        unknown = [m for m in wanted if m not in by_id]
+        if unknown:
+            raise ApiError(
+                400,
+                "unknown_models",
+                "These models are not attached to the leaderboard: " + ", ".join(unknown),
+                {"model_ids": unknown},
+            )
+        selected = [by_id[m] for m in wanted]
+    if len(selected) < 2:
+        raise ApiError(
+            409,
+            "not_enough_models",
+            f"A run compares models: it needs at least 2, and {len(selected)} "
+            f"{'is' if len(selected) == 1 else 'are'} selected. Attach more models "
+            "(POST /api/leaderboards/{id}/models) and start the run again.",
+            {"models": len(selected), "required": 2},
+        )
+    return selected
+
+
+def observed_latencies(table: MetadataTable, leaderboard_id: str) -> dict[str, float]:
+    """p50 latency per model from the leaderboard's latest completed run (earlier calls of the
+    same models on the same task), for the duration estimate."""
+    items, _ = table.query(history_index_pk(leaderboard_id), index="gsi1", forward=False, limit=20)
+    for item in items:
+        ranking = records.ranking_of(item) or {}
+        if item.get("status") == records.COMPLETED and ranking.get("rows"):
+            return {
+                row["model_id"]: float(row["latency_p50_ms"])
+                for row in ranking["rows"]
+                if row.get("latency_p50_ms") is not None
+            }
+    return {}
+
+
+def _concurrency_group(model: dict[str, Any]) -> str:
+    """Models behind one provider account share its limiter (docs/providers.md)."""
+    config = model.get("config") or {}
+    if model.get("platform") == "openrouter":
+        return "openrouter"
+    url = config.get("url") or ""
+    return f"{model.get('platform')}:{urlsplit(url).netloc}"
+
+
+def estimate(
+    settings: Settings,
+    table: MetadataTable,
+    leaderboard: dict[str, Any],
+    model_items: list[dict[str, Any]],
+    rows: int,
+    judge: bool,
+) -> int:
+    observed = observed_latencies(table, leaderboard["id"])
+    loads = [ModelLoad(m["id"], _concurrency_group(m), observed.get(m["id"])) for m in model_items]
+    return estimate_run_seconds(
+        rows=rows,
+        models=loads,
+        concurrency={},
+        default_concurrency=settings.evaluation.estimate_default_concurrency,
+        default_latency_ms=settings.evaluation.default_latency_ms,
+        overhead_seconds=settings.evaluation.estimate_overhead_seconds,
+        judge=ModelLoad("judge", "judge") if judge else None,
+    ).seconds
+
+
+def start_run(
+    settings: Settings,
+    clients: AwsClients,
+    workspace_id: str,
+    leaderboard_id: str,
+    body: Any = None,
+    source: str = "manual",
+    *,
+    enqueue: bool = True,
+    started_by: str = "",
+) -> dict[str, Any]:
+    """Creates a queued run and (``enqueue``) sends it to the fan-out. Returns the run item.
+
+    409 ``not_enough_models`` (< 2 selected), ``run_in_progress`` (another run is active),
+    ``dataset_empty``; 400 ``unknown_models`` / ``invalid_evaluation``; 404 for a leaderboard
+    of another workspace."""
+    if source not in records.SOURCES:
+        raise ValueError(f"unknown run source {source!r}")
+    request = parse_start_body(body)
+    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
+    if leaderboard.get("active_run_id"):
+        raise _in_progress(leaderboard["active_run_id"])
+    selected = _selected_models(leaderboard, request.model_ids)
+    options = parse_evaluation(leaderboard.get("evaluation") or {"type": "exact"})
+    dataset = pinned_dataset(table, leaderboard)
+    model_items = [table.get(f"LB#{leaderboard_id}", f"MODEL#{m['id']}") or dict(m) for m in selected]
+
+    run_id = new_id("run")
+    now = records.now_iso()
+    item = {
+        "pk": run_key(run_id)[0],
+        "sk": run_key(run_id)[1],
+        "gsi1pk": history_index_pk(leaderboard_id),
+        "gsi1sk": f"{now}#{run_id}",
+        "id": run_id,
+        "workspace_id": workspace_id,
+        "leaderboard_id": leaderboard_id,
+        "source": source,
+        "status": records.QUEUED,
+        "evaluation_type": options.type,
+        "model_ids": [m["id"] for m in selected],
+        "rows": dataset["rows"],
+        "created_at": now,
+        "started_at": now,
+        "started_by": started_by,
+        "shards_done": 0,
+        "estimated_seconds": estimate(
+            settings, table, leaderboard, model_items, dataset["rows"], judge=options.type == "judge"
+        ),
+    }
+    lb_pk, lb_sk = leaderboard_key(workspace_id, leaderboard_id)
+    try:
+        table.transact(
+            [
+                {"put": item, "condition": Condition("attribute_not_exists(pk)")},
+                {
+                    "update": (lb_pk, lb_sk),
+                    "expression": "SET active_run_id = :run",
+                    "values": {":run": run_id},
+                    "condition": Condition("attribute_exists(pk) AND attribute_not_exists(active_run_id)"),
+                },
+            ]
+        )
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+        current = table.get(lb_pk, lb_sk)
+        if current is None:
+            raise not_found("Leaderboard") from exc
+        raise _in_progress(current.get("active_run_id") or "") from exc
+    if enqueue:
+        try:
+            clients.sqs.send_message(
+                QueueUrl=settings.aws.runs_queue_url,
+                MessageBody=json.dumps(
+                    {
+                        "run_id": run_id,
+                        "leaderboard_id": leaderboard_id,
+                        "workspace_id": workspace_id,
+                        "source": source,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            # Not queued: nothing will ever move this run, so it must not block the leaderboard.
+            logger.error("run not queued", extra={"run_id": run_id, "error": str(exc)})
+            records.transition(table, run_id, (records.QUEUED,), records.FAILED, {"error": "could not be queued"})
+            records.release_active_marker(table, item)
+            raise ApiError(503, "run_not_queued", "The run could not be queued; try again.") from exc
+    return item
+
+
+def _in_progress(active_run_id: str) -> ApiError:
+    return ApiError(
+        409,
+        "run_in_progress",
+        f"Run {active_run_id} is still active on this leaderboard; wait for it to finish or cancel it "
+        "(POST /api/runs/{run_id}/cancel).",
+        {"active_run_id": active_run_id},
+    )

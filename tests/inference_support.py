@@ -1,0 +1,184 @@
+"""Helpers for the inference tests: a workspace with real API tokens, a leaderboard with
+sandbox models attached (OpenRouter toys via the workspace key, or a priced custom endpoint),
+a selection, an optional completed ranking, and requests through the emulated API Gateway
+(the real authorizer, then the real inference function)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from helpers import Api, Response, new_workspace, table_of, use_local_identity
+
+from drgero.auth.credentials import issue_api_token, issue_dataset_token
+from drgero.auth.integrations import put_integration
+from drgero.candidates import attach_model
+from drgero.ids import new_id
+from drgero.runs import records
+from drgero.runs.keys import history_index_pk
+from drgero.runs.tracing import run_async
+
+SANDBOX_KEY = "sk-or-sandbox-inference-0123456789"
+OWNER: Any = object()  # "use the owner token" (None means: send no credential)
+PRICE = {"input_per_m_usd": 1.0, "output_per_m_usd": 2.0}
+
+
+def inference_env(sandbox: str, **extra: str) -> dict[str, str]:
+    return {
+        "DRGERO_PROVIDERS__OPENROUTER_BASE_URL": f"{sandbox}/api/v1",
+        "DRGERO_PROVIDERS__BACKOFF_BASE_SECONDS": "0.001",
+        "DRGERO_PROVIDERS__BACKOFF_CAP_SECONDS": "0.002",
+        # Each test changes selections and models: no cross-request cache in these tests
+        # (the cache has its own unit tests).
+        "DRGERO_INFERENCE__TARGET_CACHE_SECONDS": "0",
+        "DRGERO_LIMITS__MIN_ROWS_BEFORE_MODELS": "1",
+        **extra,
+    }
+
+
+@dataclass
+class World:
+    aws: Any
+    sandbox: str
+    api: Api
+    workspace_id: str
+    token: str  # owner API token, every scope
+    token_id: str
+    leaderboard_id: str = ""
+    models: dict[str, str] = field(default_factory=dict)  # label -> model id
+
+    @property
+    def table(self):
+        return table_of(self.aws)
+
+    def settings(self):
+        return self.aws.settings.model_copy(
+            update={"limits": self.aws.settings.limits.model_copy(update={"min_rows_before_models": 0})}
+        )
+
+    # -- setup --------------------------------------------------------------------------------
+    def leaderboard(self, prompt: str = "Answer briefly.\n\n{input}", **fields: Any) -> str:
+        body = {
+            "name": "support",
+            "prompt": prompt,
+            "dataset": {"mode": "PUSH", "max_samples": 1000},
+            "evaluation": {"type": "exact"},
+            **fields,
+        }
+        created = self.api.post("/api/leaderboards", self.token, body)
+        assert created.status == 201, created.json
+        self.leaderboard_id = created.json["id"]
+        return self.leaderboard_id
+
+    def attach(self, label: str, body: dict[str, Any], leaderboard_id: str | None = None) -> str:
+        async def accept(_target: Any) -> None:
+            return None
+
+        view = run_async(
+            attach_model(
+                self.table,
+                self.settings(),
+                self.aws.clients,
+                self.workspace_id,
+                leaderboard_id or self.leaderboard_id,
+                body,
+                validate=accept,
+            )
+        )
+        self.models[label] = view["id"]
+        return view["id"]
+
+    def attach_toy(self, toy: str, label: str | None = None) -> str:
+        return self.attach(label or toy, {"platform": "openrouter", "model": toy})
+
+    def attach_custom(self, label: str = "custom", pricing: dict | None = PRICE) -> str:
+        body: dict[str, Any] = {"platform": "custom", "url": f"{self.sandbox}/custom/openai", "name": "custom echo"}
+        if pricing:
+            body["pricing"] = pricing
+        return self.attach(label, body)
+
+    def select(self, label: str) -> None:
+        answer = self.api.put(
+            f"/api/leaderboards/{self.leaderboard_id}/selection",
+            self.token,
+            {"strategy": "manual", "model_id": self.models[label]},
+        )
+        assert answer.status == 200, answer.json
+
+    def rank(self, labels: list[str], select_winner: bool = True) -> str:
+        """A completed run whose ranking is ``labels`` in order, then ``ranking_winner``."""
+        run_id = new_id("run")
+        started = records.now_iso()
+        rows = [
+            {"model_id": self.models[label], "rank": i + 1, "score": 1.0 - i * 0.1, "n": 10}
+            for i, label in enumerate(labels)
+        ]
+        self.table.put(
+            {
+                "pk": f"RUN#{run_id}",
+                "sk": "META",
+                "gsi1pk": history_index_pk(self.leaderboard_id),
+                "gsi1sk": f"{started}#{run_id}",
+                "id": run_id,
+                "workspace_id": self.workspace_id,
+                "leaderboard_id": self.leaderboard_id,
+                "status": records.COMPLETED,
+                "source": "manual",
+                "started_at": started,
+                "ranking_json": json.dumps({"rows": rows, "winner_model_id": rows[0]["model_id"]}),
+            }
+        )
+        if select_winner:
+            answer = self.api.put(
+                f"/api/leaderboards/{self.leaderboard_id}/selection", self.token, {"strategy": "ranking_winner"}
+            )
+            assert answer.status == 200, answer.json
+        return run_id
+
+    def token_with(self, scopes: list[str], budget_usd: float | None = None) -> tuple[str, str]:
+        secret, record = issue_api_token(self.table, self.workspace_id, "test", scopes, budget_usd=budget_usd)
+        return secret, record["id"]
+
+    def dataset_token(self) -> str:
+        secret, _ = issue_dataset_token(self.table, self.workspace_id, self.leaderboard_id)
+        return secret
+
+    # -- calls --------------------------------------------------------------------------------
+    def infer(self, body: Any, token: Any = OWNER, headers: dict | None = None, **kw: Any) -> Response:
+        return self.api.post(
+            f"/v1/leaderboard/{kw.pop('leaderboard_id', self.leaderboard_id)}/inference",
+            self.token if token is OWNER else token,
+            body,
+            headers=headers,
+            **kw,
+        )
+
+    def chat(self, body: Any, token: Any = OWNER, **kw: Any) -> Response:
+        return self.api.post("/v1/chat/completions", self.token if token is OWNER else token, body, **kw)
+
+    def queued_traces(self) -> list[dict[str, Any]]:
+        """Traces waiting on the traces queue (what the inference function emitted)."""
+        sqs = self.aws.clients.sqs
+        url = self.aws.settings.aws.traces_queue_url
+        found: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not batch:
+                return found
+            for message in batch:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def make_world(aws, sandbox: str, **env: str) -> World:
+    use_local_identity(aws, **inference_env(sandbox, **env))
+    seeded = new_workspace(aws, name=new_id("ws")[-6:])
+    world = World(aws, sandbox, Api(aws), seeded["workspace_id"], seeded["token"], seeded["token_id"])
+    put_integration(world.settings(), aws.clients, world.workspace_id, "openrouter", SANDBOX_KEY)
+    return world
+
+
+def sandbox_control(sandbox: str, **knobs: Any) -> None:
+    httpx.post(f"{sandbox}/_sandbox/control", json=knobs, trust_env=False).raise_for_status()

@@ -1,0 +1,41 @@
+"""The benchmark harness (bench/__main__.py): discovery, table output, argument errors.
+The benchmarks themselves are not run here (they time things; `make bench` runs them)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.__main__ import discover, format_table, main
+
+
+def test_discovers_benchmark_modules_but_not_helpers():
+    names = discover()
+    assert "cold_start" in names
+    assert not [n for n in names if n.startswith("_")]
+
+
+def test_table_has_every_column_in_first_seen_order_and_right_aligns_numbers():
+    table = format_table([{"name": "a", "ms": 1.5}, {"name": "bbbb", "ms": 1234.5, "error": "x"}])
+    header, rule, first, second = table.splitlines()
+    assert header.split() == ["name", "ms", "error"]
+    assert set(rule.replace(" ", "")) == {"-"}
+    assert first.split() == ["a", "1.5"]
+    assert second.split() == ["bbbb", "1,234.5", "x"]
+    # Numbers end in the same column (right-aligned).
+    assert first.index("1.5") + len("1.5") == second.index("1,234.5") + len("1,234.5")
+
+
+def test_empty_result_says_so():
+    assert "no rows" in format_table([])
+
+
+def test_unknown_module_is_an_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["no_such_benchmark"])
+    assert exc.value.code == 2
+    assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_list_prints_modules(capsys):
+    assert main(["--list"]) == 0
+    assert "cold_start" in capsys.readouterr().out.split()
