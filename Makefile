@@ -17,7 +17,7 @@ PYTHON ?= $(shell \
 .PHONY: help venv local demo test test-fast lint bench build clean
 
 help:
-	@echo "make local   set up and run the local cloud on http://127.0.0.1:3000 (Ctrl-C stops it)"
+	@echo "make local   set up and run the local cloud on http://127.0.0.1:3000 (Ctrl-C stops it; ARGS=\"--api-port 3001\")"
 	@echo "make demo    set up and run the scripted product tour against a fresh local cloud"
 	@echo "make test    set up and run the whole test suite"
 	@echo "make lint    ruff + cfn-lint"
@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml layers/deps/requirements.txt
 venv: $(STAMP)
 
 local: $(STAMP)
-	$(VENV)/bin/drgero local
+	$(VENV)/bin/drgero local $(ARGS)
 
 demo: $(STAMP)
 	$(PY) -m localcloud.demo

@@ -300,3 +300,101 @@ def test_scopes_and_missing_credentials(ft):
     assert status == 403
     status, _ = raw_api(ft.aws, "GET", f"/api/models/{ft.model_id}/fine-tunes", None, None)
     assert status == 401
+
+
+def test_one_broken_job_does_not_stop_the_poller(ft, sandbox):
+    status, job = ft.create()
+    assert status == 201
+    # A second model with its own job, whose backend id the backend does not know.
+    status, other = ft.api(
+        "POST",
+        "/api/models",
+        {"name": "other", "endpoint": {"url": f"{sandbox}/v1/chat/completions", "model": BASE}, "probe": False},
+    )
+    assert status == 201
+    status, broken = ft.api(
+        "POST", f"/api/models/{other['id']}/fine-tunes", {"leaderboard_id": ft.lb, "base_model": BASE}
+    )
+    assert status == 201
+    table = MetadataTable(ft.aws.clients.dynamodb, ft.aws.settings.aws.table_name)
+    table.update(
+        *jobs.job_key(ft.setup.workspace_id, other["id"], broken["id"]),
+        "SET backend_job_id = :b",
+        values={":b": "ftjob-unknown"},
+    )
+    for _ in range(3):
+        counts = ft.poll()
+        assert counts["errors"] == 1
+    assert ft.job(job["id"])["status"] == "succeeded"
+    assert ft.api("GET", f"/api/models/{other['id']}/fine-tunes/{broken['id']}")[1]["status"] == "validating_files"
+
+
+def _post_with_key(ft, body, key):
+    import json as _json
+
+    from tests.dataset_support import rest_event
+
+    event = rest_event(
+        "POST", f"/api/models/{ft.model_id}/fine-tunes", body, ft.setup.principal, headers={"Idempotency-Key": key}
+    )
+    response = ft.aws.functions.invoke("ApiFunction", event)
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    return response["statusCode"], _json.loads(response["body"]), headers
+
+
+def test_an_idempotency_key_replays_the_first_job_even_after_it_ended(ft):
+    refused = {"leaderboard_id": ft.lb, "base_model": "sandbox/not-a-toy"}
+    status, first, headers = _post_with_key(ft, refused, "retry-1")
+    assert status == 201 and first["status"] == "failed" and "idempotent-replayed" not in headers
+    # The client retries (it never saw the answer): the same job, not a second paid attempt.
+    status, again, headers = _post_with_key(ft, refused, "retry-1")
+    assert status == 201 and again["id"] == first["id"] and headers.get("idempotent-replayed") == "true"
+    status, listing = ft.api("GET", f"/api/models/{ft.model_id}/fine-tunes")
+    assert [j["id"] for j in listing["fine_tunes"]] == [first["id"]]
+    # The same key with another body is refused; a new key starts a new job.
+    status, answer, _ = _post_with_key(ft, {"leaderboard_id": ft.lb, "base_model": BASE}, "retry-1")
+    assert status == 422 and answer["error"]["code"] == "idempotency_key_reused"
+    status, second, _ = _post_with_key(ft, {"leaderboard_id": ft.lb, "base_model": BASE}, "retry-2")
+    assert status == 201 and second["id"] != first["id"]
+    status, answer, _ = _post_with_key(ft, {"leaderboard_id": ft.lb, "base_model": BASE}, "x" * 300)
+    assert status == 400 and answer["error"]["code"] == "invalid_idempotency_key"
+
+
+def test_a_create_racing_another_starts_exactly_one_job(ft):
+    """The interleaving that matters, made deterministic (threads on the in-process moto are
+    not): request A has passed every check and is about to commit when request B commits."""
+    from drgero.errors import ApiError
+
+    settings = settings_from_env(ft.aws.functions.environment("ApiFunction"))
+    body = {"leaderboard_id": ft.lb, "base_model": BASE}
+    raced: list[str] = []
+
+    class RacingTable(MetadataTable):
+        def transact(self, operations):
+            if not raced:
+                raced.append("B")
+                b = jobs.create_job(plain, settings, ft.aws.clients, ft.setup.workspace_id, ft.model_id, body)
+                raced.append(b["id"])
+            return super().transact(operations)
+
+    plain = MetadataTable(ft.aws.clients.dynamodb, settings.aws.table_name)
+    racing = RacingTable(ft.aws.clients.dynamodb, settings.aws.table_name)
+    with pytest.raises(ApiError) as lost:
+        jobs.create_job(racing, settings, ft.aws.clients, ft.setup.workspace_id, ft.model_id, body)
+    assert lost.value.code == "fine_tune_in_progress" and lost.value.details == {"job_id": raced[1]}
+    status, listing = ft.api("GET", f"/api/models/{ft.model_id}/fine-tunes")
+    assert [j["id"] for j in listing["fine_tunes"]] == [raced[1]]
+
+
+def test_a_cancel_racing_the_end_records_what_the_backend_says(ft):
+    status, job = ft.create()
+    assert status == 201
+    settings = settings_from_env(ft.aws.functions.environment("ApiFunction"))
+    backend = FineTuneBackend(settings.fine_tune)
+    try:
+        for _ in range(3):  # the backend finishes before our poller looks
+            backend.get_job(job["backend"]["job_id"])
+    finally:
+        backend.close()
+    status, answer = ft.api("POST", f"/api/models/{ft.model_id}/fine-tunes/{job['id']}/cancel")
+    assert status == 200 and answer["status"] == "succeeded" and answer["model_version"] == 2

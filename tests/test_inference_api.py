@@ -190,6 +190,8 @@ def test_not_json_is_400(world):
     answer = world.infer(None, raw_body=b"{not json")
     assert answer.status == 400
     assert answer.error_code == "invalid_json"
+    for raw in (b'{"input": "hi", "temperature": NaN}', b'{"input": "hi", "metadata": {"x": Infinity}}', b"\xff\xfe"):
+        assert world.infer(None, raw_body=raw).error_code == "invalid_json", raw
     chat = world.chat(None, raw_body=b"")
     assert chat.status == 400
     assert chat.json["error"]["type"] == "invalid_request_error"
@@ -387,13 +389,15 @@ def test_every_call_leaves_an_inference_trace_listable_via_the_api(world):
 
 
 def test_the_leaderboard_redaction_applies_to_inference_traces(world):
-    world.table.update(
-        f"WS#{world.workspace_id}",
-        f"LB#{world.leaderboard_id}",
-        "SET trace_redaction = :r",
-        None,
-        {":r": {"inputs": True, "outputs": True}},
+    patched = world.api.patch(
+        f"/api/leaderboards/{world.leaderboard_id}",
+        world.token,
+        {"trace_redaction": {"inputs": True, "outputs": True}},
     )
+    assert patched.status == 200, patched.json
+    assert patched.json["trace_redaction"] == {"inputs": True, "outputs": True}
+    bad = world.api.patch(f"/api/leaderboards/{world.leaderboard_id}", world.token, {"trace_redaction": {"inputs": "x"}})
+    assert bad.status == 400
     trace_id = world.infer({"input": "my secret question"}).json["trace_id"]
     trace = next(t for t in world.queued_traces() if t["id"] == trace_id)
     assert "input" not in trace and "output" not in trace
@@ -411,3 +415,19 @@ def test_a_tracing_failure_never_fails_the_paid_call(world, monkeypatch):
     answer = world.infer({"input": "hi"})
     assert answer.status == 200
     assert answer.json["trace_id"].startswith("tr_")
+
+
+def test_the_openapi_document_describes_both_routes(world):
+    doc = world.api.get("/openapi.json").json
+    native = doc["paths"]["/v1/leaderboard/{id}/inference"]["post"]
+    chat = doc["paths"]["/v1/chat/completions"]["post"]
+    assert native["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/InferenceBody"
+    }
+    assert {"200", "402", "403", "404", "409", "413", "504"} <= set(native["responses"])
+    assert chat["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ChatCompletion"
+    }
+    schemas = doc["components"]["schemas"]
+    assert {"InferenceBody", "ChatBody", "InferenceResponse", "ChatCompletion", "OpenAIStyleError"} <= set(schemas)
+    assert set(schemas["InferenceResponse"]["required"]) >= {"output", "model", "usage", "cost_usd", "trace_id"}

@@ -568,13 +568,18 @@ class _Handler(BaseHTTPRequestHandler):
         logger.info("%s %s", self.address_string(), format % args)
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    # The stdlib default listen backlog is 5: concurrent clients would wait on connect.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class ApiServer:
     """The gateway on a ThreadingHTTPServer: one thread per request, so requests run in parallel."""
 
     def __init__(self, gateway: Gateway, host: str = "127.0.0.1", port: int = 3000) -> None:
         handler = type("GatewayHandler", (_Handler,), {"gateway": gateway})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _GatewayServer((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property

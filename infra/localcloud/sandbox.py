@@ -604,6 +604,13 @@ def _endpoints(toy: ToyModel, with_latency: bool) -> dict[str, Any]:
     }
 
 
+class _SandboxServer(ThreadingHTTPServer):
+    # The stdlib default backlog is 5: a run's worker pool (dozens of concurrent calls) would
+    # queue on connect instead of reaching the toy models' configured latency.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 def start_sandbox(host: str, port: int) -> tuple[str, Callable[[], None]]:
     """Serve the sandbox on ``host:port`` (port 0: any free port) in a background thread.
 
@@ -612,8 +619,7 @@ def start_sandbox(host: str, port: int) -> tuple[str, Callable[[], None]]:
     """
     state = SandboxState()
     handler = type("SandboxHandler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _SandboxServer((host, port), handler)
     thread = threading.Thread(target=server.serve_forever, name="drgero-sandbox", daemon=True)
     thread.start()
     bound_host, bound_port = server.server_address[:2]

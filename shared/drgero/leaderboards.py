@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from drgero.errors import ApiError, not_found
 from drgero.ids import new_id
 from drgero.inference.config import CaptureRule, InferencePolicy
+from drgero.traces.redaction import RedactionPolicy
 from drgero.settings import Settings
 from drgero.store.table import Condition, MetadataTable
 
@@ -158,6 +159,8 @@ class LeaderboardCreate(_Strict):
     # Production inference failure policy and traffic capture (docs/inference.md).
     inference: InferencePolicy | None = None
     capture: CaptureRule | None = None
+    # Keep no inputs and/or no outputs in this leaderboard's traces (docs/traces.md).
+    trace_redaction: RedactionPolicy | None = None
 
     _dataset_mode = field_validator("dataset", mode="before")(_upper_mode)
 
@@ -186,6 +189,7 @@ class LeaderboardPatch(_Strict):
     selection: Selection | None = None
     inference: InferencePolicy | None = None
     capture: CaptureRule | None = None
+    trace_redaction: RedactionPolicy | None = None
 
     _dataset_mode = field_validator("dataset", mode="before")(_upper_mode)
 
@@ -255,6 +259,7 @@ def public_view(item: dict[str, Any], base_url: str) -> dict[str, Any]:
         "selection": item.get("selection") or {"strategy": "ranking_winner"},
         "inference": InferencePolicy.of_leaderboard(item).model_dump(mode="json"),
         "capture": CaptureRule.of_leaderboard(item).model_dump(mode="json"),
+        "trace_redaction": RedactionPolicy.of_leaderboard(item).model_dump(mode="json"),
         "models": item.get("models") or [],
         "traces_url": f"{base_url.rstrip('/')}/api/traces?leaderboard_id={lb}",
         "created_at": item["created_at"],
@@ -310,6 +315,7 @@ def create_leaderboard(
         "selection": config.selection.model_dump(mode="json", exclude_none=True),
         "inference": config.inference.model_dump(mode="json") if config.inference else None,
         "capture": config.capture.model_dump(mode="json") if config.capture else None,
+        "trace_redaction": config.trace_redaction.model_dump(mode="json") if config.trace_redaction else None,
         "models": [],
         "created_at": now,
         "updated_at": now,
@@ -388,6 +394,8 @@ def update_leaderboard(
                 [{"field": "capture", "error": "capture needs a PUSH dataset (captured calls become pushed rows)"}],
             )
         changes["capture"] = patch.capture.model_dump(mode="json") if patch.capture else None
+    if "trace_redaction" in fields:
+        changes["trace_redaction"] = patch.trace_redaction.model_dump(mode="json") if patch.trace_redaction else None
     if "dataset" in fields and patch.dataset is not None:
         if patch.dataset.mode != current["dataset_mode"]:
             raise ApiError(

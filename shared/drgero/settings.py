@@ -254,6 +254,8 @@ class FineTuneSettings(BaseModel):
     resume_after_seconds: int = Field(300, ge=0)
     # ARN the fine-tune schedules invoke (the sweeper function; template.yaml sets it).
     schedule_target_arn: str = ""
+    # How long an Idempotency-Key of POST /api/models/{id}/fine-tunes replays its first job.
+    idempotency_seconds: int = Field(86_400, ge=60)
 
 
 class Settings(BaseSettings):

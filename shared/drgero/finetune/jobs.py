@@ -22,6 +22,7 @@ the success. Every end emits one ``fine_tune`` trace (id derived from the job id
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -112,6 +113,28 @@ def lock_key(workspace_id: str, model_id: str) -> tuple[str, str]:
     return f"WS#{workspace_id}", f"FTACTIVE#{model_id}"
 
 
+def idempotency_key_item(workspace_id: str, model_id: str, key: str) -> tuple[str, str]:
+    digest = hashlib.sha256(f"{model_id}\n{key}".encode()).hexdigest()
+    return f"WS#{workspace_id}", f"FTIDEM#{digest}"
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _replay(table: MetadataTable, workspace_id: str, model_id: str, key: str, body: Any) -> dict[str, Any] | None:
+    """The job a first request with this Idempotency-Key created (None: the key is new);
+    422 ``idempotency_key_reused`` when the body differs."""
+    record = table.get(*idempotency_key_item(workspace_id, model_id, key))
+    if record is None or int(record.get("expires_at") or 0) < int(_now().timestamp()):
+        return None
+    if record.get("request_hash") != request_hash(body):
+        raise ApiError(
+            422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request body."
+        )
+    return table.get(*job_key(workspace_id, model_id, record["job_id"]))
+
+
 def trace_id_of(job_id: str) -> str:
     return "tr_" + job_id.split("_", 1)[1]
 
@@ -193,16 +216,25 @@ def create_job(
     body: Any,
     *,
     source: str = "manual",
+    idempotency_key: str | None = None,
     backend_factory: BackendFactory = default_backend,
 ) -> dict[str, Any]:
     """``POST /api/models/{id}/fine-tunes``: export, take the model's lock, start on the
-    backend. Returns the job item (``starting`` when the backend could not be reached yet)."""
+    backend. Returns the job item (``starting`` when the backend could not be reached yet).
+
+    With an ``idempotency_key``, a retry with the same body returns the first request's job
+    (``item["replayed"]`` is True) for ``fine_tune.idempotency_seconds``, whatever became of
+    it; the key's record is written in the job's own transaction."""
     from drgero.runs.dataset import pinned_dataset
 
     request: FineTuneCreate = parse_body(FineTuneCreate, body, "The fine-tune request is not valid.")
     model = drgero_models.get_model(table, workspace_id, model_id)
     if model.get("status") == drgero_models.DELETING:
         raise not_found("Model")
+    if idempotency_key is not None:
+        first = _replay(table, workspace_id, model_id, idempotency_key, body)
+        if first is not None:
+            return {**first, "replayed": True}
     leaderboard = get_leaderboard(table, workspace_id, request.leaderboard_id)
     dataset = pinned_dataset(table, leaderboard)
     # Export first: a dataset that cannot be trained on (too few rows, too big) is a 409
@@ -241,38 +273,74 @@ def create_job(
         "updated_at": _iso(now),
     }
     lpk, lsk = lock_key(workspace_id, model_id)
-    try:
-        table.transact(
-            [
-                {"put": item, "condition": Condition("attribute_not_exists(pk)")},
-                {
-                    "put": {"pk": lpk, "sk": lsk, "job_id": job_id, "created_at": _iso(now)},
-                    "condition": Condition("attribute_not_exists(pk)"),
+    idempotency: list[dict[str, Any]] = []
+    if idempotency_key is not None:
+        ipk, isk = idempotency_key_item(workspace_id, model_id, idempotency_key)
+        expires = int(now.timestamp()) + settings.fine_tune.idempotency_seconds
+        idempotency.append(
+            {
+                "put": {
+                    "pk": ipk,
+                    "sk": isk,
+                    "job_id": job_id,
+                    "request_hash": request_hash(body),
+                    "expires_at": expires,
                 },
-                # The model still exists and is not being deleted.
-                {
-                    "check": drgero_models.model_key(workspace_id, model_id),
-                    "condition": Condition(
-                        "attribute_exists(pk) AND #st <> :deleting",
-                        names={"#st": "status"},
-                        values={":deleting": drgero_models.DELETING},
-                    ),
-                },
-            ]
+                # A new key, or one whose window has passed (TTL deletion lags).
+                "condition": Condition(
+                    "attribute_not_exists(pk) OR expires_at < :now", values={":now": int(now.timestamp())}
+                ),
+            }
         )
-    except ClientError as exc:
-        if not is_conditional_failure(exc):
-            raise
-        active = table.get(lpk, lsk)
-        if active is None:
-            raise not_found("Model") from exc
-        raise ApiError(
-            409,
-            "fine_tune_in_progress",
-            "This model already has a fine-tune job in progress; wait for it or cancel it.",
-            {"job_id": active.get("job_id")},
-        ) from exc
+    operations = [
+        *idempotency,
+        {"put": item, "condition": Condition("attribute_not_exists(pk)")},
+        {
+            "put": {"pk": lpk, "sk": lsk, "job_id": job_id, "created_at": _iso(now)},
+            "condition": Condition("attribute_not_exists(pk)"),
+        },
+        # The model still exists and is not being deleted.
+        {
+            "check": drgero_models.model_key(workspace_id, model_id),
+            "condition": Condition(
+                "attribute_exists(pk) AND #st <> :deleting",
+                names={"#st": "status"},
+                values={":deleting": drgero_models.DELETING},
+            ),
+        },
+    ]
+    for attempt in range(3):
+        try:
+            table.transact(operations)
+            break
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                if _is_transaction_conflict(exc) and attempt < 2:
+                    continue  # another transaction held one of the items: try again
+                raise
+            if idempotency_key is not None:
+                first = _replay(table, workspace_id, model_id, idempotency_key, body)
+                if first is not None:  # a concurrent twin of this request won
+                    return {**first, "replayed": True}
+            active = table.get(lpk, lsk)
+            if active is None:
+                raise not_found("Model") from exc
+            raise ApiError(
+                409,
+                "fine_tune_in_progress",
+                "This model already has a fine-tune job in progress; wait for it or cancel it.",
+                {"job_id": active.get("job_id")},
+            ) from exc
     return start(table, settings, clients, item, export=export, backend_factory=backend_factory)
+
+
+def _is_transaction_conflict(exc: ClientError) -> bool:
+    """A transaction cancelled because a concurrent one touched the same items (no condition
+    failed): DynamoDB asks the caller to retry."""
+    reasons = exc.response.get("CancellationReasons") or []
+    return exc.response.get("Error", {}).get("Code") == "TransactionCanceledException" and any(
+        r.get("Code") == "TransactionConflict" for r in reasons
+    )
 
 
 def _export(settings: Settings, clients: AwsClients, prompt: str, dataset: dict[str, Any], fraction: float):
@@ -615,7 +683,12 @@ def cancel_job(
                     502, "fine_tune_backend_error", f"The fine-tuning backend could not cancel the job: {exc.message}"
                 ) from exc
             # Refused, typically because it just finished: record what the backend says.
-            job = backend.get_job(item["backend_job_id"])
+            try:
+                job = backend.get_job(item["backend_job_id"])
+            except BackendError as read_exc:
+                raise ApiError(
+                    502, "fine_tune_backend_error", f"The fine-tuning backend refused the cancel: {exc.message}"
+                ) from read_exc
             return apply(table, settings, clients, item, job)
         finally:
             backend.close()
@@ -686,7 +759,9 @@ def poll_jobs(
                     continue
                 counts["polled"] += 1
                 item = apply(table, settings, clients, item, backend.get_job(item["backend_job_id"]))
-            except (BackendError, ApiError) as exc:
+            except (BackendError, ApiError, ClientError) as exc:
+                # A backend hiccup, a model that keeps changing, an AWS error on this job's
+                # items: retried next sweep; the other jobs go on.
                 counts["errors"] += 1
                 logger.warning("fine-tune poll failed", extra={"job_id": item["id"], "error": str(exc)})
                 continue

@@ -8,9 +8,11 @@ body is read (403 whatever was sent); bodies are limited to ``limits.models_max_
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
 
 from drgero.auth.principal import Principal, Scope
 from drgero.errors import ApiError
@@ -90,13 +92,33 @@ async def create_fine_tune(
     settings: CurrentSettings,
     clients: CurrentClients,
     table: CurrentTable,
-) -> dict:
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="A retry with the same key and body returns the first request's job (201, "
+            "Idempotent-Replayed: true) instead of starting another.",
+        ),
+    ] = None,
+) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
+    from drgero.model_attachments import check_idempotency_key
+
+    check_idempotency_key(idempotency_key)
     raw = await _json_object(request)
     # Blocking backend and S3 calls: off the event loop.
-    item = await run_in_threadpool(jobs.create_job, table, settings, clients, principal.workspace_id, id, raw)
-    return jobs.public_job(item)
+    item = await run_in_threadpool(
+        partial(jobs.create_job, idempotency_key=idempotency_key),
+        table,
+        settings,
+        clients,
+        principal.workspace_id,
+        id,
+        raw,
+    )
+    headers = {"Idempotent-Replayed": "true"} if item.get("replayed") else {}
+    return JSONResponse(jobs.public_job(item), status_code=201, headers=headers)
 
 
 @router.get("/api/models/{id}/fine-tunes", summary="The model's fine-tune jobs, newest first")
