@@ -396,7 +396,9 @@ def test_the_leaderboard_redaction_applies_to_inference_traces(world):
     )
     assert patched.status == 200, patched.json
     assert patched.json["trace_redaction"] == {"inputs": True, "outputs": True}
-    bad = world.api.patch(f"/api/leaderboards/{world.leaderboard_id}", world.token, {"trace_redaction": {"inputs": "x"}})
+    bad = world.api.patch(
+        f"/api/leaderboards/{world.leaderboard_id}", world.token, {"trace_redaction": {"inputs": "x"}}
+    )
     assert bad.status == 400
     trace_id = world.infer({"input": "my secret question"}).json["trace_id"]
     trace = next(t for t in world.queued_traces() if t["id"] == trace_id)

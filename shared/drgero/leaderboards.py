@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from drgero.errors import ApiError, not_found
 from drgero.ids import new_id
 from drgero.inference.config import CaptureRule, InferencePolicy
-from drgero.traces.redaction import RedactionPolicy
 from drgero.settings import Settings
 from drgero.store.table import Condition, MetadataTable
+from drgero.traces.redaction import RedactionPolicy
 
 PUSH_DATASETS_INDEX_PK = "DATASETS#PUSH"  # gsi1pk of every PUSH dataset record (the sweep reads it)
 
