@@ -87,3 +87,16 @@ def test_bootstrap_creates_a_workspace_and_prints_its_owner_token_once(local_clo
     assert response.status_code == 200
     assert response.json()["members"][0]["user_id"] == "founder"
     assert response.json()["members"][0]["email"] == "founder@acme.com"
+
+
+def test_links_point_at_the_local_gateway(local_cloud, http):
+    """The local cloud is its own public base URL: a leaderboard's traces_url must be
+    followable as given (no API Gateway stage prefix, no TLS on loopback)."""
+    token = local_cloud.info()["token"]
+    body = {"name": "links", "prompt": "Q: {input}", "dataset": {"mode": "PUSH"}}
+    created = http.post("/api/leaderboards", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert created.status_code == 201, created.text
+    traces_url = created.json()["traces_url"]
+    assert traces_url.startswith(f"{local_cloud.api_url}/api/traces?leaderboard_id=")
+    followed = httpx.get(traces_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert followed.status_code == 200, followed.text

@@ -596,7 +596,10 @@ class ApiServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        # shutdown() waits for serve_forever to exit: only call it once serving has started
+        # (the socket is bound earlier, when the cloud builds function environments).
+        if self._thread is not None:
+            self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)

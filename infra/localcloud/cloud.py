@@ -146,6 +146,12 @@ class LocalCloud:
         self.created = create_resources(boto3.session.Session(), self.template, endpoint, self.region)
         if self._want["sandbox"]:
             self._start_sandbox()
+        if self._want["api"]:
+            # Bound now (served later, once functions exist): its URL is the API's public base
+            # URL, so links such as a leaderboard's traces_url point at this gateway.
+            stage = str(self.created.parameters.get("StageName") or "prod")
+            self.gateway = Gateway(self.template, self.invoke, self.region, stage)
+            self._api_server = ApiServer(self.gateway, self.host, self._api_port)
         self.function_env = self._function_env(endpoint)
         self.functions = FunctionRuntime(
             self.template, self.created, extra_env=self.function_env, overrides=self._function_overrides
@@ -161,10 +167,7 @@ class LocalCloud:
             self._seed()
         if self._want["pollers"]:
             self._start_pollers()
-        if self._want["api"]:
-            stage = str(self.created.parameters.get("StageName") or "prod")
-            self.gateway = Gateway(self.template, self.invoke, self.region, stage)
-            self._api_server = ApiServer(self.gateway, self.host, self._api_port)
+        if self._api_server is not None:
             self._api_server.start()
         self.scheduler = Scheduler(
             self.client("scheduler"),
@@ -214,6 +217,8 @@ class LocalCloud:
             "AWS_DEFAULT_REGION": self.region,
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
+        if self._api_server is not None:
+            env["DRGERO_API__PUBLIC_BASE_URL"] = self._api_server.url
         if self.sandbox_url:
             env["DRGERO_PROVIDERS__OPENROUTER_BASE_URL"] = f"{self.sandbox_url.rstrip('/')}/api/v1"
             # Fine-tuning on the sandbox's emulated backend (docs/fine-tuning.md); any sk- key works there.
