@@ -21,7 +21,7 @@ help:
 	@echo "make demo    set up and run the scripted product tour against a fresh local cloud"
 	@echo "make test    set up and run the whole test suite"
 	@echo "make lint    ruff + cfn-lint"
-	@echo "make bench   benchmarks (numbers printed, nothing asserted)"
+	@echo "make bench   benchmarks (numbers printed, nothing asserted; BENCH=\"cold_start inference\" picks some)"
 	@echo "make build   sam build (no Docker needed)"
 
 $(STAMP): pyproject.toml layers/deps/requirements.txt
@@ -54,7 +54,7 @@ lint: $(STAMP)
 	$(VENV)/bin/cfn-lint template.yaml
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 # The AWS SAM CLI lives in its own venv: its pins conflict with ours. sam's python builder
 # needs python3.12 on PATH (no Docker), so the found 3.12 interpreter's bin dir goes first.
