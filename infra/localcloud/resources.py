@@ -72,7 +72,7 @@ class CreatedResources:
 
 def _local_name(logical_id: str) -> str:
     """A readable, valid physical name for a resource (lowercase, dashes)."""
-    return f"{STACK_NAME}-{re.sub(r'(?<!^)(?=[A-Z])', '-', logical_id).lower()}"
+    return f"{STACK_NAME}-{re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '-', logical_id).lower()}"
 
 
 def create_resources(
