@@ -271,3 +271,15 @@ def test_options_from_settings() -> None:
 def test_invalid_ranking_options_are_refused(overrides: dict) -> None:
     with pytest.raises(ValueError):
         RankingOptions(**overrides)
+
+
+def test_near_tie_against_an_unknown_cost_never_prints_it_as_zero() -> None:
+    # Both perfect (a near-tie); b's endpoint reports no usage, so its cost is unknown and it
+    # sorts after a. The verdict must not call a "cheaper" than b's "$0.000000".
+    known = _pf("1" * 20, cost=0.001)
+    unknown = [RowOutcome(f"r{i}", score=1.0, latency_ms=100.0, cost_usd=None) for i in range(20)]
+    ranking = rank_models({"a": known, "b": unknown}, _pass_fail())
+    assert [r.model_id for r in ranking.rows] == ["a", "b"]
+    assert _row(ranking, "b").cost_unknown_rows == 20
+    assert "$0.000000" not in ranking.verdict
+    assert "its cost per row is known and b's is not" in ranking.verdict

@@ -35,6 +35,21 @@ class ConsolidateMessage(BaseModel):
     requested_at: str | None = None
 
 
+def after_consolidation(
+    settings: Settings, clients: AwsClients, workspace_id: str, leaderboard_id: str, result: ConsolidationResult
+) -> None:
+    """What follows a consolidation that wrote a new version, wherever it ran (the queue or the
+    API's inline path): its dataset trace, and a dataset-improvement run when enough new rows
+    arrived (docs/runs.md)."""
+    if result.status != "consolidated":
+        return
+    from drgero.datasets.tracing import emit_consolidation_trace
+    from drgero.runs.improvement import maybe_start_improvement_run
+
+    emit_consolidation_trace(settings, clients, workspace_id, leaderboard_id, result.body())
+    maybe_start_improvement_run(settings, clients, workspace_id, leaderboard_id, result.rows_in)
+
+
 def handle_message(settings: Settings, clients: AwsClients, body: str) -> ConsolidationResult:
     """One queue message: consolidate, and queue a follow-up when pending rows remain (more
     batches than one run takes, or rows that arrived while this run held the lease)."""
@@ -42,10 +57,7 @@ def handle_message(settings: Settings, clients: AwsClients, body: str) -> Consol
     result = Consolidator(settings, clients).consolidate(message.workspace_id, message.leaderboard_id)
     if result.status == "consolidated" and (result.more_pending or result.pending > 0):
         enqueue(settings, clients, message.workspace_id, message.leaderboard_id, "continue")
-    if result.status == "consolidated":
-        from drgero.runs.improvement import maybe_start_improvement_run  # docs/runs.md
-
-        maybe_start_improvement_run(settings, clients, message.workspace_id, message.leaderboard_id, result.rows_in)
+    after_consolidation(settings, clients, message.workspace_id, message.leaderboard_id, result)
     return result
 
 

@@ -384,7 +384,10 @@ def _sentence(
             "cost": (
                 f"it is cheaper per row (${winner.row['cost_per_row_usd']:.6f} vs "
                 f"${runner.row['cost_per_row_usd']:.6f})"
-                if runner.row["cost_per_row_usd"] is not None
+                if runner.row["cost_per_row_usd"] is not None and runner.row["cost_unknown_rows"] == 0
+                # An unknown cost sorts last; printing it as $0 would contradict the order.
+                else f"its cost per row is known and {r}'s is not"
+                if runner.row["cost_unknown_rows"]
                 else "it is cheaper per row"
             ),
             "latency": "it is as cheap and faster (lower median latency)",

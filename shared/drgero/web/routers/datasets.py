@@ -18,6 +18,7 @@ from drgero.auth.principal import Scope
 from drgero.aws import AwsClients
 from drgero.datasets.consolidate import Consolidator
 from drgero.datasets.push import day_key, enqueue_consolidation, month_key
+from drgero.datasets.triggers import after_consolidation
 from drgero.errors import ApiError
 from drgero.leaderboards import dataset_key, get_leaderboard
 from drgero.settings import Settings
@@ -144,6 +145,7 @@ def consolidate(
         return JSONResponse({"status": "queued", "version": result.version, "pending": result.pending}, 202)
     if result.more_pending:
         enqueue_consolidation(settings, clients, principal.workspace_id, leaderboard_id, "continue")
+    after_consolidation(settings, clients, principal.workspace_id, leaderboard_id, result)
     return JSONResponse(result.body(), status_code=200)
 
 
