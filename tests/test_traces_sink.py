@@ -179,8 +179,11 @@ def test_queue_sink_needs_a_queue_url():
 
 
 def test_scrub_replaces_secret_shapes_and_keeps_ordinary_text():
+    # Token-shaped values are assembled from parts so no source line looks like a real secret.
+    fake_api_token = "drgero_" + "abcdefghijklmnopqrstuvwxyz" + "0123456789ABCDEF"
+    fake_push_token = "hpd_" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "012345"
     text = (
-        "token drgero_abcdefghijklmnopqrstuvwxyz0123456789ABCDEF then hpd_ABCDEFGHIJKLMNOPQRSTUVWXYZ012345 "
+        f"token {fake_api_token} then {fake_push_token} "
         "and sk-or-v1-0123456789abcdef and hf_ABCDEFGHIJKLMNOPQRSTUV and AKIAABCDEFGHIJKLMNOP "
         "url ?api_key=abc123&x=1 header Authorization: Basic dXNlcjpwYXNz jwt "
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
