@@ -132,49 +132,29 @@ def delete_schedule(
 
 
 def _sync(settings: Settings, clients: AwsClients, item: dict[str, Any], config: Any) -> None:
+    from drgero.runs.schedules import upsert_schedule
+
     if not config.enabled:
         _delete_remote(settings, clients, item["model_id"])
         return
     target = settings.fine_tune.schedule_target_arn
     if not target:
         raise ApiError(503, "schedules_unavailable", "Fine-tune schedules are not configured on this deployment.")
-    request = {
-        "Name": schedule_name(item["model_id"]),
-        "GroupName": settings.aws.schedule_group_name,
-        "ScheduleExpression": config.expression(),
-        "ScheduleExpressionTimezone": config.timezone,
-        "FlexibleTimeWindow": {"Mode": "OFF"},
-        "State": "ENABLED",
-        "Description": f"Dr.Gero scheduled fine-tune of model {item['model_id']}",
-        "Target": {
-            "Arn": target,
-            "RoleArn": settings.aws.scheduler_role_arn,
-            "Input": json.dumps(
-                {"job": "fine_tune_scheduled", "workspace_id": item["workspace_id"], "model_id": item["model_id"]}
-            ),
-        },
-    }
-    try:
-        clients.scheduler.update_schedule(**request)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-            raise
-        try:
-            clients.scheduler.create_schedule(**request)
-        except ClientError as create_exc:
-            if create_exc.response.get("Error", {}).get("Code") != "ConflictException":
-                raise
-            clients.scheduler.update_schedule(**request)
+    message = {"job": "fine_tune_scheduled", "workspace_id": item["workspace_id"], "model_id": item["model_id"]}
+    upsert_schedule(
+        settings,
+        clients,
+        schedule_name(item["model_id"]),
+        config,
+        {"Arn": target, "Input": json.dumps(message)},
+        f"Dr.Gero scheduled fine-tune of model {item['model_id']}",
+    )
 
 
 def _delete_remote(settings: Settings, clients: AwsClients, model_id: str) -> bool:
-    try:
-        clients.scheduler.delete_schedule(Name=schedule_name(model_id), GroupName=settings.aws.schedule_group_name)
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return False
-        raise
+    from drgero.runs.schedules import delete_named_schedule
+
+    return delete_named_schedule(settings, clients, schedule_name(model_id))
 
 
 def run_scheduled(

@@ -155,28 +155,25 @@ def schedule_name(leaderboard_id: str) -> str:
     return f"lb-{leaderboard_id}"[:64]
 
 
-def sync_leaderboard_schedule(settings: Settings, clients: AwsClients, leaderboard: dict[str, Any]) -> str | None:
-    """Creates, updates or deletes the leaderboard's EventBridge schedule to match its
-    ``schedule`` field. Idempotent. Returns the schedule expression, or None when none."""
-    config = parse_schedule(leaderboard.get("schedule"))
-    if config is None or not config.enabled:
-        delete_leaderboard_schedule(settings, clients, leaderboard["id"])
-        return None
+def upsert_schedule(
+    settings: Settings,
+    clients: AwsClients,
+    name: str,
+    config: ScheduleConfig,
+    target: dict[str, Any],
+    description: str,
+) -> None:
+    """Creates or updates one EventBridge Scheduler schedule in our group. Idempotent, and
+    safe when two writers race to create the same schedule."""
     request = {
-        "Name": schedule_name(leaderboard["id"]),
+        "Name": name,
         "GroupName": settings.aws.schedule_group_name,
         "ScheduleExpression": config.expression(),
         "ScheduleExpressionTimezone": config.timezone,
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "State": "ENABLED",
-        "Description": f"Dr.Gero scheduled run of leaderboard {leaderboard['id']}",
-        "Target": {
-            "Arn": settings.aws.runs_queue_arn,
-            "RoleArn": settings.aws.scheduler_role_arn,
-            "Input": json.dumps(
-                {"leaderboard_id": leaderboard["id"], "workspace_id": leaderboard["workspace_id"], "source": "schedule"}
-            ),
-        },
+        "Description": description,
+        "Target": {"RoleArn": settings.aws.scheduler_role_arn, **target},
     }
     try:
         clients.scheduler.update_schedule(**request)
@@ -189,17 +186,38 @@ def sync_leaderboard_schedule(settings: Settings, clients: AwsClients, leaderboa
             if create_exc.response.get("Error", {}).get("Code") != "ConflictException":
                 raise
             clients.scheduler.update_schedule(**request)  # created concurrently: bring it up to date
-    return config.expression()
 
 
-def delete_leaderboard_schedule(settings: Settings, clients: AwsClients, leaderboard_id: str) -> bool:
-    """Deletes the schedule if it exists; False when there was none."""
+def delete_named_schedule(settings: Settings, clients: AwsClients, name: str) -> bool:
+    """Deletes one schedule of our group if it exists; False when there was none."""
     try:
-        clients.scheduler.delete_schedule(
-            Name=schedule_name(leaderboard_id), GroupName=settings.aws.schedule_group_name
-        )
+        clients.scheduler.delete_schedule(Name=name, GroupName=settings.aws.schedule_group_name)
         return True
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             return False
         raise
+
+
+def sync_leaderboard_schedule(settings: Settings, clients: AwsClients, leaderboard: dict[str, Any]) -> str | None:
+    """Creates, updates or deletes the leaderboard's EventBridge schedule to match its
+    ``schedule`` field. Idempotent. Returns the schedule expression, or None when none."""
+    config = parse_schedule(leaderboard.get("schedule"))
+    if config is None or not config.enabled:
+        delete_leaderboard_schedule(settings, clients, leaderboard["id"])
+        return None
+    message = {"leaderboard_id": leaderboard["id"], "workspace_id": leaderboard["workspace_id"], "source": "schedule"}
+    upsert_schedule(
+        settings,
+        clients,
+        schedule_name(leaderboard["id"]),
+        config,
+        {"Arn": settings.aws.runs_queue_arn, "Input": json.dumps(message)},
+        f"Dr.Gero scheduled run of leaderboard {leaderboard['id']}",
+    )
+    return config.expression()
+
+
+def delete_leaderboard_schedule(settings: Settings, clients: AwsClients, leaderboard_id: str) -> bool:
+    """Deletes the schedule if it exists; False when there was none."""
+    return delete_named_schedule(settings, clients, schedule_name(leaderboard_id))
