@@ -49,11 +49,11 @@ def _time(fn, n: int = N) -> list[float]:
 
 
 def run() -> list[dict]:
-    from drgero.auth import budget, tokens
-    from drgero.auth.authorizer import Authorizer
-    from drgero.auth.principal import Principal
-    from drgero.aws import AwsClients
-    from drgero.settings import Settings
+    from drgero.core.aws import AwsClients
+    from drgero.core.settings import Settings
+    from drgero.identity import budget, tokens
+    from drgero.identity.authorizer import Authorizer
+    from drgero.identity.principal import Principal
     from drgero.store.table import MetadataTable
     from localcloud.identity import local_identity_env, mint_jwt, seed_workspace
     from localcloud.moto_server import MotoServer

@@ -131,8 +131,8 @@ def _aws():
     import boto3
     from moto import mock_aws
 
-    from drgero.aws import AwsClients
-    from drgero.settings import Settings
+    from drgero.core.aws import AwsClients
+    from drgero.core.settings import Settings
     from localcloud.functions import FunctionRuntime
     from localcloud.resources import create_resources
     from localcloud.template import Template
@@ -152,9 +152,9 @@ def _aws():
 
 
 def _push_leaderboard(settings, clients) -> tuple[str, str]:
-    from drgero.auth.workspaces import create_workspace
-    from drgero.leaderboards import create_leaderboard
+    from drgero.leaderboards.leaderboard import create_leaderboard
     from drgero.store.table import MetadataTable
+    from drgero.workspaces.membership import create_workspace
 
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)
     ws = create_workspace(table, settings, "", "bench", plan="pro")["id"]
@@ -165,8 +165,8 @@ def _push_leaderboard(settings, clients) -> tuple[str, str]:
 def bench_push() -> list[dict[str, Any]]:
     import json
 
-    from drgero.auth.principal import ALL_SCOPES, Principal, PrincipalKind
     from drgero.datasets.push import Pusher
+    from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
 
     settings, clients, stop = _aws()
     try:
@@ -208,9 +208,9 @@ def _seed_pending(settings, clients, ws: str, lb: str, total: int) -> None:
     """``total`` pending rows (~300 bytes, 10% duplicate ids) as committed batches."""
     import json
 
+    from drgero.core.ids import new_id
     from drgero.datasets.keys import batch_sk, pending_index_pk, pending_index_sk, pending_object_key
-    from drgero.ids import new_id
-    from drgero.leaderboards import dataset_key
+    from drgero.leaderboards.leaderboard import dataset_key
     from drgero.store.table import MetadataTable
 
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)

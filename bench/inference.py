@@ -125,16 +125,16 @@ def run() -> list[dict]:  # noqa: PLR0915 - one linear setup, then the cases
     import httpx
     from moto import mock_aws
 
-    from drgero.auth.credentials import issue_api_token
-    from drgero.auth.integrations import put_integration
-    from drgero.auth.principal import ALL_SCOPES, Principal, PrincipalKind
-    from drgero.auth.workspaces import create_workspace
-    from drgero.aws import AwsClients
-    from drgero.candidates import attach_model
-    from drgero.leaderboards import create_leaderboard, update_leaderboard
+    from drgero.core.aws import AwsClients
+    from drgero.identity.credentials import issue_api_token
+    from drgero.identity.integrations import put_integration
+    from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
+    from drgero.leaderboards.candidates import attach_model
+    from drgero.leaderboards.leaderboard import create_leaderboard, update_leaderboard
     from drgero.runs.selection import set_selection
     from drgero.runs.tracing import run_async
     from drgero.store.table import MetadataTable
+    from drgero.workspaces.membership import create_workspace
     from localcloud.functions import FunctionRuntime
     from localcloud.identity import settings_from_env
     from localcloud.resources import create_resources

@@ -53,8 +53,8 @@ async def _drive(one_call, calls: int, concurrency: int) -> tuple[list[float], f
 async def _measure(base_url: str, concurrency: int) -> list[dict]:
     import httpx
 
+    from drgero.core.settings import ProvidersSettings
     from drgero.providers import OpenRouterTarget, ProviderClient, call_model
-    from drgero.settings import ProvidersSettings
 
     rows = []
     raw = httpx.AsyncClient(trust_env=False, timeout=30, limits=httpx.Limits(max_connections=100))

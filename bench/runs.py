@@ -46,8 +46,8 @@ TOYS = ("sandbox/arithmetic-exact", "sandbox/coin-flip-half", "sandbox/off-by-on
 
 class _Env:
     def __init__(self, moto_url: str, sandbox_url: str) -> None:
-        from drgero.aws import AwsClients
-        from drgero.settings import Settings
+        from drgero.core.aws import AwsClients
+        from drgero.core.settings import Settings
         from localcloud.resources import create_resources, function_environment
         from localcloud.template import Template
 
@@ -85,15 +85,15 @@ class _Env:
 
 
 def _leaderboard(env: _Env, rows: int) -> tuple[str, str]:
-    from drgero.auth.integrations import put_integration
-    from drgero.auth.principal import ALL_SCOPES, Principal, PrincipalKind
-    from drgero.auth.workspaces import create_workspace
-    from drgero.candidates import attach_model
     from drgero.datasets.consolidate import Consolidator
     from drgero.datasets.push import Pusher
-    from drgero.leaderboards import create_leaderboard
+    from drgero.identity.integrations import put_integration
+    from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
+    from drgero.leaderboards.candidates import attach_model
+    from drgero.leaderboards.leaderboard import create_leaderboard
     from drgero.runs.tracing import run_async
     from drgero.store.table import MetadataTable
+    from drgero.workspaces.membership import create_workspace
 
     settings, clients = env.base, env.clients
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)

@@ -69,8 +69,8 @@ def _time(fn, items) -> list[float]:
 
 
 def run() -> list[dict]:
-    from drgero.aws import AwsClients
-    from drgero.settings import Settings
+    from drgero.core.aws import AwsClients
+    from drgero.core.settings import Settings
     from drgero.traces import DirectSink, QueueSink, TraceStore
     from localcloud.moto_server import MotoServer
     from localcloud.resources import create_resources

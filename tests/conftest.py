@@ -28,8 +28,8 @@ os.environ.pop("DRGERO_CONFIG", None)
 
 from secret_scan import pytest_runtest_makereport  # noqa: E402,F401 - suite-wide secret scan
 
-from drgero.aws import AwsClients  # noqa: E402
-from drgero.settings import Settings  # noqa: E402
+from drgero.core.aws import AwsClients  # noqa: E402
+from drgero.core.settings import Settings  # noqa: E402
 from localcloud.functions import FunctionRuntime  # noqa: E402
 from localcloud.resources import CreatedResources, create_resources  # noqa: E402
 from localcloud.template import Template  # noqa: E402

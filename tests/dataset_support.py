@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from drgero.auth.principal import ALL_SCOPES, Principal, PrincipalKind
-from drgero.auth.workspaces import create_workspace
-from drgero.ids import new_id
+from drgero.core.ids import new_id
+from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
 from drgero.store.table import MetadataTable
+from drgero.workspaces.membership import create_workspace
 
 
 def table_of(aws) -> MetadataTable:
@@ -109,7 +109,7 @@ PUSH_DATASET = {"mode": "PUSH", "max_samples": 1000, "daily_limit": 100_000, "mo
 def create_push_leaderboard(aws, workspace_id: str, **dataset: Any) -> str:
     """A PUSH leaderboard, created through the domain (the API route has its own tests; going
     through it here would cold-start the api function in every push test)."""
-    from drgero.leaderboards import create_leaderboard
+    from drgero.leaderboards.leaderboard import create_leaderboard
 
     body = {
         "name": "support answers",

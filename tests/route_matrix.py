@@ -21,7 +21,8 @@ from typing import Any
 
 from helpers import Api, new_workspace, table_of
 
-from drgero.auth import credentials, workspaces
+from drgero.identity import credentials
+from drgero.workspaces import membership as workspaces
 
 PARAM = re.compile(r"\{([^}]+)\}")
 # Path parameters that are not tenant resources: every workspace has its own "openrouter".

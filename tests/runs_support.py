@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from drgero.auth.integrations import put_integration
-from drgero.candidates import attach_model
 from drgero.datasets.consolidate import Consolidator
+from drgero.identity.integrations import put_integration
+from drgero.leaderboards.candidates import attach_model
 from drgero.runs.tracing import run_async
 from drgero.store.table import MetadataTable
 from tests.dataset_support import api, api_principal, new_workspace, push, rest_event

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from drgero.auth import tokens
+from drgero.identity import tokens
 
 
 @pytest.mark.parametrize("prefix", ["drgero", "hpd"])

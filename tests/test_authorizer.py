@@ -14,8 +14,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from helpers import TEST_JWT_SECRET, authorizer_event, new_workspace, table_of, use_local_identity, user_jwt
 
-from drgero.auth import credentials, workspaces
-from drgero.auth.principal import ALL_SCOPES, Principal, PrincipalKind
+from drgero.identity import credentials
+from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
+from drgero.workspaces import membership as workspaces
 from localcloud.identity import LOCAL_AUDIENCE, LOCAL_ISSUER
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,7 +105,7 @@ def test_bad_checksum_is_refused_before_any_database_read(aws, ws):
 
 
 def test_unknown_well_formed_token_is_invalid(aws, ws):
-    from drgero.auth import tokens
+    from drgero.identity import tokens
 
     assert_denied(authorize(aws, {"X-API-Key": tokens.generate("drgero")}), "invalid_token")
     assert_denied(authorize(aws, {"X-API-Key": tokens.generate("hpd")}), "invalid_token")

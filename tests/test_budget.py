@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from helpers import new_workspace, use_local_identity
 
-from drgero.auth import budget, credentials
-from drgero.auth.principal import Principal, PrincipalKind
-from drgero.errors import ApiError
+from drgero.core.errors import ApiError
+from drgero.identity import budget, credentials
+from drgero.identity.principal import Principal, PrincipalKind
 from drgero.store.table import MetadataTable
 
 

@@ -9,14 +9,14 @@ import json
 
 import pytest
 
-from drgero import candidates
-from drgero.auth.workspaces import create_workspace
-from drgero.errors import ApiError
-from drgero.leaderboards import create_leaderboard, get_leaderboard, update_leaderboard
+from drgero.core.errors import ApiError
+from drgero.leaderboards import candidates
+from drgero.leaderboards.leaderboard import create_leaderboard, get_leaderboard, update_leaderboard
 from drgero.providers import ProviderClient, call_model
 from drgero.providers.catalog import InMemoryCatalogStore, OpenRouterCatalog
 from drgero.providers.validation import validate_target
 from drgero.store.table import MetadataTable
+from drgero.workspaces.membership import create_workspace
 from localcloud.sandbox import SANDBOX_CUSTOM_SECRET
 
 KEY = "sk-or-candidates-test"

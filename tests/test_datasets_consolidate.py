@@ -309,8 +309,8 @@ def test_dataset_tokens_cannot_create_tokens(aws, ws, lb):
 
 
 def test_minimum_rows_before_models(aws, ws, lb):
-    from drgero.errors import ApiError
-    from drgero.leaderboards import get_leaderboard, require_enough_rows
+    from drgero.core.errors import ApiError
+    from drgero.leaderboards.leaderboard import get_leaderboard, require_enough_rows
 
     table = table_of(aws)
     leaderboard = get_leaderboard(table, ws, lb)

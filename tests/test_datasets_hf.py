@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from drgero.auth.integrations import put_integration
+from drgero.core.errors import ApiError
 from drgero.datasets.hf import parse_hf_url
-from drgero.errors import ApiError
+from drgero.identity.integrations import put_integration
 from localcloud.functions import FunctionRuntime
 from tests.conftest import TEST_ENV
 from tests.dataset_support import api_principal, new_workspace, rest_event, table_of

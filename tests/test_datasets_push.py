@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from drgero.auth.principal import Principal, PrincipalKind
 from drgero.datasets.consolidate import Consolidator
+from drgero.identity.principal import Principal, PrincipalKind
 from tests.dataset_support import (
     api,
     api_principal,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from drgero.errors import ApiError
+from drgero.core.errors import ApiError
 from drgero.evaluation.config import HumanOptions, parse_evaluation
 from drgero.evaluation.exact import (
     ExactMatchOptions,

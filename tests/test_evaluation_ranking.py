@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from drgero.core.settings import EvaluationSettings
 from drgero.evaluation.ranking import Ranking, RankingOptions, RowOutcome, rank_models
-from drgero.settings import EvaluationSettings
 
 CONTRACT_FIELDS = {
     "model_id",

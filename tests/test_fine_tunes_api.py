@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from drgero.auth.budget import usage_report
-from drgero.finetune import jobs
-from drgero.finetune.backend import BackendJob, FineTuneBackend
+from drgero.identity.budget import usage_report
+from drgero.own_models.finetune import jobs
+from drgero.own_models.finetune.backend import BackendJob, FineTuneBackend
 from drgero.store.table import MetadataTable
 from localcloud.sandbox_finetune import COST_PER_TOKEN
 from tests.conftest import settings_from_env
@@ -276,7 +276,7 @@ def test_other_workspaces_models_leaderboards_and_jobs_are_404(ft):
 
 
 def stranger_all(workspace_id):
-    from drgero.auth.principal import ALL_SCOPES
+    from drgero.identity.principal import ALL_SCOPES
 
     return principal(workspace_id, *ALL_SCOPES)
 
@@ -363,7 +363,7 @@ def test_an_idempotency_key_replays_the_first_job_even_after_it_ended(ft):
 def test_a_create_racing_another_starts_exactly_one_job(ft):
     """The interleaving that matters, made deterministic (threads on the in-process moto are
     not): request A has passed every check and is about to commit when request B commits."""
-    from drgero.errors import ApiError
+    from drgero.core.errors import ApiError
 
     settings = settings_from_env(ft.aws.functions.environment("ApiFunction"))
     body = {"leaderboard_id": ft.lb, "base_model": BASE}

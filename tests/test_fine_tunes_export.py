@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from drgero.errors import ApiError
-from drgero.finetune.export import build_export, in_validation
+from drgero.core.errors import ApiError
+from drgero.own_models.finetune.export import build_export, in_validation
 from tests.fine_tune_support import make_fine_tune_setup
 
 LIMITS = {"max_rows": 1000, "min_rows": 1, "max_bytes": 1_000_000}

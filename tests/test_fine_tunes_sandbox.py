@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from drgero.finetune.backend import BackendError, FineTuneBackend
-from drgero.settings import FineTuneSettings
+from drgero.core.settings import FineTuneSettings
+from drgero.own_models.finetune.backend import BackendError, FineTuneBackend
 from tests.fine_tune_support import FT_KEY, sandbox_fine_tune
 
 TRAIN = (

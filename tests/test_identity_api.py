@@ -8,8 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from helpers import Api, new_workspace, table_of, use_local_identity, user_jwt
 
-from drgero.auth import integrations, workspaces
-from drgero.errors import ApiError
+from drgero.core.errors import ApiError
+from drgero.identity import integrations
+from drgero.workspaces import membership as workspaces
 
 
 @pytest.fixture
@@ -219,7 +220,7 @@ def test_tokens_cannot_grant_more_than_they_hold_nor_escape_a_budget(aws, api, a
 
 
 def test_dataset_tokens_reach_no_app_route(aws, api, alpha):
-    from drgero.auth.credentials import issue_dataset_token, list_dataset_tokens
+    from drgero.identity.credentials import issue_dataset_token, list_dataset_tokens
 
     secret, record = issue_dataset_token(table_of(aws), alpha["workspace_id"], "lb_1", "app")
     assert list_dataset_tokens(table_of(aws), "lb_1") == [record]
@@ -341,8 +342,8 @@ def test_require_integration_says_what_to_configure(aws, alpha):
 
 # ---------------------------------------------------------------------------- usage & plans
 def test_usage_route_reports_spend(aws, api, alpha):
-    from drgero.auth import budget
-    from drgero.auth.principal import Principal, PrincipalKind
+    from drgero.identity import budget
+    from drgero.identity.principal import Principal, PrincipalKind
 
     principal = Principal(PrincipalKind.API_TOKEN, alpha["workspace_id"], frozenset(), token_id=alpha["token_id"])
     r = budget.reserve(table_of(aws), aws.settings, principal, 1.0, run_id="run_x")
@@ -357,7 +358,7 @@ def test_usage_route_reports_spend(aws, api, alpha):
 
 
 def test_plan_limits(aws, alpha):
-    from drgero.auth import plans
+    from drgero.workspaces import plans
 
     table = table_of(aws)
     ws = alpha["workspace_id"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from drgero.auth.credentials import issue_api_token
-from drgero.auth.principal import ALL_SCOPES, Principal, PrincipalKind
+from drgero.identity.credentials import issue_api_token
+from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
 from tests.dataset_support import rest_event
 from tests.runs_support import Driver, make_setup, sandbox_control
 

@@ -12,7 +12,7 @@ from helpers import Api, new_workspace
 from inference_support import World, make_world, sandbox_control
 from runs_support import sqs_event
 
-from drgero.auth.credentials import get_api_token
+from drgero.identity.credentials import get_api_token
 
 
 @pytest.fixture

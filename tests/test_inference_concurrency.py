@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from inference_support import make_world
 
-from drgero.auth.credentials import get_api_token
-from drgero.auth.principal import ALL_SCOPES, Principal, PrincipalKind
+from drgero.identity.credentials import get_api_token
+from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
 from drgero.inference.request import InferenceRequest
 from drgero.inference.service import InferenceService, with_conflict_retry
 from tests.dataset_support import make_atomic

@@ -11,9 +11,9 @@ import httpx
 import openai
 import pytest
 
-from drgero.auth.integrations import put_integration
-from drgero.aws import AwsClients
-from drgero.candidates import attach_model
+from drgero.core.aws import AwsClients
+from drgero.identity.integrations import put_integration
+from drgero.leaderboards.candidates import attach_model
 from drgero.runs.tracing import run_async
 from drgero.store.table import MetadataTable
 from localcloud.identity import settings_from_env

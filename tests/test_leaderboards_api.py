@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drgero.auth.principal import Principal, PrincipalKind
+from drgero.identity.principal import Principal, PrincipalKind
 from tests.dataset_support import api, api_principal, dataset_principal, new_workspace, table_of
 
 VALID = {

@@ -10,9 +10,9 @@ import json
 import pytest
 from helpers import Api, new_workspace, table_of, use_local_identity
 
-from drgero.auth import credentials
-from drgero.auth.principal import ALL_SCOPES
-from drgero.leaderboards import dataset_key, leaderboard_key
+from drgero.identity import credentials
+from drgero.identity.principal import ALL_SCOPES
+from drgero.leaderboards.leaderboard import dataset_key, leaderboard_key
 from drgero.runs.keys import history_index_pk, run_key
 from drgero.traces import keys as trace_keys
 from localcloud.identity import seed_workspace
@@ -305,7 +305,7 @@ def test_removing_the_ranking_winner_moves_production_to_the_next_ranked_model(e
 
 
 def test_a_crash_between_removal_and_production_fallback_never_serves_the_removed_model(env):
-    from drgero import candidates
+    from drgero.leaderboards import candidates
 
     lb = new_leaderboard(env)
     m1 = attach(env, lb, custom(env)).json["id"]
@@ -632,7 +632,7 @@ def _bad_bodies(env, path_kind, method, path):
 
 # ------------------------------------------------------------------ local seed
 def test_local_seed_gives_the_workspace_a_sandbox_openrouter_key_only_for_a_loopback_base_url(aws):
-    from drgero.auth.integrations import get_integration_key
+    from drgero.identity.integrations import get_integration_key
     from localcloud.seed import SANDBOX_OPENROUTER_KEY, seed_sandbox_integration
 
     ws = new_workspace(aws, "local")["workspace_id"]

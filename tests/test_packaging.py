@@ -21,7 +21,7 @@ def test_samplecfg_documents_every_setting():
     setting whose default is unset (TOML has no null), as a commented `# name = …` line."""
     import re
 
-    from drgero.settings import Settings
+    from drgero.core.settings import Settings
 
     text = (ROOT / "samplecfg.toml").read_text()
     parsed = tomllib.loads(text)

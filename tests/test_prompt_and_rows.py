@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drgero.datasets.rows import RowError, messages_to_text, normalize_row, normalize_rows
-from drgero.prompt import render_prompt
+from drgero.leaderboards.prompt import render_prompt
 
 
 @pytest.mark.parametrize(

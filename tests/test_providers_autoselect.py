@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
+from drgero.core.settings import ProvidersSettings
 from drgero.providers import AuthError, BadRequest, CustomTarget, OpenRouterTarget, ProviderClient, UnsafeUrl
 from drgero.providers.autoselect import AutoSelectRequest, ObservedLatency, auto_select, estimate_p95
 from drgero.providers.catalog import (
@@ -20,7 +21,6 @@ from drgero.providers.catalog import (
     parse_model,
 )
 from drgero.providers.validation import UnknownModel, validate_target
-from drgero.settings import ProvidersSettings
 
 KEY = "sk-or-catalog-test"
 NOW = 1_800_000_000.0

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from drgero.core.settings import ProvidersSettings
 from drgero.providers import (
     AuthError,
     BadRequest,
@@ -28,7 +29,6 @@ from drgero.providers import (
     Usage,
     call_model,
 )
-from drgero.settings import ProvidersSettings
 from localcloud.sandbox import SANDBOX_CUSTOM_SECRET, SANDBOX_HF_TOKEN
 
 KEY = "sk-or-test-key-0123456789abcdef"

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from drgero.core.settings import ProvidersSettings
 from drgero.providers import OpenRouterTarget, ProviderClient, RateLimited, UpstreamError, call_model
 from drgero.providers.client import fingerprint
 from drgero.providers.limiter import AimdConfig, AimdLimiter
 from drgero.providers.retry import RetryConfig, backoff_seconds, parse_retry_after
-from drgero.settings import ProvidersSettings
 
 KEY = "sk-or-retry-test"
 ASK = [{"role": "user", "content": "hello"}]

@@ -9,9 +9,9 @@ import ipaddress
 import httpcore
 import pytest
 
+from drgero.core.settings import ProvidersSettings
 from drgero.providers import CustomTarget, ProviderClient, UnsafeUrl, UpstreamError, call_model
 from drgero.providers.ssrf import GuardPolicy, check_url, check_url_syntax, refusal_reason
-from drgero.settings import ProvidersSettings
 
 ASK = [{"role": "user", "content": "What is 2 + 2?"}]
 STRICT = GuardPolicy()

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from drgero.core.settings import ProvidersSettings
 from drgero.providers import CustomTarget, ProviderClient, UpstreamError, call_model
-from drgero.settings import ProvidersSettings
 
 HOST = "endpoint.sandbox.test"
 

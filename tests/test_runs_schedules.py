@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from drgero.core.errors import ApiError
 from drgero.datasets.triggers import handle_message
-from drgero.errors import ApiError
 from drgero.runs.schedules import cron_expression, parse_schedule, rate_expression
 from localcloud.clock import ManualClock
 from localcloud.scheduler import Scheduler

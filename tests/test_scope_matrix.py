@@ -7,8 +7,8 @@ import pytest
 from helpers import table_of, use_local_identity
 from route_matrix import build_world, example_body, routes
 
-from drgero.auth import credentials
-from drgero.auth.principal import ALL_SCOPES
+from drgero.identity import credentials
+from drgero.identity.principal import ALL_SCOPES
 
 # Routes an API token may call whatever its scopes, and why.
 NO_SCOPE_NEEDED = {

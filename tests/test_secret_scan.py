@@ -4,7 +4,7 @@ rotation, bad credentials, invitations, integrations) logs none of them."""
 from helpers import Api, new_workspace, use_local_identity, user_jwt
 from secret_scan import find_secrets
 
-from drgero.auth import tokens
+from drgero.identity import tokens
 
 
 def test_scanner_recognises_every_secret_format():

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from drgero.settings import Settings
+from drgero.core.settings import Settings
 from localcloud.template import REPO_ROOT, TEMPLATE_PATH, load_template
 
 # The SAM transform reads the region from the environment (conftest also sets it).

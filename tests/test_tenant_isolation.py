@@ -6,7 +6,7 @@ import pytest
 from helpers import table_of, use_local_identity
 from route_matrix import build_world, example_body, routes, snapshot_of
 
-from drgero.auth import credentials
+from drgero.identity import credentials
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from drgero.auth.principal import Principal, PrincipalKind
+from drgero.identity.principal import Principal, PrincipalKind
 from drgero.store.table import MetadataTable
 from drgero.traces import DirectSink, Trace, TraceKind, TraceStore
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from drgero.aws import AwsClients
-from drgero.settings import Settings
+from drgero.core.aws import AwsClients
+from drgero.core.settings import Settings
 from drgero.traces import (
     QueueSink,
     RedactionPolicy,

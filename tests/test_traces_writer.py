@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError
 
-from drgero.errors import ApiError
+from drgero.core.errors import ApiError
 from drgero.store.table import MetadataTable
 from drgero.traces import Trace, TraceKind, TraceStore
 from drgero.traces.listing import TraceQuery, list_traces

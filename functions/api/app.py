@@ -4,9 +4,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
-from drgero.aws import AwsClients
-from drgero.settings import load_settings
-from drgero.web.app import create_app
+from drgero.api.app import create_app
+from drgero.core.aws import AwsClients
+from drgero.core.settings import load_settings
 
 logger = Logger()
 tracer = Tracer()

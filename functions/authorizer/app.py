@@ -1,15 +1,15 @@
 """authorizer function: API Gateway REQUEST authorizer (drgero_/hpd_ tokens and user JWTs).
 
-The logic lives in drgero.auth.authorizer; this handler only maps "no credential" to the
+The logic lives in drgero.identity.authorizer; this handler only maps "no credential" to the
 exact exception API Gateway turns into its 401. Kept lean for cold starts: no FastAPI, httpx
 or huggingface_hub on this import path (tests/test_authorizer.py checks).
 """
 
 from aws_lambda_powertools import Logger
 
-from drgero.auth.authorizer import Authorizer, MissingCredential
-from drgero.aws import AwsClients
-from drgero.settings import load_settings
+from drgero.core.aws import AwsClients
+from drgero.core.settings import load_settings
+from drgero.identity.authorizer import Authorizer, MissingCredential
 from drgero.store.table import MetadataTable
 
 logger = Logger()

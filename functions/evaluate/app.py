@@ -10,10 +10,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from drgero.aws import AwsClients
+from drgero.core.aws import AwsClients
+from drgero.core.settings import load_settings
 from drgero.runs.evaluate import process_shard
 from drgero.runs.messages import EvaluateMessage
-from drgero.settings import load_settings
 
 logger = Logger()
 tracer = Tracer()

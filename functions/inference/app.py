@@ -12,11 +12,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
-from drgero.inference.http import error_answer, handle, is_chat
+from drgero.api.inference_events import error_answer, handle, is_chat
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import load_settings
 from drgero.inference.service import InferenceService
-from drgero.settings import load_settings
 
 logger = Logger()
 tracer = Tracer()

@@ -11,12 +11,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from drgero.auth.principal import Principal
-from drgero.aws import AwsClients
+from drgero.api.raw_events import error_response, header, json_response
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import load_settings
 from drgero.datasets.push import Pusher
-from drgero.errors import ApiError
-from drgero.http import error_response, header, json_response
-from drgero.settings import load_settings
+from drgero.identity.principal import Principal
 
 logger = Logger()
 tracer = Tracer()

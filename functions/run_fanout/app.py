@@ -11,10 +11,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from drgero.aws import AwsClients
+from drgero.core.aws import AwsClients
+from drgero.core.settings import load_settings
 from drgero.runs.fanout import handle_run_message
 from drgero.runs.messages import RunMessage
-from drgero.settings import load_settings
 
 logger = Logger()
 tracer = Tracer()

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from aws_lambda_powertools import Logger
 
-from drgero.aws import AwsClients
-from drgero.settings import Settings, load_settings
+from drgero.core.aws import AwsClients
+from drgero.core.settings import Settings, load_settings
 
 logger = Logger()
 
@@ -28,23 +28,23 @@ def consolidation_sweep(settings: Settings, clients: AwsClients) -> dict:
 
 
 def reservation_sweep(settings: Settings, clients: AwsClients) -> dict:
-    """Charges budget reservations left open by callers that died (drgero.auth.budget.sweep)."""
-    from drgero.auth.budget import sweep
+    """Charges budget reservations left open by callers that died (drgero.identity.budget.sweep)."""
+    from drgero.identity.budget import sweep
     from drgero.store.table import MetadataTable
 
     return sweep(MetadataTable(clients.dynamodb, settings.aws.table_name))
 
 
 def fine_tune_poll(settings: Settings, clients: AwsClients) -> dict:
-    """Moves active fine-tune jobs on from their backend's status (drgero.finetune.jobs)."""
-    from drgero.finetune.jobs import poll_jobs
+    """Moves active fine-tune jobs on from their backend's status (drgero.own_models.finetune.jobs)."""
+    from drgero.own_models.finetune.jobs import poll_jobs
 
     return poll_jobs(settings, clients)
 
 
 def fine_tune_scheduled(settings: Settings, clients: AwsClients, event: dict) -> dict:
-    """One firing of a model's fine-tune schedule (drgero.finetune.schedules)."""
-    from drgero.finetune.schedules import run_scheduled
+    """One firing of a model's fine-tune schedule (drgero.own_models.finetune.schedules)."""
+    from drgero.own_models.finetune.schedules import run_scheduled
 
     return run_scheduled(settings, clients, event)
 

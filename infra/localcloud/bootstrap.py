@@ -29,7 +29,7 @@ def _table_name(args: argparse.Namespace, session) -> str:
 def main(argv: list[str] | None = None) -> int:
     import boto3
 
-    from drgero.settings import Settings
+    from drgero.core.settings import Settings
     from drgero.store.table import MetadataTable
     from localcloud.identity import seed_workspace
 

@@ -31,7 +31,7 @@ DELEGATED = {"bootstrap": "localcloud.bootstrap", "mint-jwt": "localcloud.devjwt
 
 
 def _settings() -> Any:
-    from drgero.settings import Settings
+    from drgero.core.settings import Settings
 
     return Settings()
 

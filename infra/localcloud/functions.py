@@ -153,7 +153,7 @@ class FunctionRuntime:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
-        from drgero.settings import load_settings
+        from drgero.core.settings import load_settings
 
         with patched_environ(self.environment(logical_id)):
             load_settings.cache_clear()

@@ -12,10 +12,11 @@ import secrets
 import time
 from typing import Any
 
-from drgero.auth import credentials, workspaces
-from drgero.auth.principal import ALL_SCOPES
-from drgero.settings import Settings
+from drgero.core.settings import Settings
+from drgero.identity import credentials
+from drgero.identity.principal import ALL_SCOPES
 from drgero.store.table import MetadataTable
+from drgero.workspaces import membership as workspaces
 
 LOCAL_ISSUER = "http://127.0.0.1/drgero-local-issuer"
 LOCAL_AUDIENCE = "authenticated"

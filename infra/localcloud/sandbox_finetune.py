@@ -31,7 +31,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-# Mirrors OpenAI's terminal states; the poller in drgero.finetune reads these names.
+# Mirrors OpenAI's terminal states; the poller in drgero.own_models.finetune reads these names.
 STATES = ("validating_files", "queued", "running", "succeeded")
 TERMINAL = ("succeeded", "failed", "cancelled")
 CREATED_AT = 1_735_689_600

@@ -48,7 +48,7 @@ def seed_sandbox_integration(settings: Any, clients: Any, workspace_id: str) -> 
     offline. Never stores a key meant for the real OpenRouter. Returns whether it did."""
     from urllib.parse import urlsplit
 
-    from drgero.auth.integrations import put_integration
+    from drgero.identity.integrations import put_integration
 
     host = urlsplit(settings.providers.openrouter_base_url).hostname or ""
     if host not in {"127.0.0.1", "localhost", "::1"}:
@@ -73,7 +73,7 @@ def _ensure_identity_env(cloud: Any) -> None:
 
 
 def seed_local(cloud: Any) -> dict[str, str]:
-    from drgero.aws import AwsClients
+    from drgero.core.aws import AwsClients
 
     _ensure_identity_env(cloud)
     settings = settings_from_env(cloud.functions.environment("ApiFunction"))

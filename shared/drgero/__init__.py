@@ -1,7 +1,7 @@
 """Dr.Gero's domain package: plain Python that handlers call.
 
 Domain code never reads os.environ and never builds its own AWS clients: settings
-(drgero.settings.Settings) and clients (drgero.aws.AwsClients) are passed in.
+(drgero.core.settings.Settings) and clients (drgero.core.aws.AwsClients) are passed in.
 """
 
 __version__ = "0.1.0"

@@ -44,7 +44,8 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
-from drgero.aws import AwsClients
+from drgero.core.aws import AwsClients
+from drgero.core.settings import Settings
 from drgero.datasets.keys import (
     LEASE_SK,
     batch_sk,
@@ -55,8 +56,7 @@ from drgero.datasets.keys import (
     version_sk,
 )
 from drgero.datasets.s3io import upload_stream
-from drgero.leaderboards import dataset_key, iso, leaderboard_key
-from drgero.settings import Settings
+from drgero.leaderboards.leaderboard import dataset_key, iso, leaderboard_key
 from drgero.store.table import Condition, MetadataTable, deserialize, is_conditional_failure, serialize
 
 CONSUMED_RECORD_DAYS = 7  # consumed batch records stay listed in the status this long

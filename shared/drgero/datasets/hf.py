@@ -34,11 +34,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from drgero.aws import AwsClients
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
 from drgero.datasets.rows import RowError, encode_row, normalize_row
 from drgero.datasets.s3io import upload_stream
-from drgero.errors import ApiError
-from drgero.settings import Settings
 
 MAX_REPORTED_ERRORS = 100
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
@@ -212,7 +212,7 @@ def resolve_and_snapshot(
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
     ref = parse_hf_url(url)
-    from drgero.auth.integrations import get_integration_key
+    from drgero.identity.integrations import get_integration_key
 
     token = get_integration_key(settings, clients, workspace_id, "huggingface")
     auth: str | bool = token or False  # False: never use a token from the machine's HF cache

@@ -33,14 +33,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from drgero.auth.principal import Principal, Scope
-from drgero.aws import AwsClients
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.ids import new_id
+from drgero.core.settings import Settings
 from drgero.datasets.keys import batch_sk, pending_index_pk, pending_index_sk, pending_object_key
 from drgero.datasets.rows import normalize_rows
-from drgero.errors import ApiError
-from drgero.ids import new_id
-from drgero.leaderboards import dataset_key, get_leaderboard, iso
-from drgero.settings import Settings
+from drgero.identity.principal import Principal, Scope
+from drgero.leaderboards.leaderboard import dataset_key, get_leaderboard, iso
 from drgero.store.table import Condition, MetadataTable
 
 BODY_ARRAY_KEYS = ("rows", "events", "samples")
@@ -131,7 +131,7 @@ def validate_rows(rows: list[Any], settings: Settings) -> tuple[list[bytes], lis
 # ------------------------------------------------------------------ authorization
 def authorize_push(principal: Principal, leaderboard_id: str) -> None:
     """The leaderboard's own hpd_ token, or an API token / user with leaderboards:write."""
-    from drgero.auth.access import require_leaderboard_access
+    from drgero.identity.access import require_leaderboard_access
 
     require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_WRITE, allow_dataset_token=True)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from drgero.aws import AwsClients
-from drgero.settings import Settings
+from drgero.core.aws import AwsClients
+from drgero.core.settings import Settings
 
 logger = logging.getLogger("drgero.datasets")
 

@@ -17,11 +17,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from drgero.aws import AwsClients
+from drgero.core.aws import AwsClients
+from drgero.core.settings import Settings
 from drgero.datasets.consolidate import ConsolidationResult, Consolidator
 from drgero.datasets.push import enqueue_consolidation as enqueue
-from drgero.leaderboards import PUSH_DATASETS_INDEX_PK, leaderboard_key
-from drgero.settings import Settings
+from drgero.leaderboards.leaderboard import PUSH_DATASETS_INDEX_PK, leaderboard_key
 from drgero.store.table import MetadataTable
 
 Reason = Literal["events_threshold", "api", "sweep", "continue"]

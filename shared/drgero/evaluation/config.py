@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from drgero.errors import ApiError
+from drgero.core.errors import ApiError
 from drgero.evaluation.exact import ExactMatchOptions, RegexLimits
 from drgero.evaluation.judge import JudgeOptions
 

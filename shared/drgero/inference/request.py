@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from drgero.errors import ApiError
-from drgero.settings import InferenceSettings
+from drgero.core.errors import ApiError
+from drgero.core.settings import InferenceSettings
 
 MODEL_PREFIX = "leaderboard/"
 _LEADERBOARD_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")

@@ -28,13 +28,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from drgero.auth.principal import Principal, Scope
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
+from drgero.identity.principal import Principal, Scope
 from drgero.inference.capture import CaptureDecision, batch_id_for, captured_row, decide
 from drgero.inference.request import InferenceRequest
 from drgero.inference.target import ModelChoice, ProductionTarget, TargetCache, resolve
-from drgero.settings import Settings
 from drgero.store.table import MetadataTable
 
 logger = logging.getLogger(__name__)
@@ -204,8 +204,8 @@ class InferenceService:
     def authorize(principal: Principal, leaderboard_id: str | None) -> None:
         """The ``inference`` scope; dataset (hpd_) tokens never (404 for another leaderboard,
         403 for their own). ``leaderboard_id`` None: not known yet (the chat route's body)."""
-        from drgero.auth.access import require_leaderboard_access
-        from drgero.auth.principal import PrincipalKind
+        from drgero.identity.access import require_leaderboard_access
+        from drgero.identity.principal import PrincipalKind
 
         if leaderboard_id is None:
             principal.require_workspace()
@@ -228,9 +228,9 @@ class InferenceService:
         )
 
     def infer(self, principal: Principal, leaderboard_id: str, request: InferenceRequest) -> InferenceOutcome:
-        from drgero.auth import budget
-        from drgero.ids import new_id
-        from drgero.prompt import render_prompt
+        from drgero.core.ids import new_id
+        from drgero.identity import budget
+        from drgero.leaderboards.prompt import render_prompt
         from drgero.providers.errors import ProviderError
         from drgero.traces.model import new_trace_id
 

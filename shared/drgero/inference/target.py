@@ -23,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
 from drgero.inference.config import CaptureRule, InferencePolicy
-from drgero.settings import Settings
 from drgero.store.table import MetadataTable
 
 
@@ -72,7 +72,7 @@ def fallback_ids(table: MetadataTable, leaderboard: dict[str, Any], production_i
     """The next ``limit`` models of the latest completed ranking, still attached, scored."""
     if limit <= 0:
         return []
-    from drgero.candidates import attached_model_ids
+    from drgero.leaderboards.candidates import attached_model_ids
     from drgero.runs import records
     from drgero.runs.selection import latest_completed_run
 
@@ -94,8 +94,8 @@ def fallback_ids(table: MetadataTable, leaderboard: dict[str, Any], production_i
 def resolve(settings: Settings, clients: AwsClients, table: MetadataTable, workspace_id: str, leaderboard_id: str):
     """Reads the leaderboard through the caller's workspace (404 otherwise) and loads the
     production model (409 ``no_production_model`` when there is none) and its fallbacks."""
-    from drgero.candidates import attached_model_ids
-    from drgero.leaderboards import get_leaderboard
+    from drgero.leaderboards.candidates import attached_model_ids
+    from drgero.leaderboards.leaderboard import get_leaderboard
     from drgero.runs.selection import production_model
 
     leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
@@ -123,13 +123,13 @@ def resolve(settings: Settings, clients: AwsClients, table: MetadataTable, works
 def _load_choice(
     settings: Settings, clients: AwsClients, table: MetadataTable, workspace_id: str, leaderboard_id: str, model_id: str
 ) -> ModelChoice:
-    from drgero.candidates import load_target
+    from drgero.leaderboards.candidates import load_target
     from drgero.providers.types import Pricing
 
     target, item = load_target(table, settings, clients, workspace_id, leaderboard_id, model_id)
     api_key = None
     if target.platform == "openrouter":
-        from drgero.auth.integrations import get_integration_key
+        from drgero.identity.integrations import get_integration_key
 
         api_key = get_integration_key(settings, clients, workspace_id, "openrouter")
     pricing = getattr(target, "pricing", None)

@@ -28,6 +28,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from drgero.core.settings import ProvidersSettings
 from drgero.providers.errors import (
     AuthError,
     BadRequest,
@@ -42,7 +43,6 @@ from drgero.providers.limiter import AimdConfig, AimdLimiter, LimiterRegistry
 from drgero.providers.redact import redact_text
 from drgero.providers.retry import RetryConfig, backoff_seconds, parse_retry_after
 from drgero.providers.ssrf import GuardedNetworkBackend, GuardPolicy, Resolver, system_resolver
-from drgero.settings import ProvidersSettings
 
 logger = logging.getLogger("drgero.providers")
 # httpx logs every request URL at INFO; user endpoint URLs may carry credentials in their

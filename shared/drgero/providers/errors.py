@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drgero.errors import ApiError
+from drgero.core.errors import ApiError
 
 
 class ProviderError(Exception):

@@ -20,8 +20,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from drgero.core.settings import Settings
 from drgero.providers.autoselect import ObservedLatency, ObservedLookup
-from drgero.settings import Settings
 from drgero.store.table import MetadataTable, deserialize
 
 MIN_SAMPLES_P99 = 100
@@ -36,7 +36,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 def _candidate_map(table: MetadataTable, workspace_id: str) -> dict[str, str]:
     """Candidate model id -> OpenRouter model id, over the workspace's leaderboards."""
-    from drgero.leaderboards import list_leaderboards
+    from drgero.leaderboards.leaderboard import list_leaderboards
 
     mapping: dict[str, str] = {}
     for leaderboard in list_leaderboards(table, workspace_id):

@@ -3,7 +3,7 @@
 - OpenRouter model: the id exists in the catalog (snapshot served from cache).
 - Endpoints (custom, Hugging Face, Dr.Gero): the URL passes the SSRF guard, then a one-
   message probe answers. The probe goes through ``call_model`` like any real call.
-(Integration keys are validated by ``drgero.auth.integrations.validate_key``.)
+(Integration keys are validated by ``drgero.identity.integrations.validate_key``.)
 """
 
 from __future__ import annotations

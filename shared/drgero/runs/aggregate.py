@@ -13,16 +13,16 @@ import json
 import logging
 from typing import Any
 
-from drgero.aws import AwsClients
+from drgero.core.aws import AwsClients
+from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation, ranking_metric
 from drgero.evaluation.ranking import RankingOptions, RowOutcome, rank_models
-from drgero.leaderboards import leaderboard_key
+from drgero.leaderboards.leaderboard import leaderboard_key
 from drgero.runs import records
 from drgero.runs.dataset import get_jsonl
 from drgero.runs.keys import judgements_object, outputs_object, ranking_object
 from drgero.runs.selection import move_production
 from drgero.runs.tracing import emit_run_trace, trace_id_for
-from drgero.settings import Settings
 from drgero.store.table import MetadataTable
 
 logger = logging.getLogger("drgero.runs")

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
 from drgero.runs import records
 from drgero.runs.completion import maybe_finish
-from drgero.settings import Settings
 from drgero.store.table import MetadataTable
 
 

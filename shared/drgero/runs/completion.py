@@ -16,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from drgero.aws import AwsClients
+from drgero.core.aws import AwsClients
+from drgero.core.settings import Settings
 from drgero.runs import records
 from drgero.runs.keys import run_key, shard_key
-from drgero.settings import Settings
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 

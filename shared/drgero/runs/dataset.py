@@ -13,8 +13,8 @@ import gzip
 import json
 from typing import Any
 
-from drgero.errors import ApiError
-from drgero.leaderboards import dataset_key
+from drgero.core.errors import ApiError
+from drgero.leaderboards.leaderboard import dataset_key
 from drgero.store.table import MetadataTable
 
 

@@ -23,18 +23,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.exact import ExactMatchOptions, ExactScorer, RegexLimits
-from drgero.prompt import render_prompt
+from drgero.leaderboards.prompt import render_prompt
 from drgero.runs import records
 from drgero.runs.completion import complete_shard, maybe_finish
 from drgero.runs.dataset import get_jsonl, put_jsonl
 from drgero.runs.keys import outputs_object, rows_object, shard_key
 from drgero.runs.messages import EvaluateMessage, JudgeMessage
 from drgero.runs.tracing import emit_run_trace, run_async, trace_id_for
-from drgero.settings import Settings
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")
@@ -170,14 +170,14 @@ def _trace_shard(
 
 def _load_target(settings: Settings, clients: AwsClients, run: dict[str, Any], model_id: str) -> tuple[Any, Any, Any]:
     """(target, openrouter key or None, pricing or None); raises ApiError when the model is gone."""
-    from drgero.candidates import load_target
+    from drgero.leaderboards.candidates import load_target
     from drgero.providers.types import Pricing
 
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)
     target, item = load_target(table, settings, clients, run["workspace_id"], run["leaderboard_id"], model_id)
     api_key = None
     if target.platform == "openrouter":
-        from drgero.auth.integrations import get_integration_key
+        from drgero.identity.integrations import get_integration_key
 
         api_key = get_integration_key(settings, clients, run["workspace_id"], "openrouter")
     pricing = None

@@ -25,16 +25,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
 from drgero.evaluation.run_plan import plan_shards
-from drgero.leaderboards import leaderboard_key
+from drgero.leaderboards.leaderboard import leaderboard_key
 from drgero.runs import records
 from drgero.runs.dataset import pinned_dataset, read_lines
 from drgero.runs.keys import rows_object, shard_key, snapshot_object
 from drgero.runs.messages import RunMessage
 from drgero.runs.start import start_run
-from drgero.settings import Settings
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")

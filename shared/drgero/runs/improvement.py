@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
-from drgero.leaderboards import leaderboard_key
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
+from drgero.leaderboards.leaderboard import leaderboard_key
 from drgero.runs.start import start_run
-from drgero.settings import Settings
 from drgero.store.table import MetadataTable
 
 logger = logging.getLogger("drgero.runs")

@@ -18,18 +18,18 @@ import logging
 import time
 from typing import Any
 
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.judge import JudgeOptions, arun_judge, build_judge_request
-from drgero.prompt import render_prompt
+from drgero.leaderboards.prompt import render_prompt
 from drgero.runs import records
 from drgero.runs.completion import complete_shard, maybe_finish
 from drgero.runs.dataset import get_jsonl, put_jsonl
 from drgero.runs.keys import judgements_object, outputs_object, rows_object, shard_key
 from drgero.runs.messages import JudgeMessage
 from drgero.runs.tracing import emit_run_trace, run_async, trace_id_for
-from drgero.settings import Settings
 from drgero.store.table import MetadataTable
 
 logger = logging.getLogger("drgero.runs")
@@ -95,12 +95,12 @@ def _judge_target(settings: Settings, clients: AwsClients, run: dict[str, Any], 
     from drgero.providers import OpenRouterTarget
 
     if options.judge_platform == "openrouter":
-        from drgero.auth.integrations import get_integration_key
+        from drgero.identity.integrations import get_integration_key
 
         return OpenRouterTarget(model=options.judge_model), get_integration_key(
             settings, clients, run["workspace_id"], "openrouter"
         )
-    from drgero.candidates import load_target
+    from drgero.leaderboards.candidates import load_target
 
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)
     target, _item = load_target(

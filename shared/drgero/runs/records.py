@@ -22,8 +22,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from drgero.errors import not_found
-from drgero.leaderboards import leaderboard_key
+from drgero.core.errors import not_found
+from drgero.leaderboards.leaderboard import leaderboard_key
 from drgero.runs.keys import run_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 

@@ -18,15 +18,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from drgero.auth.principal import Principal, Scope
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
 from drgero.evaluation.config import HumanOptions, normalize_human_grade, parse_evaluation
+from drgero.identity.principal import Principal, Scope
 from drgero.runs import records
 from drgero.runs.aggregate import shards_of
 from drgero.runs.dataset import get_jsonl
 from drgero.runs.keys import grade_key, outputs_object, rows_object, run_key
-from drgero.settings import Settings
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

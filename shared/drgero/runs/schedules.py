@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from drgero.aws import AwsClients
-from drgero.errors import ApiError
-from drgero.settings import Settings
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
 
 _RATE = re.compile(r"^\s*(\d{1,5})\s+(minute|minutes|hour|hours|day|days)\s*$", re.IGNORECASE)
 _FIELD = re.compile(r"^[0-9A-Za-z*?/,\-#LW]{1,60}$")

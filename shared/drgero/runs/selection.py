@@ -13,9 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from drgero.candidates import attached_model_ids
-from drgero.errors import ApiError
-from drgero.leaderboards import Selection, get_leaderboard, leaderboard_key, parse_model
+from drgero.core.errors import ApiError
+from drgero.leaderboards.candidates import attached_model_ids
+from drgero.leaderboards.leaderboard import Selection, get_leaderboard, leaderboard_key, parse_model
 from drgero.runs import records
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 

@@ -16,16 +16,16 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from drgero.aws import AwsClients
-from drgero.errors import ApiError, not_found
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError, not_found
+from drgero.core.ids import new_id
+from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.run_plan import ModelLoad, estimate_run_seconds
-from drgero.ids import new_id
-from drgero.leaderboards import get_leaderboard, leaderboard_key
+from drgero.leaderboards.leaderboard import get_leaderboard, leaderboard_key
 from drgero.runs import records
 from drgero.runs.dataset import pinned_dataset
 from drgero.runs.keys import history_index_pk, run_key
-from drgero.settings import Settings
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from drgero.aws import AwsClients
-from drgero.settings import Settings
+from drgero.core.aws import AwsClients
+from drgero.core.settings import Settings
 
 logger = logging.getLogger("drgero.runs")
 

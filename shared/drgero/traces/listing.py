@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from drgero.errors import bad_request
+from drgero.core.errors import bad_request
 from drgero.store.table import MetadataTable, deserialize, serialize
 from drgero.traces import keys
 from drgero.traces.model import TraceKind

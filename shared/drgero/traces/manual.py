@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from drgero.errors import ApiError, bad_request, not_found
+from drgero.core.errors import ApiError, bad_request, not_found
 from drgero.traces import keys
 from drgero.traces.model import REF_ID_PATTERN, ModelInfo, Trace, TraceKind, TraceStatus, Usage, check_depth
 from drgero.traces.redaction import KEEP_ALL, RedactionPolicy, redact

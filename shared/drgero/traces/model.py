@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from drgero.ids import new_id
+from drgero.core.ids import new_id
 
 TRACE_ID_PATTERN = r"^tr_[0-9a-z]{26}$"
 # Workspace, leaderboard, run and parent ids: the id alphabet only, nothing that could

@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from drgero.errors import not_found
+from drgero.core.errors import not_found
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure, serialize
 from drgero.traces import keys
 from drgero.traces.model import Trace

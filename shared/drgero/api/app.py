@@ -1,0 +1,91 @@
+"""Builds the FastAPI app: routers, and errors mapped to the contract's error shape."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from drgero.api.deps import request_id_of
+from drgero.api.inference_openapi import document_inference_routes
+from drgero.api.routers import datasets as datasets_router
+from drgero.api.routers import fine_tunes as fine_tunes_router
+from drgero.api.routers import health
+from drgero.api.routers import integrations as integrations_router
+from drgero.api.routers import leaderboards as leaderboards_router
+from drgero.api.routers import models as models_router
+from drgero.api.routers import runs as runs_router
+from drgero.api.routers import tokens as tokens_router
+from drgero.api.routers import traces as traces_router
+from drgero.api.routers import workspaces as workspaces_router
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError, error_body
+from drgero.core.settings import Settings
+
+# Each area of the API is one router module; add new ones here.
+ROUTERS = [health.router, traces_router.router]
+ROUTERS += [workspaces_router.router, tokens_router.router, integrations_router.router]
+ROUTERS += [leaderboards_router.router, datasets_router.router]
+ROUTERS += [runs_router.router]
+ROUTERS += [models_router.router]
+ROUTERS += [fine_tunes_router.router]
+
+# Routes served by dedicated functions (push_ingest, inference) never reach this app; each
+# entry here adds its paths to the OpenAPI document: fn(schema) -> None, mutating it.
+OPENAPI_EXTENSIONS = [datasets_router.document_push_route]
+OPENAPI_EXTENSIONS += [document_inference_routes]  # inference function's two routes
+
+
+def create_app(settings: Settings, clients: AwsClients) -> FastAPI:
+    app = FastAPI(
+        title="Dr.Gero API",
+        version=settings.api.version,
+        description="Find the best LLM for your task, then serve it. Contract v1.",
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.clients = clients
+    for router in ROUTERS:
+        app.include_router(router)
+    _install_error_handlers(app)
+    _install_openapi_extensions(app)
+    return app
+
+
+def _install_openapi_extensions(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            for extend in OPENAPI_EXTENSIONS:
+                extend(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(request_id_of(request)), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "error": err.get("msg")}
+            for err in exc.errors()
+        ]
+        body = error_body("invalid_request", "The request is not valid.", request_id_of(request), details)
+        return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
+        message = "No such route." if exc.status_code == 404 else str(exc.detail)
+        return JSONResponse(error_body(code, message, request_id_of(request)), status_code=exc.status_code)

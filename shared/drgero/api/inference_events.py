@@ -1,0 +1,158 @@
+"""API Gateway events in, HTTP answers out, for the inference function (no web framework).
+
+Error bodies: the native route answers the contract's shape
+``{"error": {"code", "message", "details"?, "request_id"}}``. The OpenAI-compatible route
+answers ONE body that satisfies both the contract and OpenAI's SDKs:
+``{"error": {"message", "type", "code", "param", "request_id", "details"?}}`` - ``code`` is
+the contract's snake_case code, ``type`` OpenAI's error class (``invalid_request_error``,
+``authentication_error``, ``permission_error``, ``insufficient_quota``, ``not_found_error``,
+``rate_limit_error``, ``api_error``, ``timeout_error``), ``param`` the offending field or null.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from drgero.api.raw_events import json_response, request_id
+from drgero.core.errors import ApiError
+
+CHAT_RESOURCE = "/v1/chat/completions"
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    504: "timeout_error",
+}
+
+
+def openai_error_type(status: int) -> str:
+    return _OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
+def openai_error_body(error: ApiError, req_id: str) -> dict[str, Any]:
+    body = error.body(req_id)
+    param = None
+    if isinstance(error.details, list) and error.details and isinstance(error.details[0], dict):
+        param = error.details[0].get("field")
+    body["error"]["type"] = openai_error_type(error.status)
+    body["error"]["param"] = param
+    return body
+
+
+def error_answer(error: ApiError, event: dict, openai_shape: bool) -> dict:
+    req_id = request_id(event)
+    body = openai_error_body(error, req_id) if openai_shape else error.body(req_id)
+    return json_response(error.status, body, error.headers)
+
+
+def _headers(outcome: Any) -> dict[str, str]:
+    return {"X-DrGero-Trace-Id": outcome.trace_id, "X-DrGero-Model-Id": outcome.model.model_id}
+
+
+def native_body(outcome: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "output": outcome.output,
+        "model": outcome.model.public(),
+        "usage": outcome.usage,
+        "cost_usd": outcome.cost_usd,
+        "latency_ms": outcome.latency_ms,
+        "trace_id": outcome.trace_id,
+    }
+    if outcome.fallback_from:
+        body["fallback_from"] = outcome.fallback_from
+    return body
+
+
+def chat_body(leaderboard_id: str, outcome: Any, now: float | None = None) -> dict[str, Any]:
+    """OpenAI's chat.completion object, plus a ``drgero`` object with what answered."""
+    drgero: dict[str, Any] = {
+        "model": outcome.model.public(),
+        "cost_usd": outcome.cost_usd,
+        "latency_ms": outcome.latency_ms,
+        "trace_id": outcome.trace_id,
+    }
+    if outcome.fallback_from:
+        drgero["fallback_from"] = outcome.fallback_from
+    return {
+        "id": f"chatcmpl-{outcome.trace_id}",
+        "object": "chat.completion",
+        "created": int(now if now is not None else time.time()),
+        "model": f"leaderboard/{leaderboard_id}",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": outcome.output},
+                "finish_reason": outcome.finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": outcome.usage,
+        "system_fingerprint": None,
+        "drgero": drgero,
+    }
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json(event: dict, max_bytes: int) -> Any:
+    """The body as JSON: 413 over ``max_bytes``, 400 when empty, not base64 or not strict
+    JSON (``NaN``/``Infinity`` are refused: they would poison traces and captured rows)."""
+    import base64
+    import json
+
+    raw = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_json", "The request body is not valid base64.") from exc
+    else:
+        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
+    if len(data) > max_bytes:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"The request body is {len(data)} bytes; the limit is {max_bytes} bytes (inference.max_body_bytes).",
+            {"limit_bytes": max_bytes, "size_bytes": len(data)},
+        )
+    if not data.strip():
+        raise ApiError(400, "invalid_json", "The request body is empty; send a JSON object.")
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
+
+
+def handle(event: dict, service: Any) -> tuple[dict, Any]:
+    """One request: (HTTP answer, the outcome or None). Raises ApiError for the caller to map."""
+    from drgero.identity.principal import Principal
+    from drgero.inference.request import parse_chat, parse_inference
+
+    settings = service.settings.inference
+    principal = Principal.from_context((event.get("requestContext") or {}).get("authorizer"))
+    chat = event.get("resource") == CHAT_RESOURCE
+    path_leaderboard = None if chat else str((event.get("pathParameters") or {}).get("id") or "")
+    # Credentials before the body: a caller who may not call inference learns nothing more.
+    service.authorize(principal, path_leaderboard)
+    body = read_json(event, settings.max_body_bytes)
+    if chat:
+        leaderboard_id, request = parse_chat(body, settings)
+        outcome = service.infer(principal, leaderboard_id, request)
+        return json_response(200, chat_body(leaderboard_id, outcome), _headers(outcome)), outcome
+    request = parse_inference(body, settings)
+    outcome = service.infer(principal, path_leaderboard or "", request)
+    return json_response(200, native_body(outcome), _headers(outcome)), outcome
+
+
+def is_chat(event: dict) -> bool:
+    return event.get("resource") == CHAT_RESOURCE

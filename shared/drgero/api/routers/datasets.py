@@ -1,0 +1,267 @@
+"""/v1/leaderboard/{id}/dataset/*: status, consolidate now, dataset tokens (docs/datasets.md).
+
+``POST /v1/leaderboard/{id}/dataset/push`` is served by its own function (push_ingest, no web
+framework); :func:`document_push_route` adds it to this app's OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from drgero.api.deps import CurrentClients, CurrentPrincipal, CurrentSettings
+from drgero.core.aws import AwsClients
+from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
+from drgero.datasets.consolidate import Consolidator
+from drgero.datasets.push import day_key, enqueue_consolidation, month_key
+from drgero.datasets.triggers import after_consolidation
+from drgero.identity.access import require_leaderboard_access
+from drgero.identity.principal import Scope
+from drgero.leaderboards.leaderboard import dataset_key, get_leaderboard
+from drgero.store.table import MetadataTable
+
+router = APIRouter(tags=["datasets"])
+RECENT_BATCHES = 20
+DOWNLOAD_URL_SECONDS = 3600
+
+
+def _table(settings: Settings, clients: AwsClients) -> MetadataTable:
+    return MetadataTable(clients.dynamodb, settings.aws.table_name)
+
+
+def _push_leaderboard(table: MetadataTable, workspace_id: str, leaderboard_id: str) -> dict[str, Any]:
+    leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
+    if leaderboard.get("dataset_mode") != "PUSH":
+        raise ApiError(
+            409,
+            "not_push_dataset",
+            "This leaderboard reads its dataset from Hugging Face (GET mode); push routes do not apply.",
+        )
+    return leaderboard
+
+
+# ------------------------------------------------------------------ status
+def dataset_status(
+    settings: Settings, clients: AwsClients, table: MetadataTable, leaderboard: dict[str, Any]
+) -> dict[str, Any]:
+    from drgero.identity.credentials import list_dataset_tokens
+
+    lb = leaderboard["id"]
+    record = table.get(*dataset_key(lb)) or {}
+    now = datetime.now(UTC)
+    today = table.get(f"LB#{lb}", day_key(now)) or {}
+    month = table.get(f"LB#{lb}", month_key(now)) or {}
+    accepted = int(record.get("accepted_rows") or 0)
+    pending = max(0, accepted - int(record.get("consumed_rows") or 0))
+    version = int(record.get("version") or 0)
+    uri = url = None
+    if version and record.get("s3_key"):
+        uri = f"s3://{settings.aws.bucket_name}/{record['s3_key']}"
+        url = clients.s3.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": settings.aws.bucket_name,
+                "Key": record["s3_key"],
+                "VersionId": record["s3_version_id"],
+            },
+            ExpiresIn=DOWNLOAD_URL_SECONDS,
+        )
+    config = leaderboard["dataset"]
+    limits = settings.limits
+    batches, _ = table.query(f"LB#{lb}", "BATCH#", forward=False, limit=5 * RECENT_BATCHES)
+    batches.sort(key=lambda b: int(b.get("received_ms") or 0), reverse=True)
+    return {
+        "accepted": accepted,
+        "pending": pending,
+        "consolidated": int(record.get("rows") or 0),
+        "dataset": {
+            "version": version,
+            "rows": int(record.get("rows") or 0),
+            "uri": uri,
+            "url": url,
+            "updated_at": record.get("updated_at"),
+        },
+        "limits": {
+            "auto_limit": config.get("auto_limit", True),
+            "max_samples": config.get("max_samples"),
+            "daily_limit": config.get("daily_limit"),
+            "monthly_limit": config.get("monthly_limit"),
+            "consolidate_every_events": config.get("consolidate_every_events"),
+            "consolidate_every_hours": config.get("consolidate_every_hours"),
+            "end_date": config.get("end_date"),
+            "max_body_bytes": limits.push_max_body_bytes,
+            "max_row_bytes": limits.push_max_row_bytes,
+            "max_rows_per_request": limits.push_max_rows_per_request,
+            "accepted_today": int(today.get("accepted") or 0),
+            "accepted_this_month": int(month.get("accepted") or 0),
+        },
+        "tokens": [
+            {k: t[k] for k in ("id", "name", "prefix", "last4", "created_at")} for t in list_dataset_tokens(table, lb)
+        ],
+        "recent_batches": [
+            {"batch_id": b["batch_id"], "rows": b["rows"], "received_at": b["received_at"], "state": b["state"]}
+            for b in batches[:RECENT_BATCHES]
+        ],
+    }
+
+
+@router.get("/v1/leaderboard/{id}/dataset/status", summary="PUSH dataset status")
+def status(id: str, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients) -> dict:
+    leaderboard_id = id  # the contract names the path parameter {id}
+    require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_READ, allow_dataset_token=True)
+    table = _table(settings, clients)
+    leaderboard = _push_leaderboard(table, principal.workspace_id, leaderboard_id)
+    return dataset_status(settings, clients, table, leaderboard)
+
+
+# ------------------------------------------------------------------ consolidate now
+@router.post(
+    "/v1/leaderboard/{id}/dataset/consolidate",
+    summary="Consolidate pending rows now (200) or queue it (202)",
+    responses={202: {"description": "Queued: too many pending rows to merge within the request, or one is running"}},
+)
+def consolidate(
+    id: str, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients
+) -> JSONResponse:
+    leaderboard_id = id  # the contract names the path parameter {id}
+    require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_WRITE, allow_dataset_token=True)
+    table = _table(settings, clients)
+    _push_leaderboard(table, principal.workspace_id, leaderboard_id)
+    record = table.get(*dataset_key(leaderboard_id)) or {}
+    pending = max(0, int(record.get("accepted_rows") or 0) - int(record.get("consumed_rows") or 0))
+    if pending > settings.limits.consolidate_inline_max_rows:
+        enqueue_consolidation(settings, clients, principal.workspace_id, leaderboard_id, "api")
+        return JSONResponse(
+            {"status": "queued", "version": int(record.get("version") or 0), "pending": pending}, status_code=202
+        )
+    result = Consolidator(settings, clients).consolidate(principal.workspace_id, leaderboard_id)
+    if result.status == "busy":
+        # The running consolidation re-queues itself when rows remain after it.
+        return JSONResponse({"status": "queued", "version": result.version, "pending": result.pending}, 202)
+    if result.more_pending:
+        enqueue_consolidation(settings, clients, principal.workspace_id, leaderboard_id, "continue")
+    after_consolidation(settings, clients, principal.workspace_id, leaderboard_id, result)
+    return JSONResponse(result.body(), status_code=200)
+
+
+# ------------------------------------------------------------------ dataset tokens
+class DatasetTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "production app"}]})
+    name: str = Field(default="", max_length=100)
+
+
+@router.post(
+    "/v1/leaderboard/{id}/dataset/tokens",
+    status_code=201,
+    summary="Create an hpd_ push token for this leaderboard (the secret is shown once)",
+)
+def create_token(
+    id: str,
+    principal: CurrentPrincipal,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    body: DatasetTokenCreate | None = Body(default=None),  # noqa: B008 - FastAPI's declaration style
+) -> dict:
+    from drgero.identity.credentials import issue_dataset_token
+
+    leaderboard_id = id  # the contract names the path parameter {id}
+    require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_WRITE, allow_dataset_token=False)
+    table = _table(settings, clients)
+    _push_leaderboard(table, principal.workspace_id, leaderboard_id)
+    secret, public = issue_dataset_token(
+        table, principal.workspace_id, leaderboard_id, (body.name if body else "") or ""
+    )
+    return {"token": secret, **public, "leaderboard_id": leaderboard_id}
+
+
+# ------------------------------------------------------------------ OpenAPI for push_ingest
+class PushRow(BaseModel):
+    """One row. Aliases, first present wins: input|prompt|question|query (else messages);
+    output|response|completion|answer|expected; id|example_id|trace_id."""
+
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"examples": [{"input": "What is 2+2?", "output": "4", "id": "row-1"}]}
+    )
+    input: str | None = None
+    messages: list[dict[str, Any]] | None = None
+    output: str | None = None
+    rubric: str | None = None
+    id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class PushAccepted(BaseModel):
+    accepted: int
+    batch_id: str
+    pending: int
+
+
+def document_push_route(schema: dict[str, Any]) -> None:
+    """Adds POST /v1/leaderboard/{id}/dataset/push (served by push_ingest) to the document."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (PushRow, PushAccepted):
+        components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    row = {"$ref": "#/components/schemas/PushRow"}
+    error = {"$ref": "#/components/schemas/Error"} if "Error" in components else {"type": "object"}
+
+    def failure(text: str) -> dict[str, Any]:
+        return {"description": text, "content": {"application/json": {"schema": error}}}
+
+    schema.setdefault("paths", {})["/v1/leaderboard/{id}/dataset/push"] = {
+        "post": {
+            "tags": ["datasets"],
+            "summary": "Push dataset rows (served by the push_ingest function)",
+            "description": (
+                "Auth: the leaderboard's hpd_ token, or an API token with leaderboards:write. The body is one "
+                "row, an array of rows, or an object with rows/events/samples holding an array. Accepted or "
+                "rejected whole. Idempotency-Key: a retry with the same key and body returns the first answer."
+            ),
+            "operationId": "push_dataset_rows",
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "rows": [
+                                {"input": "What did the user ask?", "output": "The answer your LLM returned"},
+                                {"messages": [{"role": "user", "content": "Hi"}], "output": "Hello!", "id": "t-2"},
+                            ]
+                        },
+                        "schema": {
+                            "examples": [{"input": "What did the user ask?", "output": "The answer your LLM returned"}],
+                            "oneOf": [
+                                row,
+                                {"type": "array", "items": row},
+                                {"type": "object", "properties": {"rows": {"type": "array", "items": row}}},
+                                {"type": "object", "properties": {"events": {"type": "array", "items": row}}},
+                                {"type": "object", "properties": {"samples": {"type": "array", "items": row}}},
+                            ],
+                        },
+                    }
+                },
+            },
+            "responses": {
+                "202": {
+                    "description": "Accepted",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PushAccepted"}}},
+                },
+                "400": failure("invalid_json, invalid_body, empty_batch, or invalid_rows (details per row index)"),
+                "401": failure("Missing or invalid credentials"),
+                "403": failure("dataset_closed (end date passed) or insufficient_scope"),
+                "404": failure("No such leaderboard in the caller's workspace"),
+                "409": failure("not_push_dataset, or idempotency_in_progress"),
+                "413": failure("payload_too_large, too_many_rows or row_too_large (limits in the message)"),
+                "422": failure("idempotency_key_reused with a different body"),
+                "429": failure("daily_limit or monthly_limit (Retry-After)"),
+            },
+        }
+    }

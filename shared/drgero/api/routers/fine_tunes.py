@@ -1,0 +1,169 @@
+"""Fine-tuning Dr.Gero models from a leaderboard's dataset (docs/fine-tuning.md).
+
+Scopes: ``models:write`` to start or cancel a job and to change a model's fine-tune
+schedule; ``leaderboards:read`` to read jobs and schedules. The scope is checked before the
+body is read (403 whatever was sent); bodies are limited to ``limits.models_max_body_bytes``
+(413). Another workspace's model, leaderboard or job is a 404.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from drgero.api.deps import CurrentClients, CurrentSettings, CurrentTable, get_principal
+from drgero.core.errors import ApiError
+from drgero.identity.principal import Principal, Scope
+from drgero.own_models.finetune import jobs, schedules
+
+router = APIRouter(tags=["fine-tunes"])
+
+
+def _scoped(scope: Scope):
+    def principal_with_scope(request: Request) -> Principal:
+        principal = get_principal(request)
+        principal.require_scope(scope)
+        return principal
+
+    return principal_with_scope
+
+
+async def _body_limit(request: Request) -> None:
+    limit = request.app.state.settings.limits.models_max_body_bytes
+    declared = request.headers.get("content-length")
+    if (declared and declared.isdigit() and int(declared) > limit) or len(await request.body()) > limit:
+        raise ApiError(
+            413, "payload_too_large", f"The request body may be at most {limit} bytes.", {"max_bytes": limit}
+        )
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline(v, defs) for v in schema]
+    return schema
+
+
+def _documented_body(model: Any) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its JSON itself. The body is not a
+    FastAPI parameter on purpose: FastAPI parses a declared body before it solves
+    dependencies, so malformed JSON would answer 400 before the scope check's 403."""
+    schema = model.model_json_schema()
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _inline(schema, schema.get("$defs", {}))}},
+        }
+    }
+
+
+async def _json_object(request: Request) -> Any:
+    import json
+
+    try:
+        return json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_request", "The request body is not valid JSON.") from exc
+
+
+Reader = Annotated[Principal, Depends(_scoped(Scope.LEADERBOARDS_READ))]
+Writer = Annotated[Principal, Depends(_scoped(Scope.MODELS_WRITE))]
+BodyLimit = Depends(_body_limit)
+
+
+@router.post(
+    "/api/models/{id}/fine-tunes",
+    status_code=201,
+    summary="Fine-tune a Dr.Gero model on a leaderboard's current dataset version",
+    dependencies=[BodyLimit],
+    openapi_extra=_documented_body(jobs.FineTuneCreate),
+)
+async def create_fine_tune(
+    id: str,
+    request: Request,
+    principal: Writer,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    table: CurrentTable,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="A retry with the same key and body returns the first request's job (201, "
+            "Idempotent-Replayed: true) instead of starting another.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    from drgero.leaderboards.attachments import check_idempotency_key
+
+    check_idempotency_key(idempotency_key)
+    raw = await _json_object(request)
+    # Blocking backend and S3 calls: off the event loop.
+    item = await run_in_threadpool(
+        partial(jobs.create_job, idempotency_key=idempotency_key),
+        table,
+        settings,
+        clients,
+        principal.workspace_id,
+        id,
+        raw,
+    )
+    headers = {"Idempotent-Replayed": "true"} if item.get("replayed") else {}
+    return JSONResponse(jobs.public_job(item), status_code=201, headers=headers)
+
+
+@router.get("/api/models/{id}/fine-tunes", summary="The model's fine-tune jobs, newest first")
+def list_fine_tunes(id: str, principal: Reader, table: CurrentTable) -> dict:
+    return {"fine_tunes": [jobs.public_job(i) for i in jobs.list_jobs(table, principal.workspace_id, id)]}
+
+
+@router.get("/api/models/{id}/fine-tunes/{job}", summary="One fine-tune job")
+def get_fine_tune(id: str, job: str, principal: Reader, table: CurrentTable) -> dict:
+    return jobs.public_job(jobs.get_job(table, principal.workspace_id, id, job))
+
+
+@router.post("/api/models/{id}/fine-tunes/{job}/cancel", summary="Cancel a fine-tune job")
+def cancel_fine_tune(
+    id: str, job: str, principal: Writer, settings: CurrentSettings, clients: CurrentClients, table: CurrentTable
+) -> dict:
+    return jobs.public_job(jobs.cancel_job(table, settings, clients, principal.workspace_id, id, job))
+
+
+@router.put(
+    "/api/models/{id}/fine-tune-schedule",
+    summary="Retrain the model on a schedule (skipped while the dataset is unchanged)",
+    dependencies=[BodyLimit],
+    openapi_extra=_documented_body(schedules.ScheduleBody),
+)
+async def put_fine_tune_schedule(
+    id: str,
+    request: Request,
+    principal: Writer,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    table: CurrentTable,
+) -> dict:
+    item = schedules.put_schedule(table, settings, clients, principal.workspace_id, id, await _json_object(request))
+    return schedules.public_schedule(item)
+
+
+@router.get("/api/models/{id}/fine-tune-schedule", summary="The model's fine-tune schedule")
+def get_fine_tune_schedule(id: str, principal: Reader, table: CurrentTable) -> dict:
+    return schedules.public_schedule(schedules.get_schedule(table, principal.workspace_id, id))
+
+
+@router.delete("/api/models/{id}/fine-tune-schedule", status_code=204, summary="Remove the fine-tune schedule")
+def delete_fine_tune_schedule(
+    id: str, principal: Writer, settings: CurrentSettings, clients: CurrentClients, table: CurrentTable
+) -> Response:
+    schedules.delete_schedule(table, settings, clients, principal.workspace_id, id)
+    return Response(status_code=204)

@@ -1,0 +1,117 @@
+"""/api/leaderboards: create, list, read, change and delete leaderboards (docs/datasets.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from drgero.api.deps import CurrentClients, CurrentPrincipal, CurrentSettings, aws_event
+from drgero.core.aws import AwsClients
+from drgero.core.settings import Settings
+from drgero.identity.principal import Principal, Scope
+from drgero.leaderboards import leaderboard as leaderboards
+from drgero.store.table import MetadataTable
+
+router = APIRouter(tags=["leaderboards"])
+
+
+def _table(settings: Settings, clients: AwsClients) -> MetadataTable:
+    return MetadataTable(clients.dynamodb, settings.aws.table_name)
+
+
+def _base_url(settings: Settings, request: Request) -> str:
+    """Where links point: api.public_base_url, else the API Gateway stage the request came in
+    through (domain + stage), else a path relative to the API root."""
+    if settings.api.public_base_url:
+        return settings.api.public_base_url
+    context = aws_event(request).get("requestContext") or {}
+    domain, stage = context.get("domainName"), context.get("stage")
+    if domain and stage:
+        return f"https://{domain}/{stage}"
+    return ""
+
+
+def _resolver(settings: Settings, clients: AwsClients, principal: Principal):
+    def resolve(config: leaderboards.GetDataset, leaderboard_id: str) -> dict[str, Any]:
+        from drgero.datasets import hf  # the hub client is only imported when a GET dataset is used
+
+        return hf.resolve_and_snapshot(settings, clients, principal.workspace_id, leaderboard_id, config.url)
+
+    return resolve
+
+
+@router.post("/api/leaderboards", status_code=201, summary="Create a leaderboard")
+def create_leaderboard(
+    request: Request,
+    principal: CurrentPrincipal,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    body: leaderboards.LeaderboardCreate,
+) -> dict:
+    principal.require_scope(Scope.LEADERBOARDS_WRITE)
+    from drgero.runs import schedules  # run schedules (docs/runs.md)
+
+    schedules.parse_schedule(body.schedule)  # 400 invalid_schedule before anything is created
+    item = leaderboards.create_leaderboard(
+        _table(settings, clients), settings, principal.workspace_id, body, _resolver(settings, clients, principal)
+    )
+    schedules.sync_leaderboard_schedule(settings, clients, item)
+    return leaderboards.public_view(item, _base_url(settings, request))
+
+
+@router.get("/api/leaderboards", summary="List the workspace's leaderboards")
+def list_leaderboards(
+    request: Request, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients
+) -> dict:
+    principal.require_scope(Scope.LEADERBOARDS_READ)
+    base = _base_url(settings, request)
+    items = leaderboards.list_leaderboards(_table(settings, clients), principal.workspace_id)
+    return {"leaderboards": [leaderboards.public_view(item, base) for item in items]}
+
+
+@router.get("/api/leaderboards/{id}", summary="Read a leaderboard")
+def get_leaderboard(
+    id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+) -> dict:
+    principal.require_scope(Scope.LEADERBOARDS_READ)
+    item = leaderboards.get_leaderboard(_table(settings, clients), principal.workspace_id, id)
+    return leaderboards.public_view(item, _base_url(settings, request))
+
+
+@router.patch("/api/leaderboards/{id}", summary="Change a leaderboard")
+def patch_leaderboard(
+    id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    body: leaderboards.LeaderboardPatch,
+) -> dict:
+    principal.require_scope(Scope.LEADERBOARDS_WRITE)
+    from drgero.runs import schedules  # run schedules (docs/runs.md)
+
+    if "schedule" in body.model_fields_set:
+        schedules.parse_schedule(body.schedule)
+    item = leaderboards.update_leaderboard(
+        _table(settings, clients), principal.workspace_id, id, body, _resolver(settings, clients, principal)
+    )
+    if "schedule" in body.model_fields_set:
+        schedules.sync_leaderboard_schedule(settings, clients, item)
+    return leaderboards.public_view(item, _base_url(settings, request))
+
+
+@router.delete("/api/leaderboards/{id}", status_code=204, summary="Delete a leaderboard")
+def delete_leaderboard(
+    id: str, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients
+) -> Response:
+    principal.require_scope(Scope.LEADERBOARDS_WRITE)
+    leaderboards.delete_leaderboard(_table(settings, clients), settings, principal.workspace_id, id)
+    from drgero.runs import schedules  # run schedules (docs/runs.md)
+
+    schedules.delete_leaderboard_schedule(settings, clients, id)
+    return Response(status_code=204)

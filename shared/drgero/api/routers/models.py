@@ -1,0 +1,228 @@
+"""Candidate models of a leaderboard and the workspace's Dr.Gero models (docs/providers.md).
+
+Scopes:
+- ``leaderboards:write``: attach, remove, auto-select (attaching any candidate, a Dr.Gero
+  model included, changes the leaderboard; it does not change the Dr.Gero model).
+- ``leaderboards:read``: list a leaderboard's models; list and read Dr.Gero models.
+- ``models:write``: create, change and delete Dr.Gero models.
+The scope is checked before the body is read, so a caller without it gets 403 whatever it
+sent. Bodies are limited to ``limits.models_max_body_bytes`` (413). Another workspace's
+leaderboard or model is a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from drgero.api.deps import CurrentClients, CurrentSettings, CurrentTable, get_principal
+from drgero.core.errors import ApiError
+from drgero.identity.principal import Principal, Scope
+from drgero.leaderboards import attachments as model_attachments
+from drgero.leaderboards import candidates
+from drgero.own_models import registry as drgero_models
+from drgero.providers.autoselect import AutoSelectRequest
+
+router = APIRouter(tags=["models"])
+
+
+def _scoped(scope: Scope):
+    def principal_with_scope(request: Request) -> Principal:
+        principal = get_principal(request)
+        principal.require_scope(scope)
+        return principal
+
+    return principal_with_scope
+
+
+async def _body_limit(request: Request) -> None:
+    """413 above ``limits.models_max_body_bytes`` (checked before the body is parsed)."""
+    limit = request.app.state.settings.limits.models_max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    if len(await request.body()) > limit:
+        raise _too_large(limit)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"The request body may be at most {limit} bytes.", {"max_bytes": limit})
+
+
+# Dependency order matters: FastAPI solves dependencies before it validates the body, so
+# scope (403) and size (413) come before any 400 about the body's content.
+LeaderboardWriter = Annotated[Principal, Depends(_scoped(Scope.LEADERBOARDS_WRITE))]
+Reader = Annotated[Principal, Depends(_scoped(Scope.LEADERBOARDS_READ))]
+ModelWriter = Annotated[Principal, Depends(_scoped(Scope.MODELS_WRITE))]
+BodyLimit = Depends(_body_limit)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=model_attachments.MAX_IDEMPOTENCY_KEY,
+        description="A retry with the same key and body returns the model the first request attached.",
+    ),
+]
+
+_ATTACH_EXAMPLES = [
+    {"platform": "drgero", "model_id": "dgm_01jd3k0000000000000000000"},
+    {"platform": "openrouter", "model": "openai/gpt-4o-mini"},
+    {
+        "platform": "custom",
+        "url": "https://api.example.com/generate",
+        "auth": {"kind": "header", "header_name": "X-Api-Key", "secret": "…"},
+        "response_format": "json",
+        "json_path": "result.text",
+        "pricing": {"input_per_m_usd": 0.5, "output_per_m_usd": 1.5},
+    },
+    {"platform": "huggingface", "url": "https://xyz.endpoints.huggingface.cloud", "token": "hf_…"},
+]
+
+
+async def _json(request: Request) -> Any:
+    """The raw JSON body (already validated by FastAPI against the declared model); the
+    domain parses it again with its own models, which keep secrets as SecretStr."""
+    return await request.json()
+
+
+# ------------------------------------------------------------------ leaderboard candidates
+@router.post(
+    "/api/leaderboards/{id}/models",
+    status_code=201,
+    summary="Attach a candidate model (openrouter, custom, huggingface, drgero)",
+    dependencies=[BodyLimit],
+)
+async def attach_model(
+    id: str,
+    request: Request,
+    principal: LeaderboardWriter,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    table: CurrentTable,
+    body: Annotated[candidates.AttachBody, Body(examples=_ATTACH_EXAMPLES)],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    model_attachments.check_idempotency_key(idempotency_key)
+    view, replayed = await model_attachments.attach(
+        table, settings, clients, principal.workspace_id, id, await _json(request), idempotency_key
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(view, status_code=201, headers=headers)
+
+
+@router.get("/api/leaderboards/{id}/models", summary="The leaderboard's candidate models (secrets masked)")
+def list_models(id: str, principal: Reader, table: CurrentTable) -> dict:
+    return {"models": candidates.list_models(table, principal.workspace_id, id)}
+
+
+@router.post(
+    "/api/leaderboards/{id}/models/auto-select",
+    summary="Pick models from the OpenRouter catalog under constraints and attach them",
+    dependencies=[BodyLimit],
+)
+async def auto_select(
+    id: str,
+    request: Request,
+    principal: LeaderboardWriter,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    table: CurrentTable,
+    body: Annotated[AutoSelectRequest, Body(examples=[{"count": 3, "max_input_cost_per_m": 1.0}])],
+) -> dict:
+    return await model_attachments.auto_select(
+        table, settings, clients, principal.workspace_id, id, await _json(request)
+    )
+
+
+@router.get("/api/leaderboards/{id}/models/{model_id}", summary="One candidate model (secrets masked)")
+def get_attached_model(id: str, model_id: str, principal: Reader, table: CurrentTable) -> dict:
+    return model_attachments.get_attached(table, principal.workspace_id, id, model_id)
+
+
+@router.delete("/api/leaderboards/{id}/models/{model_id}", status_code=204, summary="Remove a candidate model")
+def remove_model(id: str, model_id: str, principal: LeaderboardWriter, table: CurrentTable) -> Response:
+    model_attachments.remove(table, principal.workspace_id, id, model_id)
+    return Response(status_code=204)
+
+
+# ------------------------------------------------------------------ Dr.Gero models
+def _probe(settings) -> drgero_models.Probe:
+    from drgero.providers.validation import validate_target
+
+    client = model_attachments.provider_client(settings)
+
+    async def probe(target) -> Any:
+        return await validate_target(target, client=client)
+
+    return probe
+
+
+def _policy(settings):
+    return model_attachments.provider_client(settings).policy
+
+
+@router.post("/api/models", status_code=201, summary="Create a Dr.Gero model", dependencies=[BodyLimit])
+async def create_model(
+    request: Request,
+    principal: ModelWriter,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    table: CurrentTable,
+    body: drgero_models.DrGeroModelCreate,
+) -> dict:
+    item = await drgero_models.create_model(
+        table,
+        settings,
+        clients,
+        principal.workspace_id,
+        await _json(request),
+        policy=_policy(settings),
+        probe=_probe(settings),
+    )
+    return drgero_models.public_model(item)
+
+
+@router.get("/api/models", summary="The workspace's Dr.Gero models")
+def list_drgero_models(principal: Reader, table: CurrentTable) -> dict:
+    return {"models": [drgero_models.public_model(i) for i in drgero_models.list_models(table, principal.workspace_id)]}
+
+
+@router.get("/api/models/{id}", summary="Read a Dr.Gero model")
+def get_model(id: str, principal: Reader, table: CurrentTable) -> dict:
+    return drgero_models.public_model(drgero_models.get_model(table, principal.workspace_id, id))
+
+
+@router.patch(
+    "/api/models/{id}", summary="Change a Dr.Gero model (a new endpoint adds a version)", dependencies=[BodyLimit]
+)
+async def patch_model(
+    id: str,
+    request: Request,
+    principal: ModelWriter,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    table: CurrentTable,
+    body: drgero_models.DrGeroModelPatch,
+) -> dict:
+    item = await drgero_models.update_model(
+        table,
+        settings,
+        clients,
+        principal.workspace_id,
+        id,
+        await _json(request),
+        policy=_policy(settings),
+        probe=_probe(settings),
+    )
+    return drgero_models.public_model(item)
+
+
+@router.delete("/api/models/{id}", status_code=204, summary="Delete a Dr.Gero model (409 while attached)")
+def delete_model(id: str, principal: ModelWriter, table: CurrentTable) -> Response:
+    workspace_id = principal.workspace_id
+    drgero_models.delete_model(
+        table, workspace_id, id, lambda model_id: drgero_models.attached_leaderboards(table, workspace_id, model_id)
+    )
+    return Response(status_code=204)

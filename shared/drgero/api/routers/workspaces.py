@@ -1,0 +1,151 @@
+"""/api/workspaces: workspaces, members, invitations and usage (docs/identity.md).
+
+Checks run in dependencies, before the body is parsed: another workspace's id in the path is
+a 404 whatever the body, and a missing scope is a 403 naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from drgero.api.deps import CurrentSettings, CurrentTable, SessionPrincipal, get_principal
+from drgero.core.errors import ApiError, not_found
+from drgero.identity import budget
+from drgero.identity.access import require_admin, require_same_workspace, require_user_session
+from drgero.identity.principal import Principal, PrincipalKind
+from drgero.workspaces import membership as workspaces
+
+router = APIRouter(tags=["workspaces"])
+
+Role = Literal["owner", "admin", "member"]
+WorkspaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+UserId = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+def _member_of(ws: WorkspaceId, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    require_same_workspace(principal, ws)
+    if principal.kind is PrincipalKind.DATASET_TOKEN:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            "A dataset push token may only push rows, read the dataset status and trigger consolidation.",
+            {"required_scope": "leaderboards:read"},
+        )
+    return principal
+
+
+def _admin_of(principal: Annotated[Principal, Depends(_member_of)]) -> Principal:
+    require_admin(principal)
+    return principal
+
+
+Member = Annotated[Principal, Depends(_member_of)]
+Admin = Annotated[Principal, Depends(_admin_of)]
+
+
+class WorkspaceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Acme support"}]})
+    name: str = Field(min_length=1, max_length=100)
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"user_id": "user-123", "role": "member"}]}
+    )
+    user_id: str = Field(min_length=1, max_length=256)
+    role: Role = "member"
+    email: str = Field(default="", max_length=320)
+
+
+class RoleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "admin"}]})
+    role: Role
+
+
+class InvitationIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"email": "ada@example.com", "role": "member"}]}
+    )
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    role: Role = "member"
+
+
+class AcceptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "inv_..."}]})
+    code: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/api/workspaces", status_code=201, summary="Create a workspace (user session; you become its owner)")
+def create_workspace(body: WorkspaceIn, principal: SessionPrincipal, table: CurrentTable, settings: CurrentSettings):
+    require_user_session(principal)
+    return workspaces.create_workspace(table, settings, principal.user_id, body.name.strip(), email=principal.email)
+
+
+@router.get("/api/workspaces/{ws}", summary="Read a workspace you belong to")
+def get_workspace(ws: WorkspaceId, principal: Member, table: CurrentTable):
+    item = workspaces.get_workspace(table, principal.workspace_id)
+    if not item:
+        raise not_found("Workspace")
+    return workspaces.public_workspace(item, principal.role)
+
+
+@router.get("/api/workspaces/{ws}/members", summary="List members (admin)")
+def list_members(ws: WorkspaceId, principal: Admin, table: CurrentTable):
+    return {"members": workspaces.list_members(table, principal.workspace_id)}
+
+
+@router.post("/api/workspaces/{ws}/members", status_code=201, summary="Add a user by id (admin)")
+def add_member(ws: WorkspaceId, body: MemberIn, principal: Admin, table: CurrentTable):
+    return workspaces.add_member(
+        table, principal.workspace_id, body.user_id, body.role, _actor_role(principal), email=body.email.strip().lower()
+    )
+
+
+@router.patch("/api/workspaces/{ws}/members/{user}", summary="Change a member's role (admin)")
+def change_role(ws: WorkspaceId, user: UserId, body: RoleIn, principal: Admin, table: CurrentTable):
+    return workspaces.change_role(table, principal.workspace_id, user, body.role, _actor_role(principal))
+
+
+@router.delete("/api/workspaces/{ws}/members/{user}", status_code=204, summary="Remove a member (admin)")
+def remove_member(ws: WorkspaceId, user: UserId, principal: Admin, table: CurrentTable):
+    workspaces.remove_member(table, principal.workspace_id, user, _actor_role(principal))
+    return Response(status_code=204)
+
+
+@router.post("/api/workspaces/{ws}/invitations", status_code=201, summary="Invite someone by email (admin)")
+def invite(ws: WorkspaceId, body: InvitationIn, principal: Admin, table: CurrentTable, settings: CurrentSettings):
+    code, invitation = workspaces.create_invitation(
+        table,
+        settings,
+        principal.workspace_id,
+        body.email,
+        body.role,
+        invited_by=principal.user_id or principal.token_id,
+        actor_role=_actor_role(principal),
+    )
+    return {**invitation, "code": code}
+
+
+@router.get("/api/workspaces/{ws}/invitations", summary="List invitations (admin)")
+def list_invitations(ws: WorkspaceId, principal: Admin, table: CurrentTable):
+    return {"invitations": workspaces.list_invitations(table, principal.workspace_id)}
+
+
+@router.post("/api/invitations/accept", summary="Accept an invitation (user session with the invited, verified email)")
+def accept_invitation(body: AcceptIn, principal: SessionPrincipal, table: CurrentTable):
+    # The code travels in the body, not the URL: URLs end up in access logs.
+    require_user_session(principal)
+    return workspaces.accept_invitation(table, body.code.strip(), principal.user_id, principal.email)
+
+
+@router.get("/api/workspaces/{ws}/usage", summary="Spend by token, run and month (admin)")
+def usage(ws: WorkspaceId, principal: Admin, table: CurrentTable):
+    return budget.usage_report(table, principal.workspace_id)
+
+
+def _actor_role(principal: Principal) -> str:
+    """An API token with the admin scope acts as an admin (never as an owner)."""
+    return principal.role or "admin"

@@ -1,0 +1,1 @@
+"""Core primitives every capability shares."""

@@ -1,0 +1,71 @@
+"""AWS clients, built once per process by handlers and passed into the domain.
+
+Only the endpoint differs between AWS and the local cloud: boto3 reads
+``AWS_ENDPOINT_URL`` itself, and ``settings.aws.endpoint_url`` overrides it when set.
+Clients are created lazily so a function only pays for the services it touches.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from drgero.core.settings import Settings
+
+if TYPE_CHECKING:
+    import boto3
+
+# One boto3 session per process: a session loads each service's model from disk once, so
+# the second and later clients cost milliseconds instead of ~100 ms each. Sessions are not
+# thread-safe while creating clients (the local cloud runs handlers on threads), hence the lock;
+# the clients themselves are thread-safe.
+_shared_session: boto3.session.Session | None = None
+_session_lock = threading.Lock()
+
+
+def _process_session() -> boto3.session.Session:
+    global _shared_session
+    if _shared_session is None:
+        import boto3
+
+        _shared_session = boto3.session.Session()
+    return _shared_session
+
+
+class AwsClients:
+    def __init__(self, settings: Settings, session: boto3.session.Session | None = None) -> None:
+        self.settings = settings
+        self._session = session
+
+    def _client(self, service: str) -> Any:
+        from botocore.config import Config
+
+        with _session_lock:
+            session = self._session or _process_session()
+            return session.client(
+                service,
+                region_name=self.settings.aws.region,
+                endpoint_url=self.settings.aws.endpoint_url or None,
+                config=Config(retries={"mode": "standard", "max_attempts": 4}, tcp_keepalive=True),
+            )
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self._client("dynamodb")
+
+    @cached_property
+    def s3(self) -> Any:
+        return self._client("s3")
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self._client("sqs")
+
+    @cached_property
+    def kms(self) -> Any:
+        return self._client("kms")
+
+    @cached_property
+    def scheduler(self) -> Any:
+        return self._client("scheduler")

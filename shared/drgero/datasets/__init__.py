@@ -1,0 +1,1 @@
+"""Datasets: GET from Hugging Face, PUSH through the webhook."""

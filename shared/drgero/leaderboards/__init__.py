@@ -1,0 +1,1 @@
+"""Leaderboards and their candidate models."""

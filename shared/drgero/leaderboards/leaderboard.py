@@ -1,0 +1,475 @@
+"""Leaderboards: a task prompt, a dataset (GET from Hugging Face or PUSH through the webhook),
+an evaluation method, an optional schedule and the production-model selection.
+
+Items (docs/data-model.md): the leaderboard is ``WS#{ws}`` / ``LB#{lb}``, so reading it always
+goes through the caller's workspace (another workspace's id is simply not found -> 404). A PUSH
+leaderboard also has its dataset record ``LB#{lb}`` / ``DATASET`` (counters and the current
+version pointer, see :mod:`drgero.datasets.push` and :mod:`drgero.datasets.consolidate`).
+
+Validation happens here, once, at creation and on every change: the API answers 400
+``invalid_request`` with one ``details`` entry per bad field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from drgero.core.errors import ApiError, not_found
+from drgero.core.ids import new_id
+from drgero.core.settings import Settings
+from drgero.inference.config import CaptureRule, InferencePolicy
+from drgero.store.table import Condition, MetadataTable
+from drgero.traces.redaction import RedactionPolicy
+
+PUSH_DATASETS_INDEX_PK = "DATASETS#PUSH"  # gsi1pk of every PUSH dataset record (the sweep reads it)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------ configuration models
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _upper_mode(value: Any) -> Any:
+    """Accepts "push"/"get" as well as the contract's "PUSH"/"GET"."""
+    if isinstance(value, dict) and isinstance(value.get("mode"), str):
+        return {**value, "mode": value["mode"].upper()}
+    return value
+
+
+class GetDataset(_Strict):
+    """GET mode: a .jsonl / .jsonl.gz file of a Hugging Face dataset repo."""
+
+    mode: Literal["GET"]
+    url: str = Field(min_length=1, max_length=2048)
+
+
+class PushDataset(_Strict):
+    """PUSH mode: rows arrive through POST /v1/leaderboard/{id}/dataset/push."""
+
+    mode: Literal["PUSH"]
+    # auto_limit on: the consolidated dataset keeps the newest ``max_samples`` rows (default
+    # limits.dataset_max_rows). Off: it keeps everything up to limits.dataset_max_rows.
+    auto_limit: bool = True
+    max_samples: int | None = Field(default=None, ge=1)
+    daily_limit: int | None = Field(default=None, ge=1)
+    monthly_limit: int | None = Field(default=None, ge=1)
+    consolidate_every_events: int | None = Field(default=None, ge=1)
+    consolidate_every_hours: float | None = Field(default=None, gt=0, le=24 * 366)
+    # A consolidation that adds at least this many rows starts a dataset_improvement run
+    # (docs/runs.md). None: off.
+    improvement_run_min_new_rows: int | None = Field(default=None, ge=1)
+    end_date: datetime | None = None
+
+    @field_validator("end_date", mode="before")
+    @classmethod
+    def _end_date(cls, value: Any) -> Any:
+        # A bare date means "through the end of that day, UTC".
+        if isinstance(value, str) and len(value) == 10:
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                return value
+            return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+        return value
+
+    @field_validator("end_date")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _monthly_not_below_daily(self) -> PushDataset:
+        if self.daily_limit and self.monthly_limit and self.monthly_limit < self.daily_limit:
+            raise ValueError("monthly_limit must be at least daily_limit")
+        return self
+
+
+PUSH_DEFAULTS = {name: field.default for name, field in PushDataset.model_fields.items()}
+
+DatasetConfig = Annotated[GetDataset | PushDataset, Field(discriminator="mode")]
+
+
+class ExactEvaluation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["exact"]
+
+
+class JudgeEvaluation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["judge"]
+    judge_model: str | None = Field(default=None, min_length=1, max_length=200)
+    rubric: str | None = Field(default=None, max_length=20_000)
+
+
+class HumanEvaluation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["human"]
+
+
+EvaluationConfig = Annotated[ExactEvaluation | JudgeEvaluation | HumanEvaluation, Field(discriminator="type")]
+
+
+class Selection(_Strict):
+    strategy: Literal["ranking_winner", "manual"] = "ranking_winner"
+    model_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _manual_needs_model(self) -> Selection:
+        if self.strategy == "manual" and not self.model_id:
+            raise ValueError("a manual selection needs model_id")
+        return self
+
+
+class LeaderboardCreate(_Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Support answers",
+                    "prompt": "Answer the customer's question.\n\n{input}",
+                    "dataset": {"mode": "PUSH", "max_samples": 5000, "daily_limit": 1000, "monthly_limit": 20000},
+                    "evaluation": {"type": "exact"},
+                    "schedule": None,
+                    "selection": {"strategy": "ranking_winner"},
+                }
+            ]
+        },
+    )
+    name: str = Field(min_length=1, max_length=200)
+    prompt: str = Field(min_length=1, max_length=100_000)
+    dataset: DatasetConfig
+    evaluation: EvaluationConfig = Field(default_factory=lambda: ExactEvaluation(type="exact"))
+    schedule: dict[str, Any] | None = None
+    selection: Selection = Field(default_factory=Selection)
+    # Production inference failure policy and traffic capture (docs/inference.md).
+    inference: InferencePolicy | None = None
+    capture: CaptureRule | None = None
+    # Keep no inputs and/or no outputs in this leaderboard's traces (docs/traces.md).
+    trace_redaction: RedactionPolicy | None = None
+
+    _dataset_mode = field_validator("dataset", mode="before")(_upper_mode)
+
+    @model_validator(mode="after")
+    def _capture_needs_push(self) -> LeaderboardCreate:
+        if self.capture is not None and self.capture.enabled and self.dataset.mode != "PUSH":
+            raise ValueError("capture needs a PUSH dataset (captured calls become pushed rows)")
+        return self
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("name must not be blank")
+        return value
+
+
+class LeaderboardPatch(_Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Support answers v2"}]})
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    prompt: str | None = Field(default=None, min_length=1, max_length=100_000)
+    dataset: DatasetConfig | None = None
+    evaluation: EvaluationConfig | None = None
+    schedule: dict[str, Any] | None = None
+    selection: Selection | None = None
+    inference: InferencePolicy | None = None
+    capture: CaptureRule | None = None
+    trace_redaction: RedactionPolicy | None = None
+
+    _dataset_mode = field_validator("dataset", mode="before")(_upper_mode)
+
+
+def parse_model(model: type[BaseModel], body: Any, message: str = "The leaderboard is not valid.") -> Any:
+    """Validates a request body; 400 ``invalid_request`` with one detail per bad field."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]}
+            for err in exc.errors(include_url=False)
+        ]
+        raise ApiError(400, "invalid_request", message, details) from exc
+
+
+# ------------------------------------------------------------------ storage
+def leaderboard_key(workspace_id: str, leaderboard_id: str) -> tuple[str, str]:
+    return f"WS#{workspace_id}", f"LB#{leaderboard_id}"
+
+
+def dataset_key(leaderboard_id: str) -> tuple[str, str]:
+    return f"LB#{leaderboard_id}", "DATASET"
+
+
+def get_leaderboard(table: MetadataTable, workspace_id: str, leaderboard_id: str) -> dict[str, Any]:
+    """The leaderboard item, read through the caller's workspace; 404 otherwise."""
+    if not leaderboard_id or len(leaderboard_id) > 100:
+        raise not_found("Leaderboard")
+    item = table.get(*leaderboard_key(workspace_id, leaderboard_id))
+    if not item:
+        raise not_found("Leaderboard")
+    return item
+
+
+def _end_epoch(dataset: dict[str, Any]) -> int | None:
+    end = dataset.get("end_date")
+    if not end:
+        return None
+    return int(datetime.fromisoformat(str(end).replace("Z", "+00:00")).timestamp())
+
+
+def dataset_to_item(config: GetDataset | PushDataset) -> dict[str, Any]:
+    data = config.model_dump(mode="json")
+    if isinstance(config, PushDataset) and config.end_date is not None:
+        data["end_date"] = iso(config.end_date)
+    return data
+
+
+def public_view(item: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The leaderboard as the API shows it (contract field names; no internal attributes)."""
+    lb = item["id"]
+    dataset = dict(item["dataset"])
+    if dataset.get("mode") == "PUSH":
+        # Stored without nulls; shown with every configuration field.
+        dataset = {**PUSH_DEFAULTS, **dataset}
+    return {
+        "id": lb,
+        "workspace_id": item["workspace_id"],
+        "name": item["name"],
+        "prompt": item["prompt"],
+        "dataset": dataset,
+        "evaluation": item["evaluation"],
+        "schedule": item.get("schedule"),
+        "selection": item.get("selection") or {"strategy": "ranking_winner"},
+        "inference": InferencePolicy.of_leaderboard(item).model_dump(mode="json"),
+        "capture": CaptureRule.of_leaderboard(item).model_dump(mode="json"),
+        "trace_redaction": RedactionPolicy.of_leaderboard(item).model_dump(mode="json"),
+        "models": item.get("models") or [],
+        "traces_url": f"{base_url.rstrip('/')}/api/traces?leaderboard_id={lb}",
+        "created_at": item["created_at"],
+        "updated_at": item.get("updated_at", item["created_at"]),
+    }
+
+
+def count_leaderboards(table: MetadataTable, workspace_id: str) -> int:
+    return sum(1 for _ in table.query_all(f"WS#{workspace_id}", "LB#", consistent=True))
+
+
+def list_leaderboards(table: MetadataTable, workspace_id: str) -> list[dict[str, Any]]:
+    return list(table.query_all(f"WS#{workspace_id}", "LB#", consistent=True))
+
+
+def create_leaderboard(
+    table: MetadataTable,
+    settings: Settings,
+    workspace_id: str,
+    body: Any,
+    resolve_get_dataset: Any = None,
+) -> dict[str, Any]:
+    """Validates and stores a new leaderboard; returns its item.
+
+    ``resolve_get_dataset(config, leaderboard_id) -> dict`` resolves a GET-mode dataset (pinned
+    commit, snapshot, row count; :func:`drgero.datasets.hf.resolve_and_snapshot`) and raises a
+    400 when the file cannot be used; it is injected so this module stays free of the hub."""
+    config: LeaderboardCreate = body if isinstance(body, LeaderboardCreate) else parse_model(LeaderboardCreate, body)
+    from drgero.workspaces import plans  # workspaces area: the plan's leaderboard limit (403 plan_limit)
+
+    plans.check_can_create_leaderboard(table, settings, workspace_id, count_leaderboards(table, workspace_id))
+
+    leaderboard_id = new_id("lb")
+    now = iso(_now())
+    dataset = dataset_to_item(config.dataset)
+    if isinstance(config.dataset, GetDataset):
+        if resolve_get_dataset is None:
+            raise ApiError(500, "internal_error", "GET-mode datasets cannot be resolved here.")
+        dataset["resolved"] = resolve_get_dataset(config.dataset, leaderboard_id)
+    item = {
+        "pk": f"WS#{workspace_id}",
+        "sk": f"LB#{leaderboard_id}",
+        "id": leaderboard_id,
+        "workspace_id": workspace_id,
+        "name": config.name,
+        "prompt": config.prompt,
+        "dataset": dataset,
+        "dataset_mode": dataset["mode"],
+        # Top-level copy of the end date as epoch seconds: the push transaction checks it.
+        "push_end_epoch": _end_epoch(dataset) if dataset["mode"] == "PUSH" else None,
+        "evaluation": config.evaluation.model_dump(mode="json"),
+        "schedule": config.schedule,
+        "selection": config.selection.model_dump(mode="json", exclude_none=True),
+        "inference": config.inference.model_dump(mode="json") if config.inference else None,
+        "capture": config.capture.model_dump(mode="json") if config.capture else None,
+        "trace_redaction": config.trace_redaction.model_dump(mode="json") if config.trace_redaction else None,
+        "models": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+    operations: list[dict[str, Any]] = [
+        # Takes one of the plan's leaderboard slots under a condition: exact under concurrency.
+        plans.leaderboard_slot_op(table, settings, workspace_id),
+        {"put": item, "condition": Condition("attribute_not_exists(pk)")},
+    ]
+    if dataset["mode"] == "PUSH":
+        pk, sk = dataset_key(leaderboard_id)
+        operations.append(
+            {
+                "put": {
+                    "pk": pk,
+                    "sk": sk,
+                    "gsi1pk": PUSH_DATASETS_INDEX_PK,
+                    "gsi1sk": leaderboard_id,
+                    "leaderboard_id": leaderboard_id,
+                    "workspace_id": workspace_id,
+                    "accepted_rows": 0,
+                    "consumed_rows": 0,
+                    "version": 0,
+                    "rows": 0,
+                    "created_at": now,
+                    "last_consolidated_at": now,
+                },
+                "condition": Condition("attribute_not_exists(pk)"),
+            }
+        )
+    try:
+        table.transact(operations)
+    except ClientError as exc:
+        reasons = (exc.response or {}).get("CancellationReasons") or []
+        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            raise plans.slot_error(table, settings, workspace_id) from exc
+        raise
+    return item
+
+
+def update_leaderboard(
+    table: MetadataTable,
+    workspace_id: str,
+    leaderboard_id: str,
+    body: Any,
+    resolve_get_dataset: Any = None,
+) -> dict[str, Any]:
+    """PATCH: changes the given fields; the dataset mode itself cannot change (409)."""
+    patch: LeaderboardPatch = body if isinstance(body, LeaderboardPatch) else parse_model(LeaderboardPatch, body)
+    current = get_leaderboard(table, workspace_id, leaderboard_id)
+    changes: dict[str, Any] = {}
+    fields = patch.model_fields_set
+    if "name" in fields and patch.name is not None:
+        name = patch.name.strip()
+        if not name:
+            raise ApiError(
+                400, "invalid_request", "The leaderboard is not valid.", [{"field": "name", "error": "blank"}]
+            )
+        changes["name"] = name
+    if "prompt" in fields and patch.prompt is not None:
+        changes["prompt"] = patch.prompt
+    if "evaluation" in fields and patch.evaluation is not None:
+        changes["evaluation"] = patch.evaluation.model_dump(mode="json")
+    if "schedule" in fields:
+        changes["schedule"] = patch.schedule
+    if "selection" in fields and patch.selection is not None:
+        changes["selection"] = patch.selection.model_dump(mode="json", exclude_none=True)
+    if "inference" in fields:
+        changes["inference"] = patch.inference.model_dump(mode="json") if patch.inference else None
+    if "capture" in fields:
+        if patch.capture is not None and patch.capture.enabled and current["dataset_mode"] != "PUSH":
+            raise ApiError(
+                400,
+                "invalid_request",
+                "The leaderboard is not valid.",
+                [{"field": "capture", "error": "capture needs a PUSH dataset (captured calls become pushed rows)"}],
+            )
+        changes["capture"] = patch.capture.model_dump(mode="json") if patch.capture else None
+    if "trace_redaction" in fields:
+        changes["trace_redaction"] = patch.trace_redaction.model_dump(mode="json") if patch.trace_redaction else None
+    if "dataset" in fields and patch.dataset is not None:
+        if patch.dataset.mode != current["dataset_mode"]:
+            raise ApiError(
+                409,
+                "dataset_mode_change",
+                f"A {current['dataset_mode']} leaderboard cannot become {patch.dataset.mode}; "
+                "create a new leaderboard instead.",
+            )
+        if isinstance(patch.dataset, PushDataset):
+            # Only the PUSH options sent change; the others keep their values (re-validated
+            # together, e.g. monthly_limit >= daily_limit).
+            sent = patch.dataset.model_dump(include=patch.dataset.model_fields_set)
+            stored = {k: v for k, v in current["dataset"].items() if k in PushDataset.model_fields}
+            merged = parse_model(PushDataset, {**stored, **sent}, "The dataset is not valid.")
+            dataset = dataset_to_item(merged)
+        else:
+            dataset = dataset_to_item(patch.dataset)
+        if isinstance(patch.dataset, GetDataset):
+            if patch.dataset.url == current["dataset"].get("url"):
+                dataset["resolved"] = current["dataset"].get("resolved")
+            else:
+                dataset["resolved"] = resolve_get_dataset(patch.dataset, leaderboard_id)
+        else:
+            changes["push_end_epoch"] = _end_epoch(dataset)
+        changes["dataset"] = dataset
+    if not changes:
+        return current
+    changes["updated_at"] = iso(_now())
+    names = {f"#f{i}": name for i, name in enumerate(changes)}
+    values = {f":v{i}": value for i, value in enumerate(changes.values())}
+    sets = [f"#f{i} = :v{i}" for i, value in enumerate(changes.values()) if value is not None]
+    removes = [f"#f{i}" for i, value in enumerate(changes.values()) if value is None]
+    expression = ("SET " + ", ".join(sets)) + ((" REMOVE " + ", ".join(removes)) if removes else "")
+    values = {k: v for k, v in values.items() if v is not None}
+    pk, sk = leaderboard_key(workspace_id, leaderboard_id)
+    return table.update(pk, sk, expression, names, values, condition=Condition("attribute_exists(pk)"))
+
+
+def delete_leaderboard(table: MetadataTable, settings: Settings, workspace_id: str, leaderboard_id: str) -> None:
+    """Deletes the leaderboard and its leaderboard-scoped records (plan permitting)."""
+    get_leaderboard(table, workspace_id, leaderboard_id)
+    from drgero.workspaces import plans
+
+    plans.check_can_delete_leaderboard(table, settings, workspace_id)
+    from drgero.identity.credentials import revoke_all_dataset_tokens
+
+    pk, sk = leaderboard_key(workspace_id, leaderboard_id)
+    table.transact(
+        [
+            {"delete": (pk, sk), "condition": Condition("attribute_exists(pk)")},
+            plans.leaderboard_release_op(workspace_id),
+        ]
+    )
+    # Its hpd_ tokens stop working, then the leaderboard-scoped records go (dataset pointer,
+    # counters, batch records). S3 objects stay under the bucket's lifecycle rules.
+    revoke_all_dataset_tokens(table, leaderboard_id)
+    for record in list(table.query_all(f"LB#{leaderboard_id}")):
+        if not record["sk"].startswith("DSTOKEN#"):
+            table.delete(record["pk"], record["sk"])
+
+
+# ------------------------------------------------------------------ rules other areas call
+def require_enough_rows(table: MetadataTable, settings: Settings, leaderboard: dict[str, Any]) -> None:
+    """Models may be attached to a PUSH leaderboard only once it has enough consolidated rows:
+    409 ``dataset_too_small`` saying how many there are (the providers' attach route calls this)."""
+    if leaderboard.get("dataset_mode") != "PUSH":
+        return
+    record = table.get(*dataset_key(leaderboard["id"])) or {}
+    rows = int(record.get("rows") or 0)
+    needed = settings.limits.min_rows_before_models
+    if rows < needed:
+        raise ApiError(
+            409,
+            "dataset_too_small",
+            f"This PUSH leaderboard has {rows} consolidated rows; models can be added from {needed} rows on.",
+            {"consolidated_rows": rows, "required_rows": needed},
+        )

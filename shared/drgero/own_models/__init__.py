@@ -1,0 +1,1 @@
+"""Dr.Gero models: the workspace's own models and their fine-tuning."""

@@ -1,0 +1,1 @@
+"""Workspaces: members, invitations, plans."""

@@ -1,0 +1,357 @@
+"""Workspaces, members and invitations.
+
+A workspace's ``META`` item keeps ``owner_count``; every change that removes or demotes an
+owner decrements it in the same transaction under the condition ``owner_count > 1``, so the
+last owner can never be removed or demoted, even by two admins racing.
+
+Only owners may grant or take away the owner role (an admin cannot promote themselves to
+owner, nor remove an owner).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from drgero.core.errors import ApiError, conflict, not_found
+from drgero.core.ids import new_id
+from drgero.core.settings import Settings
+from drgero.identity import tokens
+from drgero.identity.access import ROLES
+from drgero.identity.credentials import iso
+from drgero.store.table import Condition, MetadataTable, is_conditional_failure
+
+INVITE_CODE_PREFIX = "inv_"
+
+
+def workspace_key(workspace_id: str) -> tuple[str, str]:
+    return f"WS#{workspace_id}", "META"
+
+
+def member_key(workspace_id: str, user_id: str) -> tuple[str, str]:
+    return f"WS#{workspace_id}", f"MEMBER#{user_id}"
+
+
+def invitation_key(workspace_id: str, invitation_id: str) -> tuple[str, str]:
+    return f"WS#{workspace_id}", f"INVITE#{invitation_id}"
+
+
+def invite_code_key(code_hash: str) -> tuple[str, str]:
+    return f"INVITECODE#{code_hash}", "INVITE"
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ApiError(400, "invalid_request", f"Unknown role '{role}'; use one of {', '.join(ROLES)}.")
+
+
+def public_workspace(item: dict, role: str = "") -> dict:
+    out = {
+        "id": item["workspace_id"],
+        "name": item.get("name", ""),
+        "plan": item.get("plan", ""),
+        "created_at": iso(item.get("created_at")),
+    }
+    if role:
+        out["role"] = role
+    return out
+
+
+def public_member(item: dict) -> dict:
+    return {
+        "user_id": item["user_id"],
+        "role": item["role"],
+        "email": item.get("email", ""),
+        "added_at": iso(item.get("added_at")),
+    }
+
+
+def _member_item(workspace_id: str, user_id: str, role: str, email: str, now: float) -> dict:
+    pk, sk = member_key(workspace_id, user_id)
+    return {
+        "pk": pk,
+        "sk": sk,
+        "gsi1pk": f"USER#{user_id}",
+        "gsi1sk": f"WS#{workspace_id}",
+        "workspace_id": workspace_id,
+        "user_id": user_id,
+        "role": role,
+        "email": email,
+        "added_at": now,
+    }
+
+
+def _owner_delta(workspace_id: str, delta: int) -> dict:
+    """Moves META.owner_count; taking an owner away requires another owner to remain."""
+    op: dict[str, Any] = {
+        "update": workspace_key(workspace_id),
+        "expression": "SET owner_count = owner_count + :d",
+        "values": {":d": delta},
+    }
+    if delta < 0:
+        op["condition"] = Condition("owner_count > :one", values={":one": 1})
+    else:
+        op["condition"] = Condition("attribute_exists(pk)")
+    return op
+
+
+# ---------------------------------------------------------------------------- workspaces
+def create_workspace(
+    table: MetadataTable,
+    settings: Settings,
+    user_id: str,
+    name: str,
+    email: str = "",
+    plan: str | None = None,
+    now: float | None = None,
+) -> dict:
+    """Creates a workspace with ``user_id`` as its owner."""
+    now = time.time() if now is None else now
+    if user_id and len(memberships_of(table, user_id)) >= settings.auth.max_workspaces_per_user:
+        raise ApiError(
+            403,
+            "workspace_limit",
+            f"A user may belong to at most {settings.auth.max_workspaces_per_user} workspaces.",
+        )
+    workspace_id = new_id("ws")
+    pk, sk = workspace_key(workspace_id)
+    meta = {
+        "pk": pk,
+        "sk": sk,
+        "workspace_id": workspace_id,
+        "name": name,
+        "plan": plan or settings.plans.default_plan,
+        "created_at": now,
+        "created_by": user_id,
+        "owner_count": 1 if user_id else 0,
+    }
+    ops: list[dict] = [{"put": meta, "condition": Condition("attribute_not_exists(pk)")}]
+    if user_id:
+        ops.append(
+            {
+                "put": _member_item(workspace_id, user_id, "owner", email, now),
+                "condition": Condition("attribute_not_exists(pk)"),
+            }
+        )
+    table.transact(ops)
+    return public_workspace(meta, "owner" if user_id else "")
+
+
+def get_workspace(table: MetadataTable, workspace_id: str) -> dict | None:
+    return table.get(*workspace_key(workspace_id))
+
+
+def memberships_of(table: MetadataTable, user_id: str) -> dict[str, str]:
+    """``{workspace_id: role}`` for a user (gsi1: ``USER#{user}``)."""
+    return {
+        item["workspace_id"]: item["role"]
+        for item in table.query_all(f"USER#{user_id}", "WS#", index="gsi1")
+        if item.get("sk", "").startswith("MEMBER#")
+    }
+
+
+# ---------------------------------------------------------------------------- members
+def list_members(table: MetadataTable, workspace_id: str) -> list[dict]:
+    return [public_member(i) for i in table.query_all(f"WS#{workspace_id}", "MEMBER#")]
+
+
+def get_member(table: MetadataTable, workspace_id: str, user_id: str) -> dict | None:
+    return table.get(*member_key(workspace_id, user_id))
+
+
+def _require_owner_for(actor_role: str, *roles: str) -> None:
+    if "owner" in roles and actor_role != "owner":
+        raise ApiError(403, "owner_required", "Only an owner can grant, change or remove the owner role.")
+
+
+def add_member(
+    table: MetadataTable,
+    workspace_id: str,
+    user_id: str,
+    role: str,
+    actor_role: str,
+    email: str = "",
+    now: float | None = None,
+) -> dict:
+    _check_role(role)
+    _require_owner_for(actor_role, role)
+    now = time.time() if now is None else now
+    item = _member_item(workspace_id, user_id, role, email, now)
+    ops: list[dict] = [{"put": item, "condition": Condition("attribute_not_exists(pk)")}]
+    if role == "owner":
+        ops.append(_owner_delta(workspace_id, +1))
+    try:
+        table.transact(ops)
+    except ClientError as exc:  # only a failed condition is "already a member"
+        if is_conditional_failure(exc):
+            raise conflict("already_member", "This user is already a member of the workspace.") from exc
+        raise
+    return public_member(item)
+
+
+def change_role(table: MetadataTable, workspace_id: str, user_id: str, new_role: str, actor_role: str) -> dict:
+    _check_role(new_role)
+    current = get_member(table, workspace_id, user_id)
+    if not current:
+        raise not_found("Member")
+    old_role = current["role"]
+    if old_role == new_role:
+        return public_member(current)
+    _require_owner_for(actor_role, old_role, new_role)
+    ops: list[dict] = [
+        {
+            "update": member_key(workspace_id, user_id),
+            "expression": "SET #role = :new",
+            "names": {"#role": "role"},
+            "values": {":new": new_role},
+            "condition": Condition("#role = :old", names={"#role": "role"}, values={":old": old_role}),
+        }
+    ]
+    if old_role == "owner":
+        ops.append(_owner_delta(workspace_id, -1))
+    elif new_role == "owner":
+        ops.append(_owner_delta(workspace_id, +1))
+    _run_owner_guarded(table, ops)
+    current["role"] = new_role
+    return public_member(current)
+
+
+def remove_member(table: MetadataTable, workspace_id: str, user_id: str, actor_role: str) -> None:
+    current = get_member(table, workspace_id, user_id)
+    if not current:
+        raise not_found("Member")
+    _require_owner_for(actor_role, current["role"])
+    ops: list[dict] = [
+        {
+            "delete": member_key(workspace_id, user_id),
+            "condition": Condition("#role = :old", names={"#role": "role"}, values={":old": current["role"]}),
+        }
+    ]
+    if current["role"] == "owner":
+        ops.append(_owner_delta(workspace_id, -1))
+    _run_owner_guarded(table, ops)
+
+
+def _run_owner_guarded(table: MetadataTable, ops: list[dict]) -> None:
+    try:
+        table.transact(ops)
+    except ClientError as exc:  # only failed conditions are mapped; others re-raised
+        if not is_conditional_failure(exc):
+            raise
+        reasons = getattr(exc, "response", {}).get("CancellationReasons", [])
+        owner_guard_failed = len(reasons) > 1 and reasons[-1].get("Code") == "ConditionalCheckFailed"
+        if owner_guard_failed:
+            raise conflict("last_owner", "A workspace must keep at least one owner.") from exc
+        raise conflict("conflict", "The member changed meanwhile; reload and retry.") from exc
+
+
+# ---------------------------------------------------------------------------- invitations
+def create_invitation(
+    table: MetadataTable,
+    settings: Settings,
+    workspace_id: str,
+    email: str,
+    role: str,
+    invited_by: str,
+    actor_role: str,
+    now: float | None = None,
+) -> tuple[str, dict]:
+    """An invitation with a one-time code (returned once; stored only as a hash)."""
+    _check_role(role)
+    _require_owner_for(actor_role, role)
+    now = time.time() if now is None else now
+    code = INVITE_CODE_PREFIX + tokens.generate(tokens.API_TOKEN_PREFIX).split("_", 1)[1]
+    code_hash = tokens.hash_secret(code)
+    invitation_id = new_id("inv")
+    expires = now + settings.auth.invitation_ttl_seconds
+    pk, sk = invitation_key(workspace_id, invitation_id)
+    invite = {
+        "pk": pk,
+        "sk": sk,
+        "invitation_id": invitation_id,
+        "workspace_id": workspace_id,
+        "email": email.strip().lower(),
+        "role": role,
+        "state": "pending",
+        "invited_by": invited_by,
+        "created_at": now,
+        "invite_expires_at": expires,
+        "code_hash": code_hash,
+    }
+    cpk, csk = invite_code_key(code_hash)
+    pointer = {
+        "pk": cpk,
+        "sk": csk,
+        "workspace_id": workspace_id,
+        "invitation_id": invitation_id,
+        "invite_expires_at": expires,
+        "expires_at": int(expires) + 86400,  # table TTL: DynamoDB deletes dead codes
+    }
+    new = Condition("attribute_not_exists(pk)")
+    table.transact([{"put": invite, "condition": new}, {"put": pointer, "condition": new}])
+    return code, public_invitation(invite)
+
+
+def public_invitation(item: dict) -> dict:
+    return {
+        "id": item["invitation_id"],
+        "workspace_id": item["workspace_id"],
+        "email": item["email"],
+        "role": item["role"],
+        "state": item["state"],
+        "created_at": iso(item.get("created_at")),
+        "expires_at": iso(item.get("invite_expires_at")),
+    }
+
+
+def list_invitations(table: MetadataTable, workspace_id: str) -> list[dict]:
+    return [public_invitation(i) for i in table.query_all(f"WS#{workspace_id}", "INVITE#")]
+
+
+def accept_invitation(table: MetadataTable, code: str, user_id: str, email: str, now: float | None = None) -> dict:
+    """Makes the signed-in user a member, once, if their verified email is the invited one."""
+    now = time.time() if now is None else now
+    if not code.startswith(INVITE_CODE_PREFIX) or len(code) > 64:
+        raise ApiError(404, "invitation_not_found", "No such invitation (or it was already used).")
+    code_hash = tokens.hash_secret(code)
+    pointer = table.get(*invite_code_key(code_hash))
+    if not pointer:
+        raise ApiError(404, "invitation_not_found", "No such invitation (or it was already used).")
+    invite = table.get(*invitation_key(pointer["workspace_id"], pointer["invitation_id"]))
+    if not invite or invite.get("state") != "pending":
+        raise ApiError(404, "invitation_not_found", "No such invitation (or it was already used).")
+    if now >= invite["invite_expires_at"]:
+        raise ApiError(410, "invitation_expired", "This invitation has expired; ask for a new one.")
+    if not email:
+        raise ApiError(403, "email_not_verified", "Your sign-in has no verified email address to match the invitation.")
+    if not tokens.secrets_equal(email.strip().lower(), invite["email"]):
+        raise ApiError(403, "invitation_email_mismatch", "This invitation was sent to another email address.")
+    workspace_id = invite["workspace_id"]
+    if get_member(table, workspace_id, user_id):
+        raise conflict("already_member", "You are already a member of this workspace.")
+    member = _member_item(workspace_id, user_id, invite["role"], email.strip().lower(), now)
+    ops: list[dict] = [
+        {"delete": invite_code_key(code_hash), "condition": Condition("attribute_exists(pk)")},
+        {
+            "update": invitation_key(workspace_id, invite["invitation_id"]),
+            "expression": "SET #state = :accepted, accepted_by = :user, accepted_at = :now",
+            "names": {"#state": "state"},
+            "values": {":accepted": "accepted", ":user": user_id, ":now": now},
+            "condition": Condition("#state = :pending", names={"#state": "state"}, values={":pending": "pending"}),
+        },
+        {"put": member, "condition": Condition("attribute_not_exists(pk)")},
+    ]
+    if invite["role"] == "owner":
+        ops.append(_owner_delta(workspace_id, +1))
+    try:
+        table.transact(ops)
+    except ClientError as exc:  # a lost race (used twice) is a 404; others re-raised
+        if is_conditional_failure(exc):
+            raise ApiError(404, "invitation_not_found", "No such invitation (or it was already used).") from exc
+        raise
+    return {
+        "workspace": public_workspace(get_workspace(table, workspace_id) or {"workspace_id": workspace_id}),
+        **public_member(member),
+    }
