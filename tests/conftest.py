@@ -31,6 +31,7 @@ from secret_scan import pytest_runtest_makereport  # noqa: E402,F401 - suite-wid
 from drgero.core.aws import AwsClients  # noqa: E402
 from drgero.core.settings import Settings  # noqa: E402
 from localcloud.functions import FunctionRuntime  # noqa: E402
+from localcloud.moto_atomic import install as install_moto_atomicity  # noqa: E402
 from localcloud.resources import CreatedResources, create_resources  # noqa: E402
 from localcloud.template import Template  # noqa: E402
 
@@ -85,6 +86,8 @@ def _cache_moto_kms_key_material() -> None:
 
 
 _cache_moto_kms_key_material()
+# The in-process moto keeps AWS's per-request atomicity, exactly as the local cloud's does.
+install_moto_atomicity()
 # One boto3 session for creating test resources: it loads each service model once.
 _RESOURCE_SESSION = boto3.session.Session()
 

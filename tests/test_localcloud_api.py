@@ -86,12 +86,26 @@ def test_request_without_token_gets_401_from_the_authorizer_path(http):
     assert error["request_id"] == response.headers["x-amzn-RequestId"]
 
 
-def test_unknown_route_is_missing_authentication_token_like_api_gateway(http):
-    for method, path in (("GET", "/nope"), ("DELETE", "/v1/health"), ("GET", "/v1/leaderboard//inference")):
-        response = http.request(method, path)
-        assert response.status_code == 403, (method, path)
-        assert response.json()["error"]["message"] == "Missing Authentication Token"
-        assert response.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+def test_unknown_route_is_404_not_found_in_the_one_error_shape(http, local_cloud):
+    # API Gateway's MISSING_AUTHENTICATION_TOKEN response, mapped to 404 by the template; a
+    # valid token changes nothing (it is not a credential problem).
+    token = local_cloud.info()["token"]
+    for method, path in (
+        ("GET", "/nope"),
+        ("DELETE", "/v1/health"),
+        ("GET", "/v1/leaderboard//inference"),
+        ("POST", "/v1/embeddings"),
+        ("GET", "/docs"),
+    ):
+        for headers in ({}, {"Authorization": f"Bearer {token}"}):
+            response = http.request(method, path, headers=headers)
+            assert response.status_code == 404, (method, path)
+            error = response.json()["error"]
+            assert error["code"] == "not_found"
+            assert error["type"] == "not_found_error"
+            assert set(error) == {"code", "message", "type", "param", "details", "request_id"}
+            assert error["request_id"] == response.headers["x-amzn-RequestId"]
+            assert response.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
 
 
 # ---------------------------------------------------------------- authorizer semantics
@@ -176,6 +190,9 @@ def test_deny_answers_access_denied_rendered_with_the_context(local_cloud, http)
         "error": {
             "code": "token_revoked",
             "message": "This token was revoked.",
+            "type": "authentication_error",
+            "param": None,
+            "details": None,
             "request_id": response.headers["x-amzn-RequestId"],
         }
     }

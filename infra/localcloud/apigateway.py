@@ -3,7 +3,8 @@
 For each request, like API Gateway with a REQUEST Lambda authorizer and proxy integrations:
 
 1. match a route from the template (literal paths beat ``{param}`` paths beat ``{proxy+}``;
-   an exact method beats ``ANY``); no match -> 403 "Missing Authentication Token";
+   an exact method beats ``ANY``); no match -> the MISSING_AUTHENTICATION_TOKEN gateway
+   response (403 "Missing Authentication Token" unless the template sets it: ours says 404);
 2. unless the route says ``Auth: {Authorizer: NONE}``, invoke the authorizer with a REQUEST
    event: raising ``Exception("Unauthorized")`` -> the UNAUTHORIZED gateway response; a policy
    that denies (or does not allow) the method ARN -> ACCESS_DENIED, rendered with the returned

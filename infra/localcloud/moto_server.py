@@ -8,7 +8,8 @@ this process's GIL with the handlers it serves.
 
 The child runs ``moto.server.ThreadedMotoServer``, reports the port it bound (port 0 picks a
 free one) on stdout, and exits when its stdin closes, so it never outlives its parent, even
-when the parent is killed.
+when the parent is killed. It makes moto's DynamoDB and S3 requests atomic first, as they are
+in AWS (``localcloud.moto_atomic``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ import time
 
 _CHILD = r"""
 import sys
+
+from localcloud.moto_atomic import install
+
+install()  # before moto's URL maps are built: they capture the handler methods
 from moto.server import ThreadedMotoServer
 
 server = ThreadedMotoServer(ip_address=sys.argv[1], port=int(sys.argv[2]), verbose=False)

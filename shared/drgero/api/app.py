@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +26,8 @@ from drgero.api.routers import workspaces as workspaces_router
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, error_body
 from drgero.core.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # Each area of the API is one router module; add new ones here.
 ROUTERS = [health.router, traces_router.router]
@@ -52,7 +58,44 @@ def create_app(settings: Settings, clients: AwsClients) -> FastAPI:
         app.include_router(router)
     _install_error_handlers(app)
     _install_openapi_extensions(app)
+    app.add_middleware(InternalErrorMiddleware)
     return app
+
+
+class InternalErrorMiddleware:
+    """An unexpected exception answers 500 ``internal_error`` in the one error shape, with the
+    request id to quote; the traceback goes to the log, never to the caller. (Starlette's own
+    last-resort handler answers plain text "Internal Server Error".) Pure ASGI, so it costs
+    nothing on requests that succeed."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:  # noqa: BLE001 - the last resort: every unexpected failure becomes a 500 body
+            request_id = request_id_of(Request(scope))
+            logger.exception("unhandled error", extra={"request_id": request_id, "path": scope.get("path")})
+            if started:
+                raise  # the status line is gone: nothing valid can be sent any more
+            body = json.dumps(
+                error_body("internal_error", "The service failed to answer; retry later.", request_id, status=500)
+            ).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
 
 def _install_openapi_extensions(app: FastAPI) -> None:
@@ -80,7 +123,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "error": err.get("msg")}
             for err in exc.errors()
         ]
-        body = error_body("invalid_request", "The request is not valid.", request_id_of(request), details)
+        body = error_body("invalid_request", "The request is not valid.", request_id_of(request), details, status=400)
         return JSONResponse(body, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
@@ -88,4 +131,5 @@ def _install_error_handlers(app: FastAPI) -> None:
         codes = {404: "not_found", 405: "method_not_allowed"}
         code = codes.get(exc.status_code, "http_error")
         message = "No such route." if exc.status_code == 404 else str(exc.detail)
-        return JSONResponse(error_body(code, message, request_id_of(request)), status_code=exc.status_code)
+        body = error_body(code, message, request_id_of(request), status=exc.status_code)
+        return JSONResponse(body, status_code=exc.status_code)

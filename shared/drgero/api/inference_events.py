@@ -1,12 +1,7 @@
 """API Gateway events in, HTTP answers out, for the inference function (no web framework).
 
-Error bodies: the native route answers the contract's shape
-``{"error": {"code", "message", "details"?, "request_id"}}``. The OpenAI-compatible route
-answers ONE body that satisfies both the contract and OpenAI's SDKs:
-``{"error": {"message", "type", "code", "param", "request_id", "details"?}}`` - ``code`` is
-the contract's snake_case code, ``type`` OpenAI's error class (``invalid_request_error``,
-``authentication_error``, ``permission_error``, ``insufficient_quota``, ``not_found_error``,
-``rate_limit_error``, ``api_error``, ``timeout_error``), ``param`` the offending field or null.
+Error bodies: both routes answer the one error body of ``drgero.core.errors`` (the contract's
+fields plus OpenAI's ``type`` and ``param``), so contract clients and OpenAI SDKs read it alike.
 """
 
 from __future__ import annotations
@@ -19,38 +14,10 @@ from drgero.core.errors import ApiError
 
 CHAT_RESOURCE = "/v1/chat/completions"
 
-_OPENAI_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "insufficient_quota",
-    403: "permission_error",
-    404: "not_found_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    504: "timeout_error",
-}
-
-
-def openai_error_type(status: int) -> str:
-    return _OPENAI_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
-
-
-def openai_error_body(error: ApiError, req_id: str) -> dict[str, Any]:
-    body = error.body(req_id)
-    param = None
-    if isinstance(error.details, list) and error.details and isinstance(error.details[0], dict):
-        param = error.details[0].get("field")
-    body["error"]["type"] = openai_error_type(error.status)
-    body["error"]["param"] = param
-    return body
-
 
 def error_answer(error: ApiError, event: dict, openai_shape: bool) -> dict:
     req_id = request_id(event)
-    body = openai_error_body(error, req_id) if openai_shape else error.body(req_id)
-    return json_response(error.status, body, error.headers)
+    return json_response(error.status, error.body(req_id), error.headers)
 
 
 def _headers(outcome: Any) -> dict[str, str]:
