@@ -152,6 +152,10 @@ def test_cancel_mid_run_leaves_a_partial_record_and_keeps_production(aws, sandbo
     assert sandbox_requests(sandbox) == calls  # no call started after the cancel
     run = setup.run(run_id)
     assert run["status"] == "cancelled" and run["partial"] is True
+    # Progress counts what really ran: the 3 shards evaluated before the cancel, of 9.
+    assert run["progress"]["shards_done"] == 3
+    assert run["progress"]["shards_cancelled"] == 6
+    assert run["progress"]["shards_finished"] == run["progress"]["shards_total"] == 9
     for row in run["ranking"]["rows"]:
         assert row["rows_total"] == 5 and row["not_run"] == 7
     status, ranking = setup.api("GET", f"/api/leaderboards/{setup.leaderboard_id}/ranking")

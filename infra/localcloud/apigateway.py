@@ -245,6 +245,27 @@ class GatewayResponses:
         headers = {"Content-Type": "application/json", "x-amzn-ErrorType": _error_type(kind)}
         return GatewayResponse(status, body, headers)
 
+    def mapped_headers(self, kind: str, request_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The response's ``ResponseParameters.Headers``: a quoted literal (``"'value'"``) or an
+        echo of a request header (``method.request.header.Name``; left out when the request has
+        none), like API Gateway. The type's own mapping, else its DEFAULT_4XX/5XX family's."""
+        family = "DEFAULT_4XX" if _DEFAULT_STATUS.get(kind, 500) < 500 else "DEFAULT_5XX"
+        own = (self._config.get(kind, {}).get("ResponseParameters") or {}).get("Headers")
+        mapping = (
+            own if own is not None else (self._config.get(family, {}).get("ResponseParameters") or {}).get("Headers")
+        )
+        received = {name.lower(): value for name, value in request_headers}
+        headers: list[tuple[str, str]] = []
+        for name, source in (mapping or {}).items():
+            source = str(source)
+            if len(source) >= 2 and source[0] == source[-1] == "'":
+                headers.append((name, source[1:-1]))
+            elif source.startswith("method.request.header."):
+                value = received.get(source.removeprefix("method.request.header.").lower())
+                if value is not None:
+                    headers.append((name, value))
+        return headers
+
 
 def _error_type(kind: str) -> str:
     return {
@@ -392,6 +413,7 @@ class Reply:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    gateway_response: str | None = None  # the gateway response type, when API Gateway answered itself
 
 
 class Gateway:
@@ -417,11 +439,13 @@ class Gateway:
     def _gateway(self, kind: str, request_id: str, authorizer: dict[str, str] | None = None) -> Reply:
         response = self.responses.render(kind, request_id, authorizer)
         headers = list(response.headers.items())
-        return Reply(response.status, headers, response.body.encode())
+        return Reply(response.status, headers, response.body.encode(), gateway_response=kind)
 
     def handle(self, request: IncomingRequest) -> Reply:
         request_id = str(uuid.uuid4())
         reply = self._handle(request, request_id)
+        if reply.gateway_response is not None:
+            reply.headers.extend(self.responses.mapped_headers(reply.gateway_response, request.headers))
         reply.headers.append(("x-amzn-RequestId", request_id))
         return reply
 

@@ -216,6 +216,8 @@ class LocalCloud:
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "POWERTOOLS_TRACE_DISABLED": "true",
+            # Browser apps on this machine may call the local API (any port); AWS allows none by default.
+            "DRGERO_API__CORS_ALLOWED_ORIGINS": '["http://localhost:*", "http://127.0.0.1:*"]',
         }
         if self._api_server is not None:
             env["DRGERO_API__PUBLIC_BASE_URL"] = self._api_server.url

@@ -1,12 +1,19 @@
 """Small helpers for functions that answer API Gateway REST proxy events without FastAPI
-(push_ingest, inference): they keep those hot paths free of the web framework."""
+(push_ingest, inference): they keep those hot paths free of the web framework.
+
+:func:`finish` is the one exit of every HTTP function (api included): each answer leaves with
+``x-request-id`` and the CORS headers of ``drgero.core.cors``; :func:`preflight_answer`
+answers a CORS preflight.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from drgero.core import cors
 from drgero.core.errors import ApiError
+from drgero.core.settings import Settings
 
 
 def header(event: dict, name: str) -> str | None:
@@ -56,3 +63,31 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 def error_response(error: ApiError, event: dict) -> dict:
     return json_response(error.status, error.body(request_id(event)), error.headers)
+
+
+def finish(event: dict, response: dict, settings: Settings) -> dict:
+    """Adds ``x-request-id`` and the CORS headers for the request's origin to a proxy response."""
+    extra = {"x-request-id": request_id(event), **cors.response_headers(header(event, "Origin"), settings)}
+    headers = response.setdefault("headers", {}) or {}
+    response["headers"] = headers
+    present = {name.lower() for name in headers}
+    for name, value in extra.items():
+        if name.lower() not in present:
+            headers[name] = value
+    return response
+
+
+def preflight_answer(event: dict, settings: Settings) -> dict | None:
+    """The answer to a CORS preflight (None when ``event`` is not one): 204 with the allowed
+    methods and headers for an allowed origin, 403 ``cors_origin_not_allowed`` otherwise."""
+    if not cors.is_preflight(str(event.get("httpMethod") or ""), event.get("headers")):
+        return None
+    allowed = cors.preflight_headers(header(event, "Origin"), settings)
+    if allowed is None:
+        error = ApiError(
+            403,
+            "cors_origin_not_allowed",
+            "This origin may not call the API from a browser (see api.cors_allowed_origins).",
+        )
+        return error_response(error, event)
+    return {"statusCode": 204, "headers": allowed, "body": ""}

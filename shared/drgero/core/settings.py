@@ -47,6 +47,12 @@ class ApiSettings(BaseModel):
     # from the request.
     public_base_url: str = ""
     max_body_bytes: int = 6 * 1024 * 1024
+    # Browser origins allowed to call the API (CORS): exact origins ("https://app.example.com")
+    # or a port wildcard ("http://localhost:*"). Empty: no cross-origin browser access. The
+    # local cloud allows http://localhost:* and http://127.0.0.1:*.
+    cors_allowed_origins: list[str] = []
+    # How long a browser may cache a preflight answer, in seconds.
+    cors_max_age_seconds: int = 600
 
 
 class AuthSettings(BaseModel):

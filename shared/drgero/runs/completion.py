@@ -2,6 +2,9 @@
 
 A shard finishes in ONE transaction: its item moves from ``pending``/``evaluated`` to
 ``done``/``cancelled`` (conditional on the state) and the run's ``shards_done`` grows by one.
+(``shards_done`` counts FINISHED shards, whatever their end: the completion check compares it
+with ``shards_total``. A shard that ends ``cancelled`` also grows ``shards_cancelled``, so the
+run's progress can say what really ran: :func:`drgero.runs.records.public_run`.)
 A duplicate delivery fails the condition and adds nothing. Whoever sees
 ``shards_done == shards_total`` afterwards calls :func:`maybe_finish`, which moves the run
 with a conditional status transition, so exactly one caller aggregates; a crash in the middle
@@ -42,6 +45,9 @@ def complete_shard(
         sets.append(f"#s{i} = :s{i}")
     froms = {f":from{i}": state for i, state in enumerate(from_states)}
     values.update(froms)
+    counters = "ADD shards_done :one"
+    if final_state == records.SHARD_CANCELLED:
+        counters += ", shards_cancelled :one"
     try:
         table.transact(
             [
@@ -54,7 +60,7 @@ def complete_shard(
                 },
                 {
                     "update": run_key(run_id),
-                    "expression": "ADD shards_done :one",
+                    "expression": counters,
                     "values": {":one": 1},
                     "condition": Condition("attribute_exists(pk)"),
                 },

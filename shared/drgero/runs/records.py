@@ -118,6 +118,21 @@ def ranking_of(item: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def _progress(item: dict[str, Any]) -> dict[str, Any]:
+    """What ran: ``shards_done`` counts shards that ran to the end, ``shards_cancelled`` those a
+    cancel stopped early, ``shards_finished`` both (the item's ``shards_done`` attribute counts
+    every finished shard: drgero.runs.completion)."""
+    finished = int(item.get("shards_done") or 0)
+    cancelled = int(item.get("shards_cancelled") or 0)
+    return {
+        "shards_total": item.get("shards_total"),
+        "shards_done": finished - cancelled,
+        "shards_cancelled": cancelled,
+        "shards_finished": finished,
+        "rows": item.get("rows"),
+    }
+
+
 def public_run(item: dict[str, Any], *, include_configs: bool = True) -> dict[str, Any]:
     """The contract's run record (plus progress fields)."""
     view: dict[str, Any] = {
@@ -135,11 +150,7 @@ def public_run(item: dict[str, Any], *, include_configs: bool = True) -> dict[st
         "estimated_seconds": item.get("estimated_seconds"),
         "cost_usd": item.get("cost_usd"),
         "judge_cost_usd": item.get("judge_cost_usd"),
-        "progress": {
-            "shards_total": item.get("shards_total"),
-            "shards_done": int(item.get("shards_done") or 0),
-            "rows": item.get("rows"),
-        },
+        "progress": _progress(item),
         "ranking": ranking_of(item),
         "error": item.get("error"),
     }
