@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from drgero.core.settings import FineTuneSettings
+from drgero.core.settings import FineTuneSettings, Settings
 from drgero.providers.retry import RetryConfig, backoff_seconds, parse_retry_after
 
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -213,3 +213,11 @@ class FineTuneBackend:
         if key:
             text = text.replace(key, "[redacted]")
         return f"{text[:1000]} (HTTP {response.status_code})"
+
+
+# How job code gets a backend: tests pass their own factory to reach a sandbox or a fake.
+BackendFactory = Callable[[Settings], FineTuneBackend]
+
+
+def default_backend(settings: Settings) -> FineTuneBackend:
+    return FineTuneBackend(settings.fine_tune)
