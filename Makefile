@@ -14,24 +14,28 @@ PYTHON ?= $(shell \
     if [ -x "$$(command -v $$c 2>/dev/null)" ] && "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then \
       echo "$$c"; break; fi; done)
 
-.PHONY: help venv local demo test test-fast lint bench build clean
+.PHONY: help venv local demo test test-fast lint lock bench build clean
 
 help:
 	@echo "make local   set up and run the local cloud on http://127.0.0.1:3000 (Ctrl-C stops it; ARGS=\"--api-port 3001\")"
 	@echo "make demo    set up and run the scripted product tour against a fresh local cloud"
-	@echo "make test    set up and run the whole test suite"
-	@echo "make lint    ruff + cfn-lint"
+	@echo "make test    set up, run the lint gates (make lint), then the whole test suite"
+	@echo "make lint    ruff (lint, complexity, format), the import-layer contract, cfn-lint"
+	@echo "make lock    refresh requirements.lock and the layer's pins to the newest allowed versions"
 	@echo "make bench   benchmarks (numbers printed, nothing asserted; BENCH=\"cold_start inference\" picks some)"
 	@echo "make build   sam build (no Docker needed)"
 
-$(STAMP): pyproject.toml layers/deps/requirements.txt
+# Installs exactly the versions of requirements.lock (what passed `make test`), so a clean clone
+# next month gets the same environment. To move to newer versions: `make lock`, then `make test`,
+# and commit requirements.lock and layers/deps/requirements.txt together.
+$(STAMP): pyproject.toml layers/deps/requirements.txt requirements.lock
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "error: Python 3.12 not found (the Lambda runtime is python3.12)." >&2; \
 	  echo "       install it (e.g. 'pyenv install 3.12') or run: make PYTHON=/path/to/python3.12 ..." >&2; \
 	  exit 1; fi
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; "$(PYTHON)" -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -42,7 +46,8 @@ local: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m localcloud.demo
 
-test: $(STAMP)
+# The lint gates run first (what .ci/run calls is `make test`): none of them can rot.
+test: $(STAMP) lint
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -51,7 +56,22 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/cfn-lint template.yaml
+
+# A fresh environment of .[dev] at the newest versions pyproject allows (moto stays at its exact
+# pin), frozen into requirements.lock; layers/deps/requirements.txt is pinned to the same
+# versions (drgero_ops.lock). Review the diff, run `make test`, commit both files.
+LOCK_VENV := .venv-lock
+lock:
+	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.12 not found (see 'make venv')." >&2; exit 1; fi
+	rm -rf $(LOCK_VENV)
+	"$(PYTHON)" -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(LOCK_VENV)/bin/python -m pip freeze --exclude-editable > $(LOCK_VENV)/freeze.txt
+	$(LOCK_VENV)/bin/python -m drgero_ops.lock $(LOCK_VENV)/freeze.txt
+	rm -rf $(LOCK_VENV)
 
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH)
@@ -75,4 +95,4 @@ build: $(STAMP) $(SAM_STAMP)
 	$(SAM_ENV) $(SAM_VENV)/bin/sam build
 
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .drgero .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-sam .venv-lock .aws-sam .drgero .pytest_cache .ruff_cache .import_linter_cache

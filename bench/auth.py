@@ -55,7 +55,8 @@ def run() -> list[dict]:
     from drgero.identity.authorizer import Authorizer
     from drgero.identity.principal import Principal
     from drgero.store.table import MetadataTable
-    from localcloud.identity import local_identity_env, mint_jwt, seed_workspace
+    from drgero_ops.seeding import seed_workspace
+    from localcloud.identity import local_identity_env, mint_jwt
     from localcloud.moto_server import MotoServer
     from localcloud.resources import create_resources
     from localcloud.template import Template

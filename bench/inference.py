@@ -120,6 +120,52 @@ class _Counter:
         self.count += 1
 
 
+def _instrument(service: Any, table_name: str) -> _Counter:
+    """Makes the function's own AWS clients serialized (moto) and counted."""
+    from drgero.store.table import MetadataTable
+
+    counter = _Counter()
+    for name in ("dynamodb", "sqs", "s3", "kms"):
+        client = getattr(service.clients, name)
+        client.meta.events.register("before-call", counter)
+        service.clients.__dict__[name] = _Serialized(client)
+    service.table = MetadataTable(service.clients.dynamodb, table_name)
+    return counter
+
+
+def _case(
+    name: str, concurrency: int, call: Any, counter: Any, own_ms: list[float], baseline: list[float] | None
+) -> tuple[dict, list[float] | None]:
+    """One measured case as a result row, and its samples (None: the case failed). ``direct``
+    is its own baseline; the handler cases are compared with it."""
+    try:
+        before = counter.count
+        own_ms.clear()
+        samples = _measure(call, concurrency, CALLS)
+        warmups = min(concurrency, 8)
+        aws_calls = (counter.count - before) / (len(samples) + warmups)
+    except Exception as error:  # noqa: BLE001 - one broken case must not hide the others
+        return {"path": name, "clients": concurrency, "error": str(error)[:200]}, None
+    p50, p99 = statistics.median(samples), _percentile(samples, 0.99)
+    if name == "direct":
+        baseline = samples
+    row = {
+        "path": name,
+        "clients": concurrency,
+        "calls": len(samples),
+        "aws_calls": aws_calls,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "added_p50_ms": p50 - statistics.median(baseline) if baseline else None,
+        "added_p99_ms": p99 - _percentile(baseline, 0.99) if baseline else None,
+        # Our own code's added time (no AWS), meaningful at 1 client only.
+        "own_added_p50_ms": statistics.median(own_ms) - statistics.median(baseline)
+        if own_ms and baseline and concurrency == 1
+        else None,
+    }
+    return row, samples
+
+
 def run() -> list[dict]:  # noqa: PLR0915 - one linear setup, then the cases
     import boto3
     import httpx
@@ -206,13 +252,7 @@ def run() -> list[dict]:  # noqa: PLR0915 - one linear setup, then the cases
         ).raise_for_status()
 
         # The function's own clients: serialized (moto) and counted.
-        service = runtime.module("InferenceFunction").service
-        counter = _Counter()
-        for name in ("dynamodb", "sqs", "s3", "kms"):
-            client = getattr(service.clients, name)
-            client.meta.events.register("before-call", counter)
-            service.clients.__dict__[name] = _Serialized(client)
-        service.table = MetadataTable(service.clients.dynamodb, settings.aws.table_name)
+        counter = _instrument(runtime.module("InferenceFunction").service, settings.aws.table_name)
 
         own_ms: list[float] = []  # per call at 1 client: handler time minus time inside AWS requests
 
@@ -246,34 +286,10 @@ def run() -> list[dict]:  # noqa: PLR0915 - one linear setup, then the cases
                 ("handler", via_handler(plain_lb)),
                 ("handler+capture", via_handler(capture_lb)),
             ):
-                try:
-                    before = counter.count
-                    own_ms.clear()
-                    samples = _measure(call, concurrency, CALLS)
-                    warmups = min(concurrency, 8)
-                    aws_calls = (counter.count - before) / (len(samples) + warmups)
-                except Exception as error:  # noqa: BLE001 - one broken case must not hide the others
-                    rows.append({"path": name, "clients": concurrency, "error": str(error)[:200]})
-                    continue
-                p50, p99 = statistics.median(samples), _percentile(samples, 0.99)
-                if name == "direct":
+                row, samples = _case(name, concurrency, call, counter, own_ms, baseline)
+                rows.append(row)
+                if name == "direct" and samples is not None:
                     baseline = samples
-                rows.append(
-                    {
-                        "path": name,
-                        "clients": concurrency,
-                        "calls": len(samples),
-                        "aws_calls": aws_calls,
-                        "p50_ms": p50,
-                        "p99_ms": p99,
-                        "added_p50_ms": p50 - statistics.median(baseline) if baseline else None,
-                        "added_p99_ms": p99 - _percentile(baseline, 0.99) if baseline else None,
-                        # Our own code's added time (no AWS), meaningful at 1 client only.
-                        "own_added_p50_ms": statistics.median(own_ms) - statistics.median(baseline)
-                        if own_ms and baseline and concurrency == 1
-                        else None,
-                    }
-                )
         direct_client.close()
         return rows
     finally:

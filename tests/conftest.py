@@ -133,7 +133,7 @@ def sandbox_server():
 @pytest.fixture
 def sandbox(sandbox_server: str):
     """The sandbox's base URL with its knobs and counters reset before each test.
-    OpenRouter shapes live under ``<url>/api/v1``; see localcloud/sandbox.py for the rest."""
+    OpenRouter shapes live under ``<url>/api/v1``; see localcloud/sandbox/ for the rest."""
     import httpx
 
     httpx.post(f"{sandbox_server}/_sandbox/reset", trust_env=False).raise_for_status()

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drgero.store.table import MetadataTable
+from drgero_ops.seeding import seed_workspace
 from localcloud.apigateway import Gateway, IncomingRequest
-from localcloud.identity import local_identity_env, mint_jwt, seed_workspace
+from localcloud.identity import local_identity_env, mint_jwt
 
 TEST_JWT_SECRET = "test-dev-issuer-secret-0123456789abcdef"  # noqa: S105 - a test-only HS256 secret
 # Provider URLs that can never reach the internet: nothing answers on port 9 of loopback.

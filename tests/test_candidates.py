@@ -17,7 +17,7 @@ from drgero.providers.catalog import InMemoryCatalogStore, OpenRouterCatalog
 from drgero.providers.validation import validate_target
 from drgero.store.table import MetadataTable
 from drgero.workspaces.membership import create_workspace
-from localcloud.sandbox import SANDBOX_CUSTOM_SECRET
+from localcloud.sandbox.custom import SANDBOX_CUSTOM_SECRET
 
 KEY = "sk-or-candidates-test"
 

@@ -97,7 +97,7 @@ def test_the_pushed_rows_use_every_shape_alias_and_credential_header():
 
 
 def test_the_expected_answers_are_what_the_exact_toy_computes():
-    from localcloud.sandbox import TOYS
+    from localcloud.sandbox.toys import TOYS
 
     exact = TOYS["sandbox/arithmetic-exact"].answer
     for _id, question, answer in demo.arithmetic_rows():

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 
 from drgero.identity.budget import usage_report
-from drgero.own_models.finetune import jobs
+from drgero.own_models.finetune import create, endings, keys, poll, start
 from drgero.own_models.finetune.backend import BackendJob, FineTuneBackend
 from drgero.store.table import MetadataTable
-from localcloud.sandbox_finetune import COST_PER_TOKEN
+from localcloud.sandbox.finetune import COST_PER_TOKEN
 from tests.conftest import settings_from_env
 from tests.dataset_support import new_workspace
 from tests.fine_tune_support import (
@@ -133,7 +133,7 @@ def test_an_unreachable_backend_leaves_the_job_starting_and_the_poller_resumes_i
         {**ft.aws.functions.environment("ApiFunction"), "DRGERO_FINE_TUNE__BASE_URL": "http://127.0.0.1:9/v1"}
     )
     table = MetadataTable(aws.clients.dynamodb, down.aws.table_name)
-    item = jobs.create_job(
+    item = create.create_job(
         table, down, aws.clients, ft.setup.workspace_id, ft.model_id, {"leaderboard_id": ft.lb, "base_model": BASE}
     )
     assert item["status"] == "starting" and "could not be reached" in item["last_error"]
@@ -142,7 +142,7 @@ def test_an_unreachable_backend_leaves_the_job_starting_and_the_poller_resumes_i
     up = settings_from_env(
         {**ft.aws.functions.environment("ApiFunction"), "DRGERO_FINE_TUNE__RESUME_AFTER_SECONDS": "0"}
     )
-    counts = jobs.poll_jobs(up, aws.clients)
+    counts = poll.poll_jobs(up, aws.clients)
     assert counts["resumed"] == 1
     resumed = ft.job(item["id"])
     assert resumed["status"] == "validating_files" and resumed["backend"]["job_id"]
@@ -154,16 +154,16 @@ def test_cancel_while_starting_is_final_and_never_resumed(aws, sandbox):
     env = ft.aws.functions.environment("ApiFunction")
     down = settings_from_env({**env, "DRGERO_FINE_TUNE__BASE_URL": "http://127.0.0.1:9/v1"})
     table = MetadataTable(aws.clients.dynamodb, down.aws.table_name)
-    item = jobs.create_job(
+    item = create.create_job(
         table, down, aws.clients, ft.setup.workspace_id, ft.model_id, {"leaderboard_id": ft.lb, "base_model": BASE}
     )
     assert item["status"] == "starting"
     status, cancelled = ft.api("POST", f"/api/models/{ft.model_id}/fine-tunes/{item['id']}/cancel")
     assert status == 200 and cancelled["status"] == "cancelled" and cancelled["backend"]["job_id"] is None
     up = settings_from_env({**env, "DRGERO_FINE_TUNE__RESUME_AFTER_SECONDS": "0"})
-    assert jobs.poll_jobs(up, aws.clients)["resumed"] == 0
+    assert poll.poll_jobs(up, aws.clients)["resumed"] == 0
     # A start that was still talking to the backend when the cancel landed cancels the job it made.
-    late = jobs.start(table, up, aws.clients, item)
+    late = start.start(table, up, aws.clients, item)
     assert late["status"] == "cancelled" and late.get("backend_job_id") is None
     assert ft.job(item["id"])["status"] == "cancelled"
 
@@ -173,7 +173,7 @@ def test_success_seen_by_two_pollers_adds_one_version(ft):
     assert status == 201
     settings = settings_from_env(ft.aws.functions.environment("SweeperFunction"))
     table = MetadataTable(ft.aws.clients.dynamodb, settings.aws.table_name)
-    stale = table.get(*jobs.job_key(ft.setup.workspace_id, ft.model_id, job["id"]))
+    stale = table.get(*keys.job_key(ft.setup.workspace_id, ft.model_id, job["id"]))
     backend = FineTuneBackend(settings.fine_tune)
     try:
         for _ in range(3):
@@ -181,8 +181,8 @@ def test_success_seen_by_two_pollers_adds_one_version(ft):
     finally:
         backend.close()
     assert seen.status == "succeeded"
-    first = jobs.apply(table, settings, ft.aws.clients, dict(stale), seen)
-    second = jobs.apply(table, settings, ft.aws.clients, dict(stale), seen)  # the same stale view
+    first = poll.apply(table, settings, ft.aws.clients, dict(stale), seen)
+    second = poll.apply(table, settings, ft.aws.clients, dict(stale), seen)  # the same stale view
     assert first["status"] == second["status"] == "succeeded"
     model = ft.model()
     assert model["current_version"] == 2 and len(model["versions"]) == 2
@@ -192,12 +192,12 @@ def test_success_seen_by_two_pollers_adds_one_version(ft):
 def test_cost_falls_back_to_trained_tokens_times_the_configured_price(aws):
     settings = settings_from_env(fine_tune_env("http://127.0.0.1:9"))
     job = BackendJob.parse({"id": "ftjob-1", "status": "succeeded", "trained_tokens": 250_000})
-    assert jobs.job_cost(settings, job) == pytest.approx(1.0)  # 0.25 M tokens x $4
+    assert endings.job_cost(settings, job) == pytest.approx(1.0)  # 0.25 M tokens x $4
     reported = BackendJob.parse(
         {"id": "ftjob-1", "status": "completed", "trained_tokens": 1, "estimated_cost_usd": 0.5}
     )
-    assert reported.status == "succeeded" and jobs.job_cost(settings, reported) == 0.5
-    assert jobs.job_cost(settings, BackendJob.parse({"id": "x", "status": "failed"})) is None
+    assert reported.status == "succeeded" and endings.job_cost(settings, reported) == 0.5
+    assert endings.job_cost(settings, BackendJob.parse({"id": "x", "status": "failed"})) is None
 
 
 def test_an_empty_dataset_is_a_conflict(aws, sandbox):
@@ -318,7 +318,7 @@ def test_one_broken_job_does_not_stop_the_poller(ft, sandbox):
     assert status == 201
     table = MetadataTable(ft.aws.clients.dynamodb, ft.aws.settings.aws.table_name)
     table.update(
-        *jobs.job_key(ft.setup.workspace_id, other["id"], broken["id"]),
+        *keys.job_key(ft.setup.workspace_id, other["id"], broken["id"]),
         "SET backend_job_id = :b",
         values={":b": "ftjob-unknown"},
     )
@@ -373,14 +373,14 @@ def test_a_create_racing_another_starts_exactly_one_job(ft):
         def transact(self, operations):
             if not raced:
                 raced.append("B")
-                b = jobs.create_job(plain, settings, ft.aws.clients, ft.setup.workspace_id, ft.model_id, body)
+                b = create.create_job(plain, settings, ft.aws.clients, ft.setup.workspace_id, ft.model_id, body)
                 raced.append(b["id"])
             return super().transact(operations)
 
     plain = MetadataTable(ft.aws.clients.dynamodb, settings.aws.table_name)
     racing = RacingTable(ft.aws.clients.dynamodb, settings.aws.table_name)
     with pytest.raises(ApiError) as lost:
-        jobs.create_job(racing, settings, ft.aws.clients, ft.setup.workspace_id, ft.model_id, body)
+        create.create_job(racing, settings, ft.aws.clients, ft.setup.workspace_id, ft.model_id, body)
     assert lost.value.code == "fine_tune_in_progress" and lost.value.details == {"job_id": raced[1]}
     status, listing = ft.api("GET", f"/api/models/{ft.model_id}/fine-tunes")
     assert [j["id"] for j in listing["fine_tunes"]] == [raced[1]]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from localcloud import cli
+from drgero_ops import cli
 from localcloud.cloud import LocalCloud
 from localcloud.template import REPO_ROOT
 
@@ -88,7 +88,7 @@ def test_drgero_local_runs_in_the_foreground_and_stops_cleanly_on_sigterm(tmp_pa
         [
             sys.executable,
             "-m",
-            "localcloud.cli",
+            "drgero_ops.cli",
             "local",
             "--api-port",
             "0",

@@ -15,8 +15,9 @@ from drgero.identity.principal import ALL_SCOPES
 from drgero.leaderboards.leaderboard import dataset_key, leaderboard_key
 from drgero.runs.keys import history_index_pk, run_key
 from drgero.traces import keys as trace_keys
-from localcloud.identity import seed_workspace
-from localcloud.sandbox import SANDBOX_CUSTOM_SECRET, SANDBOX_HF_TOKEN
+from drgero_ops.seeding import seed_workspace
+from localcloud.sandbox.custom import SANDBOX_CUSTOM_SECRET
+from localcloud.sandbox.huggingface import SANDBOX_HF_TOKEN
 
 OPENROUTER_KEY = "sk-or-" + "models-api-test-key"  # assembled: never literal in a traceback
 

@@ -29,7 +29,8 @@ from drgero.providers import (
     Usage,
     call_model,
 )
-from localcloud.sandbox import SANDBOX_CUSTOM_SECRET, SANDBOX_HF_TOKEN
+from localcloud.sandbox.custom import SANDBOX_CUSTOM_SECRET
+from localcloud.sandbox.huggingface import SANDBOX_HF_TOKEN
 
 KEY = "sk-or-test-key-0123456789abcdef"
 ASK = [{"role": "user", "content": "What is 17 * 3?"}]

@@ -7,7 +7,8 @@ import socket
 import httpx
 import pytest
 
-from localcloud.sandbox import TOYS, start_sandbox
+from localcloud.sandbox import start_sandbox
+from localcloud.sandbox.toys import TOYS
 
 KEY = {"Authorization": "Bearer sk-or-sandbox-test"}
 

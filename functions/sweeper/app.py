@@ -36,8 +36,8 @@ def reservation_sweep(settings: Settings, clients: AwsClients) -> dict:
 
 
 def fine_tune_poll(settings: Settings, clients: AwsClients) -> dict:
-    """Moves active fine-tune jobs on from their backend's status (drgero.own_models.finetune.jobs)."""
-    from drgero.own_models.finetune.jobs import poll_jobs
+    """Moves active fine-tune jobs on from their backend's status (drgero.own_models.finetune.poll)."""
+    from drgero.own_models.finetune.poll import poll_jobs
 
     return poll_jobs(settings, clients)
 

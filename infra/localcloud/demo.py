@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from localcloud.cloud import LocalCloud
-from localcloud.sandbox import SANDBOX_CUSTOM_SECRET
+from localcloud.sandbox.custom import SANDBOX_CUSTOM_SECRET
 
 ROW_COUNT = 160
 PROMPT = "You are a careful calculator. Reply with the number only, nothing else.\n\nQuestion: {input}"

@@ -1,5 +1,5 @@
-"""Shared pieces of the local identity: the dev JWT issuer, and seeding a workspace with an
-owner, an owner API token and a session token (used by seed.py, devjwt.py, bootstrap.py).
+"""Shared pieces of the local identity: the dev JWT issuer and its session tokens (used by
+seed.py and devjwt.py; the workspace itself is seeded by drgero_ops.seeding).
 
 The dev issuer signs HS256 with a secret generated per local cloud; the functions verify
 with it because :func:`local_identity_env` puts it into their environment (the same
@@ -13,10 +13,6 @@ import time
 from typing import Any
 
 from drgero.core.settings import Settings
-from drgero.identity import credentials
-from drgero.identity.principal import ALL_SCOPES
-from drgero.store.table import MetadataTable
-from drgero.workspaces import membership as workspaces
 
 LOCAL_ISSUER = "http://127.0.0.1/drgero-local-issuer"
 LOCAL_AUDIENCE = "authenticated"
@@ -59,23 +55,6 @@ def mint_jwt(
         claims["email"] = email
         claims["email_verified"] = True
     return jwt.encode(claims, secret, algorithm="HS256")
-
-
-def seed_workspace(
-    table: MetadataTable,
-    settings: Settings,
-    name: str,
-    owner_user_id: str = "",
-    owner_email: str = "",
-    token_name: str = "owner (every scope)",  # noqa: S107 - a display name, not a secret
-) -> dict[str, str]:
-    """A workspace, its owner member (if a user id is given) and an owner API token with every
-    scope. Returns ``{"workspace_id", "token", "token_id"}``; the token is shown only here."""
-    workspace = workspaces.create_workspace(table, settings, owner_user_id, name, email=owner_email)
-    secret, record = credentials.issue_api_token(
-        table, workspace["id"], token_name, ALL_SCOPES, created_by=owner_user_id or "bootstrap"
-    )
-    return {"workspace_id": workspace["id"], "token": secret, "token_id": record["id"]}
 
 
 def settings_from_env(env: dict[str, str]) -> Settings:

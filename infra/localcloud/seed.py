@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drgero_ops.seeding import seed_workspace
 from localcloud.identity import (
     LOCAL_OWNER_EMAIL,
     LOCAL_OWNER_ID,
     local_identity_env,
     mint_jwt,
-    seed_workspace,
     settings_from_env,
 )
 

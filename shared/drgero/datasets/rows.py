@@ -178,17 +178,26 @@ def normalize_row(row: Any) -> dict[str, Any]:
     output = _text(output_value, output_name or "output", required=False)
     rubric = _text(row.get("rubric"), "rubric", required=False)
 
+    row_id = _row_id(row, input_text, output, rubric)
+    return {"id": row_id, "input": input_text, "output": output, "rubric": rubric, "metadata": _metadata(row)}
+
+
+def _row_id(row: dict[str, Any], input_text: str, output: str | None, rubric: str | None) -> str:
+    """The row's own id when it sends one, else one derived from its content."""
     id_name, id_value = _first(row, ID_ALIASES)
     if id_name is None:
-        row_id = content_id(input_text, output, rubric)
-    else:
-        if isinstance(id_value, bool) or not isinstance(id_value, str | int):
-            raise RowError(f"'{id_name}' must be a string or an integer")
-        row_id = _text(str(id_value), id_name, required=True)
-        assert row_id is not None
-        if not row_id or len(row_id) > MAX_ID_CHARS:
-            raise RowError(f"'{id_name}' must be 1 to {MAX_ID_CHARS} characters")
+        return content_id(input_text, output, rubric)
+    if isinstance(id_value, bool) or not isinstance(id_value, str | int):
+        raise RowError(f"'{id_name}' must be a string or an integer")
+    row_id = _text(str(id_value), id_name, required=True)
+    assert row_id is not None
+    if not row_id or len(row_id) > MAX_ID_CHARS:
+        raise RowError(f"'{id_name}' must be 1 to {MAX_ID_CHARS} characters")
+    return row_id
 
+
+def _metadata(row: dict[str, Any]) -> dict[str, Any]:
+    """``metadata`` plus every field the row format does not know (kept, not dropped)."""
     metadata_value = row.get("metadata")
     if metadata_value is None:
         metadata: dict[str, Any] = {}
@@ -200,7 +209,7 @@ def normalize_row(row: Any) -> dict[str, Any]:
         for name, value in row.items():
             if name not in _KNOWN and value is not None:
                 metadata.setdefault(name, value)
-    return {"id": row_id, "input": input_text, "output": output, "rubric": rubric, "metadata": metadata}
+    return metadata
 
 
 def encode_row(row: dict[str, Any]) -> bytes:

@@ -228,23 +228,35 @@ def parse_judge_answer(text: str | None, scale: JudgeScale, refusal: str | None 
 
     obj = _find_json_object(text)
     if obj is not None:
-        reason = _first_str(obj, _REASON_KEYS)
-        if obj.get("refusal") or obj.get("refused") is True:
-            return JudgeVerdict(kind="refused", reason=str(obj.get("refusal") or reason)[:500])
-        key = next((k for k in obj if k.lower() in _SCORE_KEYS), None)
-        if key is not None and obj[key] is not None:
-            raw = obj[key]
-            if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-                return JudgeVerdict(kind="malformed", problem=f"'{key}' must be a number, got {json.dumps(raw)[:50]}")
-            if isinstance(raw, str):
-                match = _VALUE_RE.fullmatch(raw.strip())
-                if not match:
-                    return JudgeVerdict(kind="malformed", problem=f"'{key}' is not a number: {raw[:50]!r}")
-                return _normalize(match, low, high, reason)
-            return _normalize_value(float(raw), None, None, low, high, reason)
-        if reason and _REFUSAL_RE.search(reason):
-            return JudgeVerdict(kind="refused", reason=reason[:500])
+        verdict = _verdict_from_object(obj, low, high)
+        if verdict is not None:
+            return verdict
+    return _verdict_from_prose(text, low, high)
 
+
+def _verdict_from_object(obj: dict[str, Any], low: float, high: float) -> JudgeVerdict | None:
+    """The verdict a JSON object in the answer gives; None: it gives none (read the prose)."""
+    reason = _first_str(obj, _REASON_KEYS)
+    if obj.get("refusal") or obj.get("refused") is True:
+        return JudgeVerdict(kind="refused", reason=str(obj.get("refusal") or reason)[:500])
+    key = next((k for k in obj if k.lower() in _SCORE_KEYS), None)
+    if key is not None and obj[key] is not None:
+        raw = obj[key]
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            return JudgeVerdict(kind="malformed", problem=f"'{key}' must be a number, got {json.dumps(raw)[:50]}")
+        if isinstance(raw, str):
+            match = _VALUE_RE.fullmatch(raw.strip())
+            if not match:
+                return JudgeVerdict(kind="malformed", problem=f"'{key}' is not a number: {raw[:50]!r}")
+            return _normalize(match, low, high, reason)
+        return _normalize_value(float(raw), None, None, low, high, reason)
+    if reason and _REFUSAL_RE.search(reason):
+        return JudgeVerdict(kind="refused", reason=reason[:500])
+    return None
+
+
+def _verdict_from_prose(text: str, low: float, high: float) -> JudgeVerdict:
+    """The verdict of an answer read as prose: a bare number, marked scores, or a refusal."""
     whole = _VALUE_RE.fullmatch(text.strip())
     if whole:
         return _normalize(whole, low, high, "")

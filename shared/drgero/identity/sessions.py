@@ -102,22 +102,37 @@ class SessionVerifier:
         except jwt.PyJWTError as exc:
             raise SessionError("invalid_token", "The session token is malformed.") from exc
         alg = header.get("alg")
+        claims = self._decode(token, self._signing_key(token, alg), alg)
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub or len(sub) > 256:
+            raise SessionError("invalid_token", "The session token has no subject.")
+        return SessionClaims(user_id=sub, email=_verified_email(claims), claims=claims)
+
+    def _signing_key(self, token: str, alg: Any) -> Any:
+        """The key that must have signed ``token``: the HS256 secret, or the identity provider's
+        public key for its ``kid`` (JWKS)."""
+        import jwt
+
         if alg == "HS256":
             if not self.auth.jwt_hs256_secret:
                 raise SessionError("invalid_token", "HS256 session tokens are not accepted here.")
-            key: Any = self.auth.jwt_hs256_secret
-        elif alg in ASYMMETRIC_ALGORITHMS:
-            try:
-                key = self._jwks().get_signing_key_from_jwt(token).key
-            except (jwt.PyJWKClientConnectionError, OSError, ValueError) as exc:
-                # OSError/ValueError: discovery document unreachable or not JSON.
-                raise SessionError("auth_unavailable", "The identity provider's keys could not be fetched.") from exc
-            except jwt.PyJWTError as exc:
-                raise SessionError("invalid_token", "The session token's signing key is unknown.") from exc
-        else:
+            return self.auth.jwt_hs256_secret
+        if alg not in ASYMMETRIC_ALGORITHMS:
             raise SessionError("invalid_token", "The session token's algorithm is not accepted.")
         try:
-            claims = jwt.decode(
+            return self._jwks().get_signing_key_from_jwt(token).key
+        except (jwt.PyJWKClientConnectionError, OSError, ValueError) as exc:
+            # OSError/ValueError: discovery document unreachable or not JSON.
+            raise SessionError("auth_unavailable", "The identity provider's keys could not be fetched.") from exc
+        except jwt.PyJWTError as exc:
+            raise SessionError("invalid_token", "The session token's signing key is unknown.") from exc
+
+    def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
+        """The verified claims (signature, expiry, issuer, audience); each failure its own message."""
+        import jwt
+
+        try:
+            return jwt.decode(
                 token,
                 key,
                 algorithms=[alg],
@@ -134,7 +149,3 @@ class SessionVerifier:
             raise SessionError("invalid_token", "The session token is from another issuer.") from exc
         except jwt.PyJWTError as exc:
             raise SessionError("invalid_token", "The session token is not valid.") from exc
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub or len(sub) > 256:
-            raise SessionError("invalid_token", "The session token has no subject.")
-        return SessionClaims(user_id=sub, email=_verified_email(claims), claims=claims)

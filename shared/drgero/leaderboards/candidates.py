@@ -201,15 +201,7 @@ async def attach_model(
         raise ApiError(409, "model_limit", f"A leaderboard can have at most {limit} models.", {"limit": limit})
 
     name = parsed.name
-    if isinstance(parsed, DrGeroAttach):
-        target = resolve_drgero(parsed.model_id) if resolve_drgero else None
-        if target is None:
-            raise not_found("Dr.Gero model")
-    else:
-        fields = parsed.model_dump(exclude={"name"})
-        # Rebuild the plain target (keeps SecretStr values; model_dump would reveal nothing).
-        target_type = {"openrouter": OpenRouterTarget, "custom": CustomTarget, "huggingface": HuggingFaceTarget}
-        target = target_type[parsed.platform].model_validate({**fields, **_secret_fields(parsed)})
+    target = _target(parsed, resolve_drgero)
     try:
         validated = await validate(target)
     except ProviderError as exc:
@@ -269,20 +261,46 @@ async def attach_model(
     except ClientError as exc:
         if not is_conditional_failure(exc):
             raise
-        reasons = [r.get("Code") for r in (exc.response.get("CancellationReasons") or [])]
-        for index, (_key, _condition, error) in enumerate(checks, start=3):
-            if len(reasons) > index and reasons[index] == "ConditionalCheckFailed":
-                raise error from exc
-        if reasons and reasons[0] == "ConditionalCheckFailed":
-            raise ApiError(409, "model_id_taken", "A model with this id already exists.") from exc
-        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-            raise ApiError(409, "model_already_attached", "This model is already on the leaderboard.") from exc
-        if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
-            if table.get(lb_pk, lb_sk) is None:
-                raise not_found("Leaderboard") from exc
-            raise ApiError(409, "model_limit", f"A leaderboard can have at most {limit} models.") from exc
+        _raise_attach_conflict(exc, table, (lb_pk, lb_sk), limit, checks)
         raise
     return public_model(item)
+
+
+def _target(parsed: Any, resolve_drgero: DrGeroResolver | None) -> Any:
+    """The provider target a parsed attach body names (a Dr.Gero model resolved to its endpoint)."""
+    if isinstance(parsed, DrGeroAttach):
+        target = resolve_drgero(parsed.model_id) if resolve_drgero else None
+        if target is None:
+            raise not_found("Dr.Gero model")
+        return target
+    fields = parsed.model_dump(exclude={"name"})
+    # Rebuild the plain target (keeps SecretStr values; model_dump would reveal nothing).
+    target_type = {"openrouter": OpenRouterTarget, "custom": CustomTarget, "huggingface": HuggingFaceTarget}
+    return target_type[parsed.platform].model_validate({**fields, **_secret_fields(parsed)})
+
+
+def _raise_attach_conflict(
+    exc: ClientError,
+    table: MetadataTable,
+    leaderboard: tuple[str, str],
+    limit: int,
+    checks: Sequence[tuple[tuple[str, str], Condition, ApiError]],
+) -> None:
+    """Raises the API error of the attach transaction's failed condition (operations: model,
+    identity, leaderboard, then ``checks``); returns when none is recognised."""
+    reasons = [r.get("Code") for r in (exc.response.get("CancellationReasons") or [])]
+    failed = [code == "ConditionalCheckFailed" for code in reasons]
+    for index, (_key, _condition, error) in enumerate(checks, start=3):
+        if len(failed) > index and failed[index]:
+            raise error from exc
+    if failed and failed[0]:
+        raise ApiError(409, "model_id_taken", "A model with this id already exists.") from exc
+    if len(failed) > 1 and failed[1]:
+        raise ApiError(409, "model_already_attached", "This model is already on the leaderboard.") from exc
+    if len(failed) > 2 and failed[2]:
+        if table.get(*leaderboard) is None:
+            raise not_found("Leaderboard") from exc
+        raise ApiError(409, "model_limit", f"A leaderboard can have at most {limit} models.") from exc
 
 
 def _secret_fields(parsed: Any) -> dict[str, Any]:

@@ -386,41 +386,11 @@ def update_leaderboard(
     if "inference" in fields:
         changes["inference"] = patch.inference.model_dump(mode="json") if patch.inference else None
     if "capture" in fields:
-        if patch.capture is not None and patch.capture.enabled and current["dataset_mode"] != "PUSH":
-            raise ApiError(
-                400,
-                "invalid_request",
-                "The leaderboard is not valid.",
-                [{"field": "capture", "error": "capture needs a PUSH dataset (captured calls become pushed rows)"}],
-            )
-        changes["capture"] = patch.capture.model_dump(mode="json") if patch.capture else None
+        changes["capture"] = _capture_change(patch.capture, current)
     if "trace_redaction" in fields:
         changes["trace_redaction"] = patch.trace_redaction.model_dump(mode="json") if patch.trace_redaction else None
     if "dataset" in fields and patch.dataset is not None:
-        if patch.dataset.mode != current["dataset_mode"]:
-            raise ApiError(
-                409,
-                "dataset_mode_change",
-                f"A {current['dataset_mode']} leaderboard cannot become {patch.dataset.mode}; "
-                "create a new leaderboard instead.",
-            )
-        if isinstance(patch.dataset, PushDataset):
-            # Only the PUSH options sent change; the others keep their values (re-validated
-            # together, e.g. monthly_limit >= daily_limit).
-            sent = patch.dataset.model_dump(include=patch.dataset.model_fields_set)
-            stored = {k: v for k, v in current["dataset"].items() if k in PushDataset.model_fields}
-            merged = parse_model(PushDataset, {**stored, **sent}, "The dataset is not valid.")
-            dataset = dataset_to_item(merged)
-        else:
-            dataset = dataset_to_item(patch.dataset)
-        if isinstance(patch.dataset, GetDataset):
-            if patch.dataset.url == current["dataset"].get("url"):
-                dataset["resolved"] = current["dataset"].get("resolved")
-            else:
-                dataset["resolved"] = resolve_get_dataset(patch.dataset, leaderboard_id)
-        else:
-            changes["push_end_epoch"] = _end_epoch(dataset)
-        changes["dataset"] = dataset
+        changes.update(_dataset_changes(patch.dataset, current, leaderboard_id, resolve_get_dataset))
     if not changes:
         return current
     changes["updated_at"] = iso(_now())
@@ -432,6 +402,50 @@ def update_leaderboard(
     values = {k: v for k, v in values.items() if v is not None}
     pk, sk = leaderboard_key(workspace_id, leaderboard_id)
     return table.update(pk, sk, expression, names, values, condition=Condition("attribute_exists(pk)"))
+
+
+def _capture_change(capture: Any, current: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored capture settings (None: removed); capture needs a PUSH dataset (400)."""
+    if capture is not None and capture.enabled and current["dataset_mode"] != "PUSH":
+        raise ApiError(
+            400,
+            "invalid_request",
+            "The leaderboard is not valid.",
+            [{"field": "capture", "error": "capture needs a PUSH dataset (captured calls become pushed rows)"}],
+        )
+    return capture.model_dump(mode="json") if capture else None
+
+
+def _dataset_changes(
+    patched: Any, current: dict[str, Any], leaderboard_id: str, resolve_get_dataset: Any
+) -> dict[str, Any]:
+    """The item changes of a PATCHed dataset: same mode only (409), PUSH options merged with the
+    stored ones, a GET dataset's URL resolved again only when it changed."""
+    changes: dict[str, Any] = {}
+    if patched.mode != current["dataset_mode"]:
+        raise ApiError(
+            409,
+            "dataset_mode_change",
+            f"A {current['dataset_mode']} leaderboard cannot become {patched.mode}; create a new leaderboard instead.",
+        )
+    if isinstance(patched, PushDataset):
+        # Only the PUSH options sent change; the others keep their values (re-validated
+        # together, e.g. monthly_limit >= daily_limit).
+        sent = patched.model_dump(include=patched.model_fields_set)
+        stored = {k: v for k, v in current["dataset"].items() if k in PushDataset.model_fields}
+        merged = parse_model(PushDataset, {**stored, **sent}, "The dataset is not valid.")
+        dataset = dataset_to_item(merged)
+    else:
+        dataset = dataset_to_item(patched)
+    if isinstance(patched, GetDataset):
+        if patched.url == current["dataset"].get("url"):
+            dataset["resolved"] = current["dataset"].get("resolved")
+        else:
+            dataset["resolved"] = resolve_get_dataset(patched, leaderboard_id)
+    else:
+        changes["push_end_epoch"] = _end_epoch(dataset)
+    changes["dataset"] = dataset
+    return changes
 
 
 def delete_leaderboard(table: MetadataTable, settings: Settings, workspace_id: str, leaderboard_id: str) -> None:

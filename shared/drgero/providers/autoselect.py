@@ -193,6 +193,25 @@ async def _latency(catalog: OpenRouterCatalog, model_id: str, api_key: str | Non
         return None
 
 
+def _author_ranks(models: list[CatalogModel]) -> dict[str, int]:
+    """Each model's rank among its author's models, newest first (0 = the author's newest)."""
+    author_rank: dict[str, int] = {}
+    seen_per_author: dict[str, int] = {}
+    for model in sorted(models, key=lambda m: (-m.created, m.id)):
+        author_rank[model.id] = seen_per_author.get(model.author, 0)
+        seen_per_author[model.author] = author_rank[model.id] + 1
+    return author_rank
+
+
+def _notes(picked: int, requested: int, stale: bool) -> list[str]:
+    notes = [P95_NOTE]
+    if picked < requested:
+        notes.append(f"Only {picked} of {requested} requested models meet the constraints.")
+    if stale:
+        notes.append("OpenRouter's catalog could not be refreshed; a cached copy was used.")
+    return notes
+
+
 async def auto_select(
     request: AutoSelectRequest,
     catalog: OpenRouterCatalog,
@@ -213,11 +232,7 @@ async def auto_select(
         else:
             survivors.append(model)
     ordered = interleave_by_author(survivors)
-    author_rank: dict[str, int] = {}
-    seen_per_author: dict[str, int] = {}
-    for model in sorted(survivors, key=lambda m: (-m.created, m.id)):
-        author_rank[model.id] = seen_per_author.get(model.author, 0)
-        seen_per_author[model.author] = author_rank[model.id] + 1
+    author_rank = _author_ranks(survivors)
 
     needs_latency = request.max_p95_latency_ms is not None or request.max_p99_latency_ms is not None
     picked: list[PickedModel] = []
@@ -265,11 +280,7 @@ async def auto_select(
         for pick, stats in zip(picked, stats_list, strict=True):
             pick.p95, pick.p99 = latency_figures(stats, observed(pick.model_id))
             pick.reason = _reason(by_id[pick.model_id], author_rank[pick.model_id], pick.p95, pick.p99)
-    notes = [P95_NOTE]
-    if len(picked) < request.count:
-        notes.append(f"Only {len(picked)} of {request.count} requested models meet the constraints.")
-    if snapshot.stale:
-        notes.append("OpenRouter's catalog could not be refreshed; a cached copy was used.")
+    notes = _notes(len(picked), request.count, snapshot.stale)
     return AutoSelectResult(
         picked=picked,
         requested=request.count,

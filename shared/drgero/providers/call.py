@@ -107,63 +107,85 @@ def _plan(
     temperature: float | None,
 ) -> _Plan:
     if isinstance(target, OpenRouterTarget):
-        if not api_key:
-            raise AuthError("No OpenRouter key is configured for this workspace.", provider="openrouter")
-        base = client.settings.openrouter_base_url.rstrip("/")
-        spec = RequestSpec(
-            method="POST",
-            url=f"{base}/chat/completions",
-            provider="openrouter",
-            limiter_key=fingerprint(api_key),
-            guarded=False,  # operator-configured URL, not user input
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            json_body=openai_request(target.model, messages, max_tokens, temperature),
-            secrets=[api_key],
-        )
-        return _Plan(spec, _openai_parser("openrouter"), pricing)
-
+        return _openrouter_plan(target, messages, client, api_key, pricing, max_tokens, temperature)
     if isinstance(target, HuggingFaceTarget):
-        token = target.token.get_secret_value() if target.token else None
-        headers = {"Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if target.api == "openai":
-            body: Any = openai_request(target.model or "tgi", messages, max_tokens, temperature)
-            parse = _openai_parser("huggingface")
-        else:
-            parameters: dict[str, Any] = {"return_full_text": False}
-            if max_tokens is not None:
-                parameters["max_new_tokens"] = max_tokens
-            if temperature is not None:
-                parameters["temperature"] = temperature
-            body = {"inputs": prompt_text(messages), "parameters": parameters}
-            parse = _classic_parser
-        spec = _user_spec("huggingface", target.request_url, headers, body, [token] if token else [])
-        return _Plan(spec, parse, target.pricing)
-
+        return _huggingface_plan(target, messages, max_tokens, temperature)
     if isinstance(target, CustomTarget | DrGeroTarget):
-        provider = target.platform
-        headers = {"Accept": "application/json", **target.auth.headers()}
-        request_format = target.effective_request_format if isinstance(target, CustomTarget) else "openai"
-        if request_format == "openai":
-            body = openai_request(target.model, messages, max_tokens, temperature)
-        else:
-            body = {"input": last_user_text(messages), "messages": messages}
-            if max_tokens is not None:
-                body["max_tokens"] = max_tokens
-            if temperature is not None:
-                body["temperature"] = temperature
-        response_format = target.response_format if isinstance(target, CustomTarget) else "openai"
-        if response_format == "openai":
-            parse = _openai_parser(provider)
-        elif response_format == "json":
-            parse = _json_path_parser(provider, target.json_path or "")
-        else:
-            parse = _text_parser
-        spec = _user_spec(provider, target.url, headers, body, target.auth.secrets())
-        return _Plan(spec, parse, target.pricing, text_answer=response_format == "text")
-
+        return _endpoint_plan(target, messages, max_tokens, temperature)
     raise BadRequest(f"Unknown model platform {getattr(target, 'platform', None)!r}.")
+
+
+def _openrouter_plan(
+    target: OpenRouterTarget,
+    messages: list[ChatMessage],
+    client: ProviderClient,
+    api_key: str | None,
+    pricing: Pricing | None,
+    max_tokens: int | None,
+    temperature: float | None,
+) -> _Plan:
+    if not api_key:
+        raise AuthError("No OpenRouter key is configured for this workspace.", provider="openrouter")
+    base = client.settings.openrouter_base_url.rstrip("/")
+    spec = RequestSpec(
+        method="POST",
+        url=f"{base}/chat/completions",
+        provider="openrouter",
+        limiter_key=fingerprint(api_key),
+        guarded=False,  # operator-configured URL, not user input
+        headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+        json_body=openai_request(target.model, messages, max_tokens, temperature),
+        secrets=[api_key],
+    )
+    return _Plan(spec, _openai_parser("openrouter"), pricing)
+
+
+def _huggingface_plan(
+    target: HuggingFaceTarget, messages: list[ChatMessage], max_tokens: int | None, temperature: float | None
+) -> _Plan:
+    token = target.token.get_secret_value() if target.token else None
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if target.api == "openai":
+        body: Any = openai_request(target.model or "tgi", messages, max_tokens, temperature)
+        parse = _openai_parser("huggingface")
+    else:
+        parameters: dict[str, Any] = {"return_full_text": False}
+        if max_tokens is not None:
+            parameters["max_new_tokens"] = max_tokens
+        if temperature is not None:
+            parameters["temperature"] = temperature
+        body = {"inputs": prompt_text(messages), "parameters": parameters}
+        parse = _classic_parser
+    spec = _user_spec("huggingface", target.request_url, headers, body, [token] if token else [])
+    return _Plan(spec, parse, target.pricing)
+
+
+def _endpoint_plan(
+    target: CustomTarget | DrGeroTarget, messages: list[ChatMessage], max_tokens: int | None, temperature: float | None
+) -> _Plan:
+    """A custom endpoint, or a Dr.Gero model's version (always OpenAI-shaped)."""
+    provider = target.platform
+    headers = {"Accept": "application/json", **target.auth.headers()}
+    request_format = target.effective_request_format if isinstance(target, CustomTarget) else "openai"
+    if request_format == "openai":
+        body = openai_request(target.model, messages, max_tokens, temperature)
+    else:
+        body = {"input": last_user_text(messages), "messages": messages}
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        if temperature is not None:
+            body["temperature"] = temperature
+    response_format = target.response_format if isinstance(target, CustomTarget) else "openai"
+    if response_format == "openai":
+        parse = _openai_parser(provider)
+    elif response_format == "json":
+        parse = _json_path_parser(provider, target.json_path or "")
+    else:
+        parse = _text_parser
+    spec = _user_spec(provider, target.url, headers, body, target.auth.secrets())
+    return _Plan(spec, parse, target.pricing, text_answer=response_format == "text")
 
 
 def _user_spec(provider: str, url: str, headers: dict[str, str], body: Any, secrets: list[str]) -> RequestSpec:

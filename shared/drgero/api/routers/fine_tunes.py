@@ -17,7 +17,11 @@ from fastapi.responses import JSONResponse
 from drgero.api.deps import CurrentClients, CurrentSettings, CurrentTable, get_principal
 from drgero.core.errors import ApiError
 from drgero.identity.principal import Principal, Scope
-from drgero.own_models.finetune import jobs, schedules
+from drgero.own_models.finetune import schedules
+from drgero.own_models.finetune.bodies import FineTuneCreate
+from drgero.own_models.finetune.cancel import cancel_job
+from drgero.own_models.finetune.create import create_job
+from drgero.own_models.finetune.records import get_job, list_jobs, public_job
 
 router = APIRouter(tags=["fine-tunes"])
 
@@ -83,7 +87,7 @@ BodyLimit = Depends(_body_limit)
     status_code=201,
     summary="Fine-tune a Dr.Gero model on a leaderboard's current dataset version",
     dependencies=[BodyLimit],
-    openapi_extra=_documented_body(jobs.FineTuneCreate),
+    openapi_extra=_documented_body(FineTuneCreate),
 )
 async def create_fine_tune(
     id: str,
@@ -109,7 +113,7 @@ async def create_fine_tune(
     raw = await _json_object(request)
     # Blocking backend and S3 calls: off the event loop.
     item = await run_in_threadpool(
-        partial(jobs.create_job, idempotency_key=idempotency_key),
+        partial(create_job, idempotency_key=idempotency_key),
         table,
         settings,
         clients,
@@ -118,24 +122,24 @@ async def create_fine_tune(
         raw,
     )
     headers = {"Idempotent-Replayed": "true"} if item.get("replayed") else {}
-    return JSONResponse(jobs.public_job(item), status_code=201, headers=headers)
+    return JSONResponse(public_job(item), status_code=201, headers=headers)
 
 
 @router.get("/api/models/{id}/fine-tunes", summary="The model's fine-tune jobs, newest first")
 def list_fine_tunes(id: str, principal: Reader, table: CurrentTable) -> dict:
-    return {"fine_tunes": [jobs.public_job(i) for i in jobs.list_jobs(table, principal.workspace_id, id)]}
+    return {"fine_tunes": [public_job(i) for i in list_jobs(table, principal.workspace_id, id)]}
 
 
 @router.get("/api/models/{id}/fine-tunes/{job}", summary="One fine-tune job")
 def get_fine_tune(id: str, job: str, principal: Reader, table: CurrentTable) -> dict:
-    return jobs.public_job(jobs.get_job(table, principal.workspace_id, id, job))
+    return public_job(get_job(table, principal.workspace_id, id, job))
 
 
 @router.post("/api/models/{id}/fine-tunes/{job}/cancel", summary="Cancel a fine-tune job")
 def cancel_fine_tune(
     id: str, job: str, principal: Writer, settings: CurrentSettings, clients: CurrentClients, table: CurrentTable
 ) -> dict:
-    return jobs.public_job(jobs.cancel_job(table, settings, clients, principal.workspace_id, id, job))
+    return public_job(cancel_job(table, settings, clients, principal.workspace_id, id, job))
 
 
 @router.put(

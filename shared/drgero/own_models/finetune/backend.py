@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from drgero.core.settings import FineTuneSettings
+from drgero.core.settings import FineTuneSettings, Settings
 from drgero.providers.retry import RetryConfig, backoff_seconds, parse_retry_after
 
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -157,41 +157,50 @@ class FineTuneBackend:
             headers["Authorization"] = f"Bearer {self.settings.api_key}"
         attempt = 0
         while True:
-            retry_after: float | None = None
-            try:
-                response = self.http.request(method, self.base_url + path, headers=headers, **kwargs)
-            except httpx.TimeoutException:
-                error = BackendError("The fine-tuning backend did not answer in time.", retryable=True)
-            except httpx.TransportError as exc:
-                error = BackendError(
-                    f"The fine-tuning backend could not be reached ({type(exc).__name__}).", retryable=True
-                )
-            else:
-                if 200 <= response.status_code < 300:
-                    if len(response.content) > MAX_ANSWER_BYTES:
-                        raise BackendError(
-                            "The fine-tuning backend's answer is too large.", status=response.status_code
-                        )
-                    try:
-                        return response.json()
-                    except json.JSONDecodeError as exc:
-                        raise BackendError(
-                            "The fine-tuning backend answered with invalid JSON.", retryable=True
-                        ) from exc
-                status = response.status_code
-                retryable = status == 429 or status >= 500
-                if status == 429:
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
-                error = BackendError(self._message(response), status=status, retryable=retryable)
-            if not error.retryable or attempt >= self.retry.max_retries:
-                raise error
-            delay = backoff_seconds(attempt, self.retry)
-            if retry_after is not None:
-                if retry_after > _RETRY_AFTER_CAP:
-                    raise error
-                delay = retry_after
-            self.sleep(delay)
+            answer, error, retry_after = self._attempt(method, path, headers, kwargs)
+            if error is None:
+                return answer
+            self.sleep(self._retry_delay(error, attempt, retry_after))
             attempt += 1
+
+    def _attempt(
+        self, method: str, path: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> tuple[Any, BackendError | None, float | None]:
+        """One request: ``(answer, None, None)``, or ``(None, error, Retry-After)`` for the caller
+        to retry or raise. A 2xx answer that cannot be used is raised at once (never retried)."""
+        try:
+            response = self.http.request(method, self.base_url + path, headers=headers, **kwargs)
+        except httpx.TimeoutException:
+            return None, BackendError("The fine-tuning backend did not answer in time.", retryable=True), None
+        except httpx.TransportError as exc:
+            message = f"The fine-tuning backend could not be reached ({type(exc).__name__})."
+            return None, BackendError(message, retryable=True), None
+        status = response.status_code
+        if 200 <= status < 300:
+            return self._answer(response), None, None
+        retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
+        error = BackendError(self._message(response), status=status, retryable=status == 429 or status >= 500)
+        return None, error, retry_after
+
+    def _retry_delay(self, error: BackendError, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before the next attempt; raises ``error`` when there is none."""
+        if not error.retryable or attempt >= self.retry.max_retries:
+            raise error
+        delay = backoff_seconds(attempt, self.retry)
+        if retry_after is not None:
+            if retry_after > _RETRY_AFTER_CAP:
+                raise error
+            delay = retry_after
+        return delay
+
+    @staticmethod
+    def _answer(response: httpx.Response) -> Any:
+        if len(response.content) > MAX_ANSWER_BYTES:
+            raise BackendError("The fine-tuning backend's answer is too large.", status=response.status_code)
+        try:
+            return response.json()
+        except json.JSONDecodeError as exc:
+            raise BackendError("The fine-tuning backend answered with invalid JSON.", retryable=True) from exc
 
     def _message(self, response: httpx.Response) -> str:
         """The backend's own error message (OpenAI shape ``{"error": {"message"}}``, else the
@@ -213,3 +222,11 @@ class FineTuneBackend:
         if key:
             text = text.replace(key, "[redacted]")
         return f"{text[:1000]} (HTTP {response.status_code})"
+
+
+# How job code gets a backend: tests pass their own factory to reach a sandbox or a fake.
+BackendFactory = Callable[[Settings], FineTuneBackend]
+
+
+def default_backend(settings: Settings) -> FineTuneBackend:
+    return FineTuneBackend(settings.fine_tune)

@@ -28,14 +28,17 @@ from drgero.core.errors import ApiError, not_found
 from drgero.core.settings import Settings
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.own_models import registry as drgero_models
-from drgero.own_models.finetune import jobs
+from drgero.own_models.finetune.backend import BackendFactory, default_backend
+from drgero.own_models.finetune.bodies import FineTuneCreate, parse_body
+from drgero.own_models.finetune.create import create_job
+from drgero.own_models.finetune.records import latest_job
 from drgero.store.table import MetadataTable
 
 logger = logging.getLogger("drgero.own_models.finetune")
 
 
-class ScheduleBody(jobs.FineTuneCreate):
-    model_config = jobs.FineTuneCreate.model_config | {
+class ScheduleBody(FineTuneCreate):
+    model_config = FineTuneCreate.model_config | {
         "json_schema_extra": {
             "examples": [
                 {
@@ -94,7 +97,7 @@ def put_schedule(
     """``PUT /api/models/{id}/fine-tune-schedule``: stores the schedule and syncs EventBridge."""
     from drgero.runs.schedules import parse_schedule
 
-    request: ScheduleBody = jobs.parse_body(ScheduleBody, body, "The fine-tune schedule is not valid.")
+    request: ScheduleBody = parse_body(ScheduleBody, body, "The fine-tune schedule is not valid.")
     config = parse_schedule(request.schedule)
     drgero_models.get_model(table, workspace_id, model_id)
     get_leaderboard(table, workspace_id, request.leaderboard_id)
@@ -162,7 +165,7 @@ def run_scheduled(
     clients: AwsClients,
     event: dict[str, Any],
     *,
-    backend_factory: jobs.BackendFactory = jobs.default_backend,
+    backend_factory: BackendFactory = default_backend,
 ) -> dict[str, Any]:
     """The sweeper's ``fine_tune_scheduled`` job (one schedule firing). Returns
     ``{"outcome": "started" | "dataset_unchanged" | "in_progress" | "dataset_empty" |
@@ -186,7 +189,7 @@ def run_scheduled(
     try:
         leaderboard = get_leaderboard(table, workspace_id, schedule["leaderboard_id"])
         dataset = pinned_dataset(table, leaderboard)
-        last = jobs.latest_job(table, workspace_id, model_id, leaderboard["id"])
+        last = latest_job(table, workspace_id, model_id, leaderboard["id"])
         if last is not None and str(last["dataset"].get("version")) == str(dataset.get("version")):
             result = {"outcome": "dataset_unchanged", "dataset_version": dataset.get("version"), "job_id": last["id"]}
         else:
@@ -197,7 +200,7 @@ def run_scheduled(
             }
             if schedule.get("hyperparameters"):
                 body["hyperparameters"] = schedule["hyperparameters"]
-            job = jobs.create_job(
+            job = create_job(
                 table,
                 settings,
                 clients,

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from drgero.core.settings import Settings
     from drgero.store.table import MetadataTable
-    from localcloud.identity import seed_workspace
+    from drgero_ops.seeding import seed_workspace
 
     parser = argparse.ArgumentParser(prog="drgero bootstrap", description="Create the first workspace and owner token.")
     parser.add_argument("--name", required=True, help="workspace name")

@@ -1,6 +1,6 @@
 """The sandbox's fine-tuning emulation: an OpenAI-style fine-tuning API with toy jobs.
 
-Served by the sandbox (``localcloud.sandbox``) under ``/v1`` (point ``fine_tune.base_url`` at
+Served by the sandbox (``localcloud.sandbox.handler``) under ``/v1`` (point ``fine_tune.base_url`` at
 ``<sandbox>/v1``); every call needs ``Authorization: Bearer sk-…`` (keys starting
 ``sk-invalid`` are refused with 401):
 
@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
+
+from localcloud.sandbox.shapes import completion, content_text, last_user, tokens, truncate
 
 # Mirrors OpenAI's terminal states; the poller in drgero.own_models.finetune reads these names.
 STATES = ("validating_files", "queued", "running", "succeeded")
@@ -293,14 +295,12 @@ class FineTuneRoutes:
         job.events.append({"object": "fine_tuning.job.event", "level": "info", "message": f"Job {job.status}"})
 
     def _chat(self, handler: Any) -> None:
-        from localcloud.sandbox import _completion, _content_text, _last_user, _truncate, tokens
-
         body = handler._body()
         model = str(body.get("model") or "")
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return handler._error(400, "sandbox: messages must be a non-empty list")
-        text = _last_user(messages)
+        text = last_user(messages)
         with self.state.lock:
             tuned = self.state.tuned(model)
         if tuned is not None:
@@ -311,6 +311,6 @@ class FineTuneRoutes:
             output = self.base_answer[model](text)
         else:
             return handler._error(404, f"sandbox: the model {model!r} does not exist")
-        output = _truncate(output, body.get("max_tokens"))
-        prompt_tokens = sum(tokens(_content_text(m.get("content"))) for m in messages if isinstance(m, dict))
-        handler._send(200, _completion(model, text, output, prompt_tokens, tokens(output)))
+        output = truncate(output, body.get("max_tokens"))
+        prompt_tokens = sum(tokens(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
+        handler._send(200, completion(model, text, output, prompt_tokens, tokens(output)))

@@ -1,0 +1,90 @@
+"""The toy model catalogue: every model the sandbox serves, named as a toy (``sandbox/…``,
+"Sandbox (toy): …"), with its price, latency and behaviour."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from localcloud.sandbox.behaviours import coin, echo, off_by_one, solve
+
+CREATED = 1_735_689_600  # fixed timestamps keep answers deterministic
+
+
+@dataclass
+class ToyModel:
+    id: str
+    name: str
+    description: str
+    prompt_price: float  # USD per token, as OpenRouter reports it
+    completion_price: float
+    hugging_face_id: str
+    created: int
+    latency: dict[str, float]  # latency_last_30m, ms
+    answer: Callable[[str], str]
+
+
+def latency_of(p50: float) -> dict[str, float]:
+    return {"p50": p50, "p75": round(p50 * 1.3, 1), "p90": round(p50 * 1.8, 1), "p99": round(p50 * 3.5, 1)}
+
+
+TOYS: dict[str, ToyModel] = {
+    toy.id: toy
+    for toy in [
+        ToyModel(
+            "sandbox/arithmetic-exact",
+            "Sandbox (toy): Arithmetic, exact",
+            "Toy model: solves 'a op b' exactly.",
+            0.000001,
+            0.000002,
+            "sandbox/arithmetic-exact",
+            CREATED + 400,
+            latency_of(120),
+            solve,
+        ),
+        ToyModel(
+            "sandbox/coin-flip-half",
+            "Sandbox (toy): Coin flip, right about half the time",
+            "Toy model: right or off by one, by a hash of the input.",
+            0.0000002,
+            0.0000004,
+            "sandbox/coin-flip-half",
+            CREATED + 300,
+            latency_of(60),
+            coin,
+        ),
+        ToyModel(
+            "sandbox/off-by-one",
+            "Sandbox (toy): Off by one, never right",
+            "Toy model: always the right answer plus one.",
+            0.0000001,
+            0.0000001,
+            "",
+            CREATED + 200,
+            latency_of(40),
+            off_by_one,
+        ),
+        ToyModel(
+            "sandbox/echo",
+            "Sandbox (toy): Echo",
+            "Toy model: repeats the last user message.",
+            0.0,
+            0.0,
+            "sandbox/echo",
+            CREATED + 100,
+            latency_of(10),
+            echo,
+        ),
+        ToyModel(
+            "sandbox/flaky",
+            "Sandbox (toy): Flaky echo",
+            "Toy model: echoes; '[fail]' in the input answers 500, '[429]' answers 429.",
+            0.000003,
+            0.000015,
+            "",
+            CREATED,
+            latency_of(900),
+            echo,
+        ),
+    ]
+}

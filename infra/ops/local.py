@@ -1,0 +1,111 @@
+"""``drgero local``: the local cloud in the foreground, described in ``DIR/local.json`` while it
+runs (Ctrl-C or SIGTERM stops it and removes the file). Also where ``local.json`` lives and how
+the commands read the settings, shared with ``drgero invoke``.
+
+The local cloud (``localcloud``) is imported when the command runs, not with the CLI: the
+AWS-side commands (``drgero bootstrap``) never load moto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def load_settings() -> Any:
+    from drgero.core.settings import Settings
+
+    return Settings()
+
+
+def state_file(state_dir: str | os.PathLike[str]) -> Path:
+    return Path(state_dir) / "local.json"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic write, readable by the owner only (it holds a token once identity seeds one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, default=str)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def _banner(cloud: Any, path: Path) -> str:
+    res = cloud.resources()
+    lines = [
+        "",
+        "Dr.Gero local cloud is running (everything on loopback).",
+        f"  API (API Gateway emulation) {cloud.api_url}    try: curl {cloud.api_url}/v1/health",
+        f"  AWS endpoint (moto)         {cloud.aws_endpoint_url}",
+    ]
+    if cloud.sandbox_url:
+        lines.append(f"  sandbox provider            {cloud.sandbox_url}")
+    lines.append(f"  tables       {', '.join(res['tables'].values())}")
+    lines.append(f"  bucket       {', '.join(res['buckets'].values())}")
+    lines.append(f"  queues       {', '.join(urlsplit(u).path.rsplit('/', 1)[-1] for u in res['queues'].values())}")
+    lines.append(f"  schedules    group {', '.join(res['schedule_groups'].values())} + the template's schedules")
+    for key in ("workspace_id", "token", "user_jwt"):
+        if key in cloud.seed_info:
+            lines.append(f"  {key:<12} in {path} (field {key!r})")
+    lines += [
+        f"  state        {path} (machine-readable)",
+        "  invoke one function:  .venv/bin/drgero invoke consolidate --event events/<name>.json",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from localcloud.cloud import LocalCloud
+
+    settings = load_settings()
+    path = state_file(args.state_dir or settings.local.state_dir)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    cloud = LocalCloud(
+        host=settings.local.host,
+        api_port=settings.local.api_port if args.api_port is None else args.api_port,
+        aws_port=settings.local.aws_port if args.aws_port is None else args.aws_port,
+        sandbox_port=settings.local.sandbox_port if args.sandbox_port is None else args.sandbox_port,
+        region=settings.aws.region,
+        redelivery_delay_seconds=settings.local.redelivery_delay_seconds,
+        poll_wait_seconds=settings.local.poll_wait_seconds,
+        preload_functions=True,
+    )
+    try:
+        cloud.start()
+    except OSError as exc:
+        print(f"error: could not start the local cloud: {exc} (is a port in use? see --api-port/--aws-port)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    try:
+        # The CLI process is the local cloud: clients built from the environment go to moto too.
+        os.environ["AWS_ENDPOINT_URL"] = cloud.aws_endpoint_url
+        _write_json(path, cloud.info())
+        print(_banner(cloud, path), flush=True)
+        while not stop.wait(0.5):
+            pass
+        print("\nstopping the local cloud...", flush=True)
+    finally:
+        cloud.stop()
+        with contextlib.suppress(FileNotFoundError):  # already removed: nothing to clean up
+            path.unlink()
+    print("stopped.", flush=True)
+    return 0
