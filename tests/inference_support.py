@@ -15,7 +15,7 @@ from helpers import Api, Response, new_workspace, table_of, use_local_identity
 from drgero.core.ids import new_id
 from drgero.identity.credentials import issue_api_token, issue_dataset_token
 from drgero.identity.integrations import put_integration
-from drgero.leaderboards.candidates import attach_model
+from drgero.leaderboards.attach import attach_model
 from drgero.runs import records
 from drgero.runs.keys import history_index_pk
 from drgero.runs.tracing import run_async
