@@ -26,16 +26,19 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
+from drgero.core.idempotency import key_reused
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
+from drgero.core.validation import StrictModel, parse
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.own_models import registry as drgero_models
 from drgero.own_models.finetune.backend import BackendError, BackendJob, FineTuneBackend
@@ -58,17 +61,13 @@ def default_backend(settings: Settings) -> FineTuneBackend:
 
 
 # ------------------------------------------------------------------ request bodies
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Hyperparameters(_Strict):
+class Hyperparameters(StrictModel):
     n_epochs: int | None = Field(default=None, ge=1, le=50)
     batch_size: int | None = Field(default=None, ge=1, le=1024)
     learning_rate_multiplier: float | None = Field(default=None, gt=0.0, le=10.0)
 
 
-class FineTuneCreate(_Strict):
+class FineTuneCreate(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -89,19 +88,6 @@ class FineTuneCreate(_Strict):
     hyperparameters: Hyperparameters | None = None
     # Share of rows held out as the validation file (deterministic per row id).
     validation_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
-
-
-def parse_body(model: type[BaseModel], body: Any, message: str) -> Any:
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise ApiError(400, "invalid_request", message, details) from exc
 
 
 # ------------------------------------------------------------------ keys and views
@@ -126,29 +112,15 @@ def _replay(table: MetadataTable, workspace_id: str, model_id: str, key: str, bo
     """The job a first request with this Idempotency-Key created (None: the key is new);
     422 ``idempotency_key_reused`` when the body differs."""
     record = table.get(*idempotency_key_item(workspace_id, model_id, key))
-    if record is None or int(record.get("expires_at") or 0) < int(_now().timestamp()):
+    if record is None or int(record.get("expires_at") or 0) < int(clock.now().timestamp()):
         return None
     if record.get("request_hash") != request_hash(body):
-        raise ApiError(
-            422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request body."
-        )
+        raise key_reused()
     return table.get(*job_key(workspace_id, model_id, record["job_id"]))
 
 
 def trace_id_of(job_id: str) -> str:
     return "tr_" + job_id.split("_", 1)[1]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def public_job(item: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +199,7 @@ def create_job(
     it; the key's record is written in the job's own transaction."""
     from drgero.runs.dataset import pinned_dataset
 
-    request: FineTuneCreate = parse_body(FineTuneCreate, body, "The fine-tune request is not valid.")
+    request: FineTuneCreate = parse(FineTuneCreate, body, "The fine-tune request is not valid.")
     model = drgero_models.get_model(table, workspace_id, model_id)
     if model.get("status") == drgero_models.DELETING:
         raise not_found("Model")
@@ -240,7 +212,7 @@ def create_job(
     # Export first: a dataset that cannot be trained on (too few rows, too big) is a 409
     # before anything is written.
     export = _export(settings, clients, leaderboard.get("prompt") or "", dataset, request.validation_fraction)
-    now = _now()
+    now = clock.now()
     job_id = new_id("ftj")
     hyperparameters = request.hyperparameters.model_dump(exclude_none=True) if request.hyperparameters else {}
     pk, sk = job_key(workspace_id, model_id, job_id)
@@ -248,7 +220,7 @@ def create_job(
         "pk": pk,
         "sk": sk,
         "gsi1pk": ACTIVE_INDEX_PK,
-        "gsi1sk": f"{_iso(now)}#{job_id}",
+        "gsi1sk": f"{clock.iso(now)}#{job_id}",
         "id": job_id,
         "workspace_id": workspace_id,
         "model_id": model_id,
@@ -269,8 +241,8 @@ def create_job(
         },
         "start_attempts": 0,
         "trace_id": trace_id_of(job_id),
-        "created_at": _iso(now),
-        "updated_at": _iso(now),
+        "created_at": clock.iso(now),
+        "updated_at": clock.iso(now),
     }
     lpk, lsk = lock_key(workspace_id, model_id)
     idempotency: list[dict[str, Any]] = []
@@ -296,7 +268,7 @@ def create_job(
         *idempotency,
         {"put": item, "condition": Condition("attribute_not_exists(pk)")},
         {
-            "put": {"pk": lpk, "sk": lsk, "job_id": job_id, "created_at": _iso(now)},
+            "put": {"pk": lpk, "sk": lsk, "job_id": job_id, "created_at": clock.iso(now)},
             "condition": Condition("attribute_not_exists(pk)"),
         },
         # The model still exists and is not being deleted.
@@ -398,7 +370,7 @@ def start(
                 *key,
                 "SET #t = :t, #e = :e, #u = :u ADD #a :one",
                 {"#t": "training", "#e": "last_error", "#u": "updated_at", "#a": "start_attempts"},
-                {":t": training, ":e": exc.message, ":u": _iso(_now()), ":one": 1},
+                {":t": training, ":e": exc.message, ":u": clock.iso(), ":one": 1},
             )
         return finish(table, settings, clients, item, FAILED, error=exc.message, extra={"training": training})
     finally:
@@ -422,8 +394,8 @@ def start(
                 ":bj": job.id,
                 ":tf": {"training": train_file, **({"validation": validation_file} if validation_file else {})},
                 ":t": training,
-                ":sa": _iso(_now()),
-                ":u": _iso(_now()),
+                ":sa": clock.iso(),
+                ":u": clock.iso(),
                 ":one": 1,
                 ":starting": STARTING,
             },
@@ -488,10 +460,10 @@ def finish(
 
 
 def _ending(settings: Settings, item: dict[str, Any], status: str, job: BackendJob | None) -> dict[str, Any]:
-    now = _now()
-    changes: dict[str, Any] = {"status": status, "finished_at": _iso(now), "updated_at": _iso(now)}
+    now = clock.now()
+    changes: dict[str, Any] = {"status": status, "finished_at": clock.iso(now), "updated_at": clock.iso(now)}
     started = item.get("started_at") or item["created_at"]
-    changes["execution_seconds"] = round(max(0.0, (now - _parse_iso(started)).total_seconds()), 3)
+    changes["execution_seconds"] = round(max(0.0, (now - clock.parse_iso(started)).total_seconds()), 3)
     if job is not None:
         changes["backend_status"] = job.status
         if job.trained_tokens is not None:
@@ -649,7 +621,7 @@ def _version_record(
     auth = EndpointAuth(kind="bearer", secret=key) if key else EndpointAuth()
     endpoint = drgero_models.EndpointIn(url=url, model=fine_tuned_model, auth=auth)
     record = drgero_models._version_record(  # noqa: SLF001 - the one builder of version records
-        settings, clients, item["workspace_id"], item["model_id"], number, endpoint, _iso(_now())
+        settings, clients, item["workspace_id"], item["model_id"], number, endpoint, clock.iso()
     )
     record["source"] = "fine_tune"
     record["fine_tune_job_id"] = item["id"]
@@ -722,7 +694,7 @@ def apply(
             item["sk"],
             "SET #st = :st, #bs = :st, #u = :u",
             {"#st": "status", "#bs": "backend_status", "#u": "updated_at"},
-            {":st": job.status, ":u": _iso(_now()), ":a": SUCCEEDED, ":b": FAILED, ":c": CANCELLED},
+            {":st": job.status, ":u": clock.iso(), ":a": SUCCEEDED, ":b": FAILED, ":c": CANCELLED},
             condition=Condition("attribute_exists(pk) AND NOT #st IN (:a, :b, :c)"),
         )
     except ClientError as exc:
@@ -741,7 +713,7 @@ def poll_jobs(
     """The sweeper's ``fine_tune_poll`` job: every active job, once. One job's trouble is
     logged and counted, never allowed to stop the others."""
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)
-    now = now or _now()
+    now = now or clock.now()
     counts = {"polled": 0, "resumed": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "errors": 0}
     entries, _ = table.query(ACTIVE_INDEX_PK, index="gsi1", limit=settings.fine_tune.poll_max_jobs)
     backend = backend_factory(settings)
@@ -752,7 +724,7 @@ def poll_jobs(
                 continue
             try:
                 if not item.get("backend_job_id"):
-                    age = (now - _parse_iso(item["updated_at"])).total_seconds()
+                    age = (now - clock.parse_iso(item["updated_at"])).total_seconds()
                     if age >= settings.fine_tune.resume_after_seconds:
                         counts["resumed"] += 1
                         item = start(table, settings, clients, item, backend_factory=backend_factory)
