@@ -175,7 +175,7 @@ def run() -> list[dict]:  # noqa: PLR0915 - one linear setup, then the cases
     from drgero.identity.credentials import issue_api_token
     from drgero.identity.integrations import put_integration
     from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
-    from drgero.leaderboards.candidates import attach_model
+    from drgero.leaderboards.attach import attach_model
     from drgero.leaderboards.leaderboard import create_leaderboard, update_leaderboard
     from drgero.runs.selection import set_selection
     from drgero.runs.tracing import run_async

@@ -89,7 +89,7 @@ def _leaderboard(env: _Env, rows: int) -> tuple[str, str]:
     from drgero.datasets.push import Pusher
     from drgero.identity.integrations import put_integration
     from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
-    from drgero.leaderboards.candidates import attach_model
+    from drgero.leaderboards.attach import attach_model
     from drgero.leaderboards.leaderboard import create_leaderboard
     from drgero.runs.tracing import run_async
     from drgero.store.table import MetadataTable

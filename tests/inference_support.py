@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 from helpers import Api, Response, new_workspace, table_of, use_local_identity
 
+from drgero.core import clock
 from drgero.core.ids import new_id
 from drgero.identity.credentials import issue_api_token, issue_dataset_token
 from drgero.identity.integrations import put_integration
-from drgero.leaderboards.candidates import attach_model
+from drgero.leaderboards.attach import attach_model
 from drgero.runs import records
 from drgero.runs.keys import history_index_pk
 from drgero.runs.tracing import run_async
@@ -110,7 +111,7 @@ class World:
     def rank(self, labels: list[str], select_winner: bool = True) -> str:
         """A completed run whose ranking is ``labels`` in order, then ``ranking_winner``."""
         run_id = new_id("run")
-        started = records.now_iso()
+        started = clock.iso_millis()
         rows = [
             {"model_id": self.models[label], "rank": i + 1, "score": 1.0 - i * 0.1, "n": 10}
             for i, label in enumerate(labels)

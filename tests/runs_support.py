@@ -12,7 +12,7 @@ import httpx
 
 from drgero.datasets.consolidate import Consolidator
 from drgero.identity.integrations import put_integration
-from drgero.leaderboards.candidates import attach_model
+from drgero.leaderboards.attach import attach_model
 from drgero.runs.tracing import run_async
 from drgero.store.table import MetadataTable
 from tests.dataset_support import api, api_principal, new_workspace, push, rest_event

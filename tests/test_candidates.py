@@ -10,6 +10,7 @@ import json
 import pytest
 
 from drgero.core.errors import ApiError
+from drgero.leaderboards import attach as attaching
 from drgero.leaderboards import candidates
 from drgero.leaderboards.leaderboard import create_leaderboard, get_leaderboard, update_leaderboard
 from drgero.providers import ProviderClient, call_model
@@ -71,7 +72,7 @@ def attach(env, body, ws=None, lb=None, settings=None):
 
     async def main():
         try:
-            return await candidates.attach_model(
+            return await attaching.attach_model(
                 env.table,
                 settings or env.settings,
                 env.clients,
@@ -266,7 +267,7 @@ def auto(env, body, ws=None, settings=None):
 
     async def main():
         try:
-            return await candidates.auto_attach(
+            return await attaching.auto_attach(
                 env.table,
                 settings or env.settings,
                 env.clients,

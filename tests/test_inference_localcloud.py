@@ -13,7 +13,7 @@ import pytest
 
 from drgero.core.aws import AwsClients
 from drgero.identity.integrations import put_integration
-from drgero.leaderboards.candidates import attach_model
+from drgero.leaderboards.attach import attach_model
 from drgero.runs.tracing import run_async
 from drgero.store.table import MetadataTable
 from localcloud.identity import settings_from_env

@@ -26,6 +26,7 @@ from drgero.api.routers import workspaces as workspaces_router
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, error_body
 from drgero.core.settings import Settings
+from drgero.core.validation import field_errors
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +120,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "error": err.get("msg")}
-            for err in exc.errors()
-        ]
+        # FastAPI's locations start with where the value was ("body"); the contract's do not.
+        errors = (
+            {"loc": [p for p in err.get("loc", ()) if p != "body"], "msg": err.get("msg")} for err in exc.errors()
+        )
+        details = field_errors(errors)
         body = error_body("invalid_request", "The request is not valid.", request_id_of(request), details, status=400)
         return JSONResponse(body, status_code=400)
 

@@ -1,1 +1,12 @@
-"""Core primitives every capability shares."""
+"""Core primitives every capability shares; core imports nothing above it. Modules, one job each:
+
+- ``settings``: the one typed settings class, read from the environment once by handlers.
+- ``aws``: the AWS clients, built lazily once per process and passed into the domain.
+- ``errors``: ``ApiError``, the contract's error body and its shorthands.
+- ``ids``: time-ordered, unguessable ids (``lb_01jd…``).
+- ``clock``: ``now()`` and the timestamp formats items and answers use.
+- ``validation``: the strict pydantic base models, and a failed validation as the 400 ``ApiError``.
+- ``secrets``: KMS seal/unseal of the secrets we call with later, and their masked hints.
+- ``queues``: sending JSON messages (one, or batches of ten) to the product's SQS queues.
+- ``idempotency``: the ``Idempotency-Key`` validator, and which mechanism each route uses.
+"""

@@ -39,12 +39,14 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
 from drgero.core.aws import AwsClients
+from drgero.core.clock import iso
+from drgero.core.clock import now as utc_now
 from drgero.core.settings import Settings
 from drgero.datasets.keys import (
     LEASE_SK,
@@ -56,7 +58,7 @@ from drgero.datasets.keys import (
     version_sk,
 )
 from drgero.datasets.s3io import upload_stream
-from drgero.leaderboards.leaderboard import dataset_key, iso, leaderboard_key
+from drgero.leaderboards.leaderboard import dataset_key, leaderboard_key
 from drgero.store.table import Condition, MetadataTable, deserialize, is_conditional_failure, serialize
 
 CONSUMED_RECORD_DAYS = 7  # consumed batch records stay listed in the status this long
@@ -111,7 +113,7 @@ class Consolidator:
         self.clients = clients
         self.table = MetadataTable(clients.dynamodb, settings.aws.table_name)
         self.bucket = settings.aws.bucket_name
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or utc_now
         self._fault = fault
 
     def _step(self, name: str) -> None:

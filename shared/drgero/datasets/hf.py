@@ -30,10 +30,10 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
@@ -277,5 +277,5 @@ def resolve_and_snapshot(
         "snapshot_uri": f"s3://{settings.aws.bucket_name}/{key}",
         "snapshot_key": key,
         "snapshot_version_id": version_id,
-        "resolved_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "resolved_at": clock.iso(),
     }

@@ -20,7 +20,8 @@ The order of the steps is what makes a crash safe (docs/datasets.md, "Crash safe
 
 With an ``Idempotency-Key``, Powertools idempotency (DynamoDB persistence) wraps steps 2-4: a
 retry with the same key and body returns the first answer; the same key with another body is
-refused (422). The key is scoped to the credential and the leaderboard.
+refused (422). The key is scoped to the credential and the leaderboard. (Why push uses the
+Powertools utility while other routes derive ids: :mod:`drgero.core.idempotency`.)
 """
 
 from __future__ import annotations
@@ -33,18 +34,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import queues
 from drgero.core.aws import AwsClients
+from drgero.core.clock import iso
+from drgero.core.clock import now as utc_now
 from drgero.core.errors import ApiError
+from drgero.core.idempotency import check_key
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.datasets.keys import batch_sk, pending_index_pk, pending_index_sk, pending_object_key
 from drgero.datasets.rows import normalize_rows
 from drgero.identity.principal import Principal, Scope
-from drgero.leaderboards.leaderboard import dataset_key, get_leaderboard, iso
+from drgero.leaderboards.leaderboard import dataset_key, get_leaderboard
 from drgero.store.table import Condition, MetadataTable
 
 BODY_ARRAY_KEYS = ("rows", "events", "samples")
-MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
 @dataclass
@@ -188,7 +192,7 @@ class Pusher:
         self.settings = settings
         self.clients = clients
         self.table = MetadataTable(clients.dynamodb, settings.aws.table_name)
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or utc_now
 
     def push(
         self,
@@ -245,12 +249,7 @@ class Pusher:
             IdempotencyValidationError,
         )
 
-        if not key or len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not key.isprintable():
-            raise ApiError(
-                400,
-                "invalid_idempotency_key",
-                f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters.",
-            )
+        check_key(key)
         leaderboard_id = leaderboard["id"]
         scope = credential_scope(principal)
         body_sha = hashlib.sha256(raw_body).hexdigest()
@@ -475,14 +474,8 @@ def enqueue_consolidation(
     settings: Settings, clients: AwsClients, workspace_id: str, leaderboard_id: str, reason: str
 ) -> None:
     """Asks the consolidate function to merge this leaderboard's pending batches."""
-    clients.sqs.send_message(
-        QueueUrl=settings.aws.consolidate_queue_url,
-        MessageBody=json.dumps(
-            {
-                "workspace_id": workspace_id,
-                "leaderboard_id": leaderboard_id,
-                "reason": reason,
-                "requested_at": iso(datetime.now(UTC)),
-            }
-        ),
+    queues.send(
+        clients.sqs,
+        settings.aws.consolidate_queue_url,
+        {"workspace_id": workspace_id, "leaderboard_id": leaderboard_id, "reason": reason, "requested_at": iso()},
     )

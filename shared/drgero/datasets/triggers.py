@@ -12,11 +12,12 @@ Delivery is at least once: a duplicate finds nothing pending and does nothing.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.datasets.consolidate import ConsolidationResult, Consolidator
@@ -65,7 +66,7 @@ def consolidation_sweep(settings: Settings, clients: AwsClients, now: datetime |
     """Queues every PUSH dataset that has pending rows and is due: its every-N-hours interval
     has passed since the last consolidation (default limits.consolidate_default_every_hours),
     or it holds at least its every-N-events rows (a threshold message that was lost)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)
     checked = queued = 0
     for record in table.query_all(PUSH_DATASETS_INDEX_PK, index="gsi1"):
@@ -78,9 +79,7 @@ def consolidation_sweep(settings: Settings, clients: AwsClients, now: datetime |
             continue
         config = leaderboard.get("dataset") or {}
         hours = float(config.get("consolidate_every_hours") or settings.limits.consolidate_default_every_hours)
-        last = datetime.fromisoformat(
-            str(record.get("last_consolidated_at") or record["created_at"]).replace("Z", "+00:00")
-        )
+        last = clock.parse_iso(str(record.get("last_consolidated_at") or record["created_at"]))
         every = config.get("consolidate_every_events")
         if (now - last).total_seconds() >= hours * 3600 or (every and pending >= int(every)):
             enqueue(settings, clients, record["workspace_id"], record["leaderboard_id"], "sweep")

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from drgero.core.errors import ApiError
+from drgero.core.validation import field_errors
 from drgero.evaluation.exact import ExactMatchOptions, RegexLimits
 from drgero.evaluation.judge import JudgeOptions
 
@@ -38,13 +39,11 @@ def parse_evaluation(
     try:
         return _ADAPTER.validate_python(raw, context={"regex_limits": regex_limits or RegexLimits()})
     except ValidationError as exc:
-        details = [
-            {
-                "field": ".".join(str(part) for part in ("evaluation", *_clean_loc(error["loc"]))),
-                "error": _message(error),
-            }
+        cleaned = (
+            {"loc": _clean_loc(error["loc"]), "msg": _message(error)}
             for error in exc.errors(include_url=False, include_input=False)
-        ]
+        )
+        details = field_errors(cleaned, prefix=("evaluation",))
         summary = "; ".join(f"{d['field']}: {d['error']}" for d in details)
         raise ApiError(400, "invalid_evaluation", f"invalid evaluation: {summary}", details) from None
 

@@ -36,10 +36,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core.clock import iso_epoch
 from drgero.core.errors import ApiError, conflict
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.identity.credentials import MICRO, api_token_key, get_api_token, iso, usd
+from drgero.identity.credentials import MICRO, api_token_key, get_api_token, usd
 from drgero.identity.principal import Principal, PrincipalKind
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -166,7 +167,7 @@ def public_reservation(item: dict) -> dict:
         "actual_usd": usd(item.get("actual_micro_usd")),
         "token_id": item.get("token_id", ""),
         "run_id": item.get("run_id", ""),
-        "created_at": iso(item.get("created_at")),
+        "created_at": iso_epoch(item.get("created_at")),
     }
 
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core.clock import iso_epoch
 from drgero.core.errors import ApiError
 from drgero.core.ids import new_id
 from drgero.identity import tokens
@@ -44,12 +44,6 @@ def api_token_key(workspace_id: str, token_id: str) -> tuple[str, str]:
 
 def dataset_token_key(leaderboard_id: str, token_id: str) -> tuple[str, str]:
     return f"LB#{leaderboard_id}", f"DSTOKEN#{token_id}"
-
-
-def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 def usd(micro: int | None) -> float | None:
@@ -167,16 +161,16 @@ def public_api_token(item: dict) -> dict:
         "last4": item["last4"],
         "display": f"{item['prefix']}…{item['last4']}",
         "scopes": item.get("scopes", []),
-        "created_at": iso(item.get("created_at")),
-        "expires_at": iso(item.get("token_expires_at")),
-        "last_used_at": iso(item.get("last_used_at")),
+        "created_at": iso_epoch(item.get("created_at")),
+        "expires_at": iso_epoch(item.get("token_expires_at")),
+        "last_used_at": iso_epoch(item.get("last_used_at")),
         "revoked": bool(item.get("revoked")),
         "budget_usd": usd(item.get("budget_micro_usd")),
         "remaining_usd": usd(item.get("remaining_micro_usd")),
         "reserved_usd": usd(item.get("reserved_micro_usd", 0)),
         "spent_usd": usd(item.get("spent_micro_usd", 0)),
         "previous_secrets": [
-            {"display": f"{item['prefix']}…{p['last4']}", "expires_at": iso(p.get("expires_at"))}
+            {"display": f"{item['prefix']}…{p['last4']}", "expires_at": iso_epoch(p.get("expires_at"))}
             for p in item.get("previous", [])
         ],
     }
@@ -339,7 +333,7 @@ def public_dataset_token(item: dict) -> dict:
         "name": item.get("name", ""),
         "prefix": item["prefix"],
         "last4": item["last4"],
-        "created_at": iso(item.get("created_at")),
+        "created_at": iso_epoch(item.get("created_at")),
         "revoked": bool(item.get("revoked")),
     }
 

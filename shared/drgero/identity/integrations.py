@@ -1,6 +1,6 @@
 """Provider credentials of a workspace (OpenRouter, Hugging Face).
 
-Each key is encrypted with KMS under the encryption context
+Each key is sealed with KMS (:mod:`drgero.core.secrets`) under the encryption context
 ``{"workspace_id": ws, "provider": provider, "purpose": "integration"}``: a ciphertext copied
 into another workspace's item does not decrypt. Only the ciphertext and a masked hint are
 stored (``WS#{ws}`` / ``INTEGRATION#{provider}``); reads show the hint; the plaintext leaves
@@ -16,10 +16,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from drgero.core import secrets
 from drgero.core.aws import AwsClients
+from drgero.core.clock import iso_epoch
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.identity.credentials import iso
 from drgero.store.table import MetadataTable
 
 PROVIDERS = ("openrouter", "huggingface")
@@ -35,7 +36,8 @@ def _table(settings: Settings, clients: AwsClients) -> MetadataTable:
     return MetadataTable(clients.dynamodb, settings.aws.table_name)
 
 
-def _context(workspace_id: str, provider: str) -> dict[str, str]:
+def secret_context(workspace_id: str, provider: str) -> dict[str, str]:
+    """The KMS encryption context of a workspace's provider key."""
     return {"workspace_id": workspace_id, "provider": provider, "purpose": "integration"}
 
 
@@ -55,19 +57,12 @@ def check_api_key(api_key: str) -> str:
     return key
 
 
-def mask(api_key: str) -> str:
-    """Enough to recognise which key it is, never enough to use it."""
-    if len(api_key) >= 20:
-        return f"{api_key[:4]}…{api_key[-4:]}"
-    return f"…{api_key[-2:]}"
-
-
 def public_integration(item: dict) -> dict:
     return {
         "provider": item["provider"],
         "configured": True,
         "key_hint": item["key_hint"],
-        "updated_at": iso(item.get("updated_at")),
+        "updated_at": iso_epoch(item.get("updated_at")),
         "updated_by": item.get("updated_by", ""),
     }
 
@@ -84,16 +79,14 @@ def put_integration(
     check_provider(provider)
     key = check_api_key(api_key)
     now = time.time() if now is None else now
-    ciphertext = clients.kms.encrypt(
-        KeyId=settings.aws.kms_key_id, Plaintext=key.encode("utf-8"), EncryptionContext=_context(workspace_id, provider)
-    )["CiphertextBlob"]
+    ciphertext = secrets.seal(settings, clients, key, secret_context(workspace_id, provider))
     pk, sk = integration_key(workspace_id, provider)
     item = {
         "pk": pk,
         "sk": sk,
         "provider": provider,
         "ciphertext": ciphertext,
-        "key_hint": mask(key),
+        "key_hint": secrets.key_hint(key),
         "updated_at": now,
         "updated_by": updated_by,
     }
@@ -125,12 +118,7 @@ def get_integration_key(settings: Settings, clients: AwsClients, workspace_id: s
     item = _table(settings, clients).get(*integration_key(workspace_id, provider))
     if not item:
         return None
-    plaintext = clients.kms.decrypt(
-        CiphertextBlob=bytes(item["ciphertext"]),
-        KeyId=settings.aws.kms_key_id,
-        EncryptionContext=_context(workspace_id, provider),
-    )["Plaintext"]
-    return plaintext.decode("utf-8")
+    return secrets.unseal(settings, clients, item["ciphertext"], secret_context(workspace_id, provider))
 
 
 def require_integration(settings: Settings, clients: AwsClients, workspace_id: str, provider: str) -> str:

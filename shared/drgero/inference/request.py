@@ -17,11 +17,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from drgero.core.errors import ApiError
 from drgero.core.settings import InferenceSettings
+from drgero.core.validation import parse
 
+INVALID = "The request body is not valid."
 MODEL_PREFIX = "leaderboard/"
 _LEADERBOARD_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MAX_METADATA_KEYS = 50
@@ -97,23 +99,6 @@ class InferenceRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _invalid(exc: ValidationError) -> ApiError:
-    details = [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "error": err["msg"]}
-        for err in exc.errors(include_url=False, include_input=False, include_context=False)
-    ]
-    return ApiError(400, "invalid_request", "The request body is not valid.", details)
-
-
-def _checked(body: Any, model: type[BaseModel]) -> Any:
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise _invalid(exc) from exc
-
-
 def _limits(messages: list[ChatMessage] | None, max_tokens: int | None, settings: InferenceSettings) -> None:
     if messages is not None and len(messages) > settings.max_messages:
         raise ApiError(
@@ -143,7 +128,7 @@ def _text_of(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]]:
 
 
 def parse_inference(body: Any, settings: InferenceSettings) -> InferenceRequest:
-    parsed: InferenceBody = _checked(body, InferenceBody)
+    parsed: InferenceBody = parse(InferenceBody, body, INVALID, empty="body")
     _limits(parsed.messages, parsed.max_tokens, settings)
     if parsed.messages is not None:
         text, plain = _text_of(parsed.messages)
@@ -154,7 +139,7 @@ def parse_inference(body: Any, settings: InferenceSettings) -> InferenceRequest:
 
 def parse_chat(body: Any, settings: InferenceSettings) -> tuple[str, InferenceRequest]:
     """(leaderboard id, request) from an OpenAI chat-completions body."""
-    parsed: ChatBody = _checked(body, ChatBody)
+    parsed: ChatBody = parse(ChatBody, body, INVALID, empty="body")
     if parsed.stream:
         raise ApiError(
             400,

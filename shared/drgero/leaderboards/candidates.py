@@ -1,10 +1,13 @@
-"""Candidate models on a leaderboard: attach (validated), list, load for a call, remove.
+"""Candidate models on a leaderboard, as stored: keys, views, listing, loading, removal.
+
+Attaching one (parse, validate against the provider, store, Idempotency-Key, auto-select)
+is :mod:`drgero.leaderboards.attach`; everything about a candidate once it is attached is here.
 
 Items (docs/data-model.md), all in the leaderboard's partition ``LB#{lb}``:
 - ``MODEL#{model_id}``: platform, display name, the target config WITHOUT its secret, the
-  secret as KMS ciphertext (encryption context binds it to workspace, leaderboard and
-  model: a ciphertext copied elsewhere does not decrypt), a masked hint, and for
-  OpenRouter models the catalog price at attach time.
+  secret as KMS ciphertext (encryption context :func:`secret_context` binds it to workspace,
+  leaderboard and model: a ciphertext copied elsewhere does not decrypt), a masked hint, and
+  for OpenRouter models the catalog price at attach time.
 - ``MODELKEY#{sha256(identity)}``: makes "the same model twice" impossible, even under
   concurrent attaches (conditional put in the attach transaction).
 The leaderboard item (``WS#{ws}`` / ``LB#{lb}``) keeps ``models``: public summaries, updated
@@ -13,90 +16,40 @@ in the same transaction, so the leaderboard view and the model items never disag
 Removing a model that the production selection pins (``selection.strategy == "manual"``)
 is refused with 409 ``model_in_production``, by a condition in the removal transaction, so
 the selection can never point at a removed model. (A ``ranking_winner`` selection must be
-resolved among the models still attached: :func:`attached_model_ids`.)
-
-:func:`auto_attach` runs auto-select (``drgero.providers.autoselect``) and attaches the picks.
+resolved among the models still attached: :func:`attached_model_ids`.) :func:`remove` is the
+route's removal: also never while the active run uses the model, and production falls to the
+next ranked model.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Collection
+from typing import Annotated, Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter
 
+from drgero.core import clock, secrets
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
-from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.leaderboards.leaderboard import get_leaderboard, leaderboard_key, require_enough_rows
-from drgero.providers.autoselect import AutoSelectRequest, ObservedLookup, auto_select
-from drgero.providers.catalog import CatalogModel, OpenRouterCatalog
-from drgero.providers.errors import AuthError, ProviderError, UnsafeUrl
+from drgero.leaderboards.leaderboard import get_leaderboard, leaderboard_key
 from drgero.providers.types import (
     CustomTarget,
     DrGeroTarget,
     HuggingFaceTarget,
     OpenRouterTarget,
 )
-from drgero.providers.validation import Validated
+from drgero.runs import records
+from drgero.runs.keys import run_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 Target = OpenRouterTarget | CustomTarget | HuggingFaceTarget | DrGeroTarget
-NAME = Field(default=None, min_length=1, max_length=200)
-
-
-class OpenRouterAttach(OpenRouterTarget):
-    name: str | None = NAME
-
-
-class CustomAttach(CustomTarget):
-    name: str | None = NAME
-
-
-class HuggingFaceAttach(HuggingFaceTarget):
-    name: str | None = NAME
-
-
-class DrGeroAttach(BaseModel):
-    """A Dr.Gero model is referenced by id; its endpoint comes from the model object."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    platform: Literal["drgero"] = "drgero"
-    model_id: str = Field(min_length=1, max_length=100)
-    name: str | None = NAME
-
-
-AttachBody = Annotated[
-    OpenRouterAttach | CustomAttach | HuggingFaceAttach | DrGeroAttach, Field(discriminator="platform")
-]
-_ATTACH = TypeAdapter(AttachBody)
 _TARGET: TypeAdapter[Target] = TypeAdapter(Annotated[Target, Field(discriminator="platform")])
 
-# target -> the validation result (drgero.providers.validation.validate_target bound to a
-# client, catalog and key); injected so tests and callers choose the network.
-Validator = Callable[[Target], Awaitable[Any]]
-DrGeroResolver = Callable[[str], DrGeroTarget | None]
 
-
-def parse_attach(body: Any) -> Any:
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
-    try:
-        return _ATTACH.validate_python(body)
-    except ValidationError as exc:
-        # Messages only (pydantic's "input" could be a secret).
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise ApiError(400, "invalid_request", "The model is not valid.", details) from exc
-
-
+# ------------------------------------------------------------------ keys and views
 def model_key(leaderboard_id: str, model_id: str) -> tuple[str, str]:
     return f"LB#{leaderboard_id}", f"MODEL#{model_id}"
 
@@ -111,28 +64,8 @@ def identity_key(leaderboard_id: str, target: Target) -> tuple[str, str]:
     return f"LB#{leaderboard_id}", "MODELKEY#" + hashlib.sha256(identity.encode()).hexdigest()
 
 
-def _secret(target: Target) -> str | None:
-    if isinstance(target, CustomTarget | DrGeroTarget) and target.auth.secret:
-        return target.auth.secret.get_secret_value()
-    if isinstance(target, HuggingFaceTarget) and target.token:
-        return target.token.get_secret_value()
-    return None
-
-
-def _mask(secret: str) -> str:
-    return f"…{secret[-4:]}" if len(secret) >= 16 else "…"
-
-
-def _config_without_secret(target: Target) -> dict[str, Any]:
-    config = target.model_dump(mode="json", exclude_none=True)
-    if isinstance(target, CustomTarget | DrGeroTarget):
-        config["auth"] = {k: v for k, v in config.get("auth", {}).items() if k != "secret"}
-    if isinstance(target, HuggingFaceTarget):
-        config.pop("token", None)
-    return config
-
-
-def _context(workspace_id: str, leaderboard_id: str, model_id: str) -> dict[str, str]:
+def secret_context(workspace_id: str, leaderboard_id: str, model_id: str) -> dict[str, str]:
+    """The KMS encryption context of a candidate's secret (:mod:`drgero.core.secrets`)."""
     return {
         "workspace_id": workspace_id,
         "leaderboard_id": leaderboard_id,
@@ -158,163 +91,22 @@ def public_model(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary(item: dict[str, Any]) -> dict[str, Any]:
+    """The entry of the leaderboard item's ``models`` list."""
     return {"id": item["id"], "platform": item["platform"], "name": item["name"], "created_at": item["created_at"]}
 
 
-def _validation_error(exc: ProviderError) -> ApiError:
-    """A failed probe of the user's endpoint is a problem with what they gave us: 400."""
-    if isinstance(exc, UnsafeUrl) or exc.status == 400:
-        return exc.to_api_error()
-    if isinstance(exc, AuthError):
-        message = "The endpoint rejected the credentials given for it."
-    else:
-        message = f"The endpoint did not answer a test request: {exc.message}"
-    return ApiError(400, "endpoint_probe_failed", message, {"cause": exc.code, **exc.details()})
-
-
-async def attach_model(
-    table: MetadataTable,
-    settings: Settings,
-    clients: AwsClients,
-    workspace_id: str,
-    leaderboard_id: str,
-    body: Any,
-    *,
-    validate: Validator,
-    resolve_drgero: DrGeroResolver | None = None,
-    model_id: str | None = None,
-    extra_attributes: dict[str, Any] | None = None,
-    checks: Sequence[tuple[tuple[str, str], Condition, ApiError]] = (),
-) -> dict[str, Any]:
-    """Validates and attaches a candidate; returns the public view (201).
-
-    ``model_id``: the id to use (an idempotent caller derives it from its Idempotency-Key;
-    409 ``model_id_taken`` if it exists). ``extra_attributes``: stored on the model item
-    (e.g. a request hash). ``checks``: ``(key, condition, error)`` condition checks added to
-    the attach transaction; ``error`` is raised when one fails (e.g. "the Dr.Gero model
-    still exists")."""
-    leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
-    require_enough_rows(table, settings, leaderboard)
-    parsed = parse_attach(body)
-    limit = settings.limits.max_models_per_leaderboard
-    if len(leaderboard.get("models") or []) >= limit:
-        raise ApiError(409, "model_limit", f"A leaderboard can have at most {limit} models.", {"limit": limit})
-
-    name = parsed.name
-    target = _target(parsed, resolve_drgero)
-    try:
-        validated = await validate(target)
-    except ProviderError as exc:
-        raise _validation_error(exc) from exc
-
-    model_id = model_id or new_id("mdl")
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    item: dict[str, Any] = {
-        "pk": model_key(leaderboard_id, model_id)[0],
-        "sk": model_key(leaderboard_id, model_id)[1],
-        "id": model_id,
-        "leaderboard_id": leaderboard_id,
-        "workspace_id": workspace_id,
-        "platform": target.platform,
-        "name": name or getattr(target, "display_name", target.platform),
-        "config": _config_without_secret(target),
-        "identity_sk": identity_key(leaderboard_id, target)[1],
-        "created_at": now,
-        **(extra_attributes or {}),
-    }
-    secret = _secret(target)
-    if secret:
-        item["secret_ciphertext"] = clients.kms.encrypt(
-            KeyId=settings.aws.kms_key_id,
-            Plaintext=secret.encode(),
-            EncryptionContext=_context(workspace_id, leaderboard_id, model_id),
-        )["CiphertextBlob"]
-        item["secret_hint"] = _mask(secret)
-    catalog_model = getattr(validated, "catalog_model", None)
-    if isinstance(target, OpenRouterTarget) and catalog_model is not None and catalog_model.pricing is not None:
-        # The price at attach time; runs snapshot the price they actually use.
-        item["pricing"] = catalog_model.pricing.model_dump()
-    lb_pk, lb_sk = leaderboard_key(workspace_id, leaderboard_id)
-    id_pk, id_sk = identity_key(leaderboard_id, target)
-    try:
-        table.transact(
-            [
-                {"put": item, "condition": Condition("attribute_not_exists(pk)")},
-                {
-                    "put": {"pk": id_pk, "sk": id_sk, "model_id": model_id, "created_at": now},
-                    "condition": Condition("attribute_not_exists(pk)"),
-                },
-                {
-                    "update": (lb_pk, lb_sk),
-                    "expression": "SET #models = list_append(if_not_exists(#models, :empty), :new), #u = :now",
-                    "names": {"#models": "models", "#u": "updated_at"},
-                    "values": {":empty": [], ":new": [summary(item)], ":now": now},
-                    "condition": Condition(
-                        "attribute_exists(pk) AND (attribute_not_exists(#models) OR size(#models) < :max)",
-                        names={"#models": "models"},
-                        values={":max": limit},
-                    ),
-                },
-                *({"check": key, "condition": condition} for key, condition, _error in checks),
-            ]
-        )
-    except ClientError as exc:
-        if not is_conditional_failure(exc):
-            raise
-        _raise_attach_conflict(exc, table, (lb_pk, lb_sk), limit, checks)
-        raise
-    return public_model(item)
-
-
-def _target(parsed: Any, resolve_drgero: DrGeroResolver | None) -> Any:
-    """The provider target a parsed attach body names (a Dr.Gero model resolved to its endpoint)."""
-    if isinstance(parsed, DrGeroAttach):
-        target = resolve_drgero(parsed.model_id) if resolve_drgero else None
-        if target is None:
-            raise not_found("Dr.Gero model")
-        return target
-    fields = parsed.model_dump(exclude={"name"})
-    # Rebuild the plain target (keeps SecretStr values; model_dump would reveal nothing).
-    target_type = {"openrouter": OpenRouterTarget, "custom": CustomTarget, "huggingface": HuggingFaceTarget}
-    return target_type[parsed.platform].model_validate({**fields, **_secret_fields(parsed)})
-
-
-def _raise_attach_conflict(
-    exc: ClientError,
-    table: MetadataTable,
-    leaderboard: tuple[str, str],
-    limit: int,
-    checks: Sequence[tuple[tuple[str, str], Condition, ApiError]],
-) -> None:
-    """Raises the API error of the attach transaction's failed condition (operations: model,
-    identity, leaderboard, then ``checks``); returns when none is recognised."""
-    reasons = [r.get("Code") for r in (exc.response.get("CancellationReasons") or [])]
-    failed = [code == "ConditionalCheckFailed" for code in reasons]
-    for index, (_key, _condition, error) in enumerate(checks, start=3):
-        if len(failed) > index and failed[index]:
-            raise error from exc
-    if failed and failed[0]:
-        raise ApiError(409, "model_id_taken", "A model with this id already exists.") from exc
-    if len(failed) > 1 and failed[1]:
-        raise ApiError(409, "model_already_attached", "This model is already on the leaderboard.") from exc
-    if len(failed) > 2 and failed[2]:
-        if table.get(*leaderboard) is None:
-            raise not_found("Leaderboard") from exc
-        raise ApiError(409, "model_limit", f"A leaderboard can have at most {limit} models.") from exc
-
-
-def _secret_fields(parsed: Any) -> dict[str, Any]:
-    """The secret-bearing fields of an attach body, as objects (model_dump masks SecretStr)."""
-    if isinstance(parsed, CustomAttach):
-        return {"auth": parsed.auth}
-    if isinstance(parsed, HuggingFaceAttach):
-        return {"token": parsed.token}
-    return {}
-
-
+# ------------------------------------------------------------------ reading
 def list_models(table: MetadataTable, workspace_id: str, leaderboard_id: str) -> list[dict[str, Any]]:
     get_leaderboard(table, workspace_id, leaderboard_id)
     return [public_model(i) for i in table.query_all(f"LB#{leaderboard_id}", "MODEL#", consistent=True)]
+
+
+def get_attached(table: MetadataTable, workspace_id: str, leaderboard_id: str, model_id: str) -> dict[str, Any]:
+    item = table.get(*model_key(leaderboard_id, model_id))
+    get_leaderboard(table, workspace_id, leaderboard_id)
+    if not item or item.get("workspace_id") != workspace_id:
+        raise not_found("Model")
+    return public_model(item)
 
 
 def attached_model_ids(leaderboard: dict[str, Any]) -> set[str]:
@@ -336,16 +128,25 @@ def load_target(
         raise not_found("Model")
     config = dict(item["config"])
     if item.get("secret_ciphertext"):
-        secret = clients.kms.decrypt(
-            CiphertextBlob=bytes(item["secret_ciphertext"]),
-            KeyId=settings.aws.kms_key_id,
-            EncryptionContext=_context(workspace_id, leaderboard_id, model_id),
-        )["Plaintext"].decode()
+        secret = secrets.unseal(
+            settings, clients, item["secret_ciphertext"], secret_context(workspace_id, leaderboard_id, model_id)
+        )
         if config["platform"] == "huggingface":
             config["token"] = secret
         else:
             config["auth"] = {**config.get("auth", {}), "secret": secret}
     return _TARGET.validate_python(config), item
+
+
+# ------------------------------------------------------------------ removal
+def remove(table: MetadataTable, workspace_id: str, leaderboard_id: str, model_id: str) -> None:
+    """``DELETE /api/leaderboards/{id}/models/{model_id}``.
+
+    409 ``model_in_use`` while the active run evaluates it; 409 ``model_in_production`` while
+    the manual selection pins it; then, if it was the ranking winner in production, production
+    moves to the next ranked model still attached (or to none)."""
+    remove_model(table, workspace_id, leaderboard_id, model_id, run_model_ids=run_model_ids(table))
+    fall_back_production(table, workspace_id, leaderboard_id, model_id)
 
 
 def remove_model(
@@ -392,7 +193,7 @@ def remove_model(
                 "update": leaderboard_key(workspace_id, leaderboard_id),
                 "expression": f"REMOVE #models[{index}] SET #u = :now",
                 "names": {"#models": "models", "#u": "updated_at"},
-                "values": {":now": datetime.now(UTC).isoformat().replace("+00:00", "Z")},
+                "values": {":now": clock.iso()},
                 # The list did not move under us, and the selection does not pin this model.
                 "condition": Condition(
                     f"#models[{index}].#id = :id AND "
@@ -429,101 +230,63 @@ def _in_production() -> ApiError:
     )
 
 
-async def auto_attach(
-    table: MetadataTable,
-    settings: Settings,
-    clients: AwsClients,
-    workspace_id: str,
-    leaderboard_id: str,
-    body: Any,
-    *,
-    catalog: OpenRouterCatalog,
-    api_key: str,
-    observed: ObservedLookup | None = None,
-) -> dict[str, Any]:
-    """``POST /api/leaderboards/{id}/models/auto-select``: pick from the catalog and attach.
+def run_model_ids(table: MetadataTable) -> Callable[[str], list[str]]:
+    """``run_id -> model ids`` of that run (the runs' item ``RUN#{run}`` / ``META``)."""
 
-    Idempotent: the choice does not depend on what is already attached, so a retry (or a
-    repeat) selects the same models and reports the ones already there instead of adding
-    more. All-or-nothing on the model limit: 409 before anything is attached.
-    """
-    leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
-    require_enough_rows(table, settings, leaderboard)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
-    try:
-        request = AutoSelectRequest.model_validate(body)
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise ApiError(400, "invalid_request", "The auto-select request is not valid.", details) from exc
-    try:
-        result = await auto_select(request, catalog, api_key=api_key, observed=observed or (lambda _id: None))
-    except ProviderError as exc:
-        raise exc.to_api_error() from exc
+    def models_of(run_id: str) -> list[str]:
+        run = table.get(*run_key(run_id)) or {}
+        return list(run.get("model_ids") or [])
 
-    existing = {
-        item["config"].get("model"): item
-        for item in table.query_all(f"LB#{leaderboard_id}", "MODEL#", consistent=True)
-        if item.get("platform") == "openrouter"
-    }
-    new_picks = [p for p in result.picked if p.model_id not in existing]
-    limit = settings.limits.max_models_per_leaderboard
-    have = len(leaderboard.get("models") or [])
-    if have + len(new_picks) > limit:
-        raise ApiError(
-            409,
-            "model_limit",
-            f"Adding {len(new_picks)} models would pass the limit of {limit} per leaderboard ({have} attached).",
-            {"limit": limit, "attached": have, "to_add": len(new_picks)},
-        )
-    by_id = {m.id: m for m in (await catalog.snapshot(api_key)).models}
-    models: list[dict[str, Any]] = []
-    for pick in result.picked:
-        if pick.model_id in existing:
-            view = public_model(existing[pick.model_id])
-            view["already_attached"] = True
+    return models_of
+
+
+def fall_back_production(table: MetadataTable, workspace_id: str, leaderboard_id: str, removed_model_id: str) -> None:
+    """After ``removed_model_id`` left the leaderboard: if it was the ``ranking_winner``
+    production model, production becomes the best-ranked model of the latest completed run
+    that is still attached, else nothing. Conditional on production still naming the removed
+    model (a run completing meanwhile wins). Even before this runs (or if it crashed),
+    :func:`drgero.runs.selection.production_model` never answers a detached model."""
+    # runs.selection imports this module (attached_model_ids): bound at call time.
+    from drgero.runs.selection import latest_completed_run
+
+    key = leaderboard_key(workspace_id, leaderboard_id)
+    leaderboard = table.get(*key)
+    if leaderboard is None:
+        return
+    production = leaderboard.get("production") or {}
+    if production.get("model_id") != removed_model_id:
+        return
+    attached = attached_model_ids(leaderboard)
+    latest = latest_completed_run(table, leaderboard_id)
+    rows = (records.ranking_of(latest or {}) or {}).get("rows") or []
+    ranked = sorted(
+        (r for r in rows if r.get("model_id") in attached and r.get("score") is not None),
+        key=lambda r: (r.get("rank") or 10**9, r["model_id"]),
+    )
+    condition = Condition(
+        "#prod.#mid = :removed AND (attribute_not_exists(#sel) OR #sel.#st = :rw)",
+        names={"#prod": "production", "#mid": "model_id", "#sel": "selection", "#st": "strategy"},
+        values={":removed": removed_model_id, ":rw": "ranking_winner"},
+    )
+    try:
+        if ranked and latest:
+            table.update(
+                *key,
+                "SET #prod = :prod",
+                {},
+                {
+                    ":prod": {
+                        "model_id": ranked[0]["model_id"],
+                        "run_id": latest["id"],
+                        "run_started_at": latest["started_at"],
+                        "since": clock.iso_millis(),
+                        "fallback_from": removed_model_id,
+                    }
+                },
+                condition=condition,
+            )
         else:
-            entry = by_id.get(pick.model_id)
-
-            async def from_catalog(_target: Target, entry: CatalogModel | None = entry) -> Any:
-                # Just picked from the catalog: nothing more to validate.
-                return Validated(catalog_model=entry)
-
-            try:
-                view = await attach_model(
-                    table,
-                    settings,
-                    clients,
-                    workspace_id,
-                    leaderboard_id,
-                    {"platform": "openrouter", "model": pick.model_id},
-                    validate=from_catalog,
-                )
-            except ApiError as exc:
-                if exc.code != "model_already_attached":
-                    raise
-                # Attached concurrently (e.g. a retried request): report, do not add twice.
-                view = {"platform": "openrouter", "name": pick.model_id, "already_attached": True}
-            else:
-                view["already_attached"] = False
-        view["auto_select"] = {
-            "reason": pick.reason,
-            "input_cost_per_m": pick.input_cost_per_m,
-            "output_cost_per_m": pick.output_cost_per_m,
-            "open_source": pick.open_source,
-            "p95": pick.p95.model_dump(),
-            "p99": pick.p99.model_dump(),
-        }
-        models.append(view)
-    return {
-        "models": models,
-        "requested": result.requested,
-        "considered": result.considered,
-        "excluded": result.excluded,
-        "catalog_fetched_at": result.catalog_fetched_at,
-        "catalog_stale": result.catalog_stale,
-        "notes": result.notes,
-    }
+            table.update(*key, "REMOVE #prod", {}, {}, condition=condition)
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise

@@ -16,11 +16,13 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from drgero.core import clock
 from drgero.core.errors import ApiError, not_found
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
+from drgero.core.validation import StrictModel, parse
 from drgero.inference.config import CaptureRule, InferencePolicy
 from drgero.store.table import Condition, MetadataTable
 from drgero.traces.redaction import RedactionPolicy
@@ -28,19 +30,7 @@ from drgero.traces.redaction import RedactionPolicy
 PUSH_DATASETS_INDEX_PK = "DATASETS#PUSH"  # gsi1pk of every PUSH dataset record (the sweep reads it)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 # ------------------------------------------------------------------ configuration models
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 def _upper_mode(value: Any) -> Any:
     """Accepts "push"/"get" as well as the contract's "PUSH"/"GET"."""
     if isinstance(value, dict) and isinstance(value.get("mode"), str):
@@ -48,14 +38,14 @@ def _upper_mode(value: Any) -> Any:
     return value
 
 
-class GetDataset(_Strict):
+class GetDataset(StrictModel):
     """GET mode: a .jsonl / .jsonl.gz file of a Hugging Face dataset repo."""
 
     mode: Literal["GET"]
     url: str = Field(min_length=1, max_length=2048)
 
 
-class PushDataset(_Strict):
+class PushDataset(StrictModel):
     """PUSH mode: rows arrive through POST /v1/leaderboard/{id}/dataset/push."""
 
     mode: Literal["PUSH"]
@@ -123,7 +113,7 @@ class HumanEvaluation(BaseModel):
 EvaluationConfig = Annotated[ExactEvaluation | JudgeEvaluation | HumanEvaluation, Field(discriminator="type")]
 
 
-class Selection(_Strict):
+class Selection(StrictModel):
     strategy: Literal["ranking_winner", "manual"] = "ranking_winner"
     model_id: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -134,7 +124,7 @@ class Selection(_Strict):
         return self
 
 
-class LeaderboardCreate(_Strict):
+class LeaderboardCreate(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -179,7 +169,7 @@ class LeaderboardCreate(_Strict):
         return value
 
 
-class LeaderboardPatch(_Strict):
+class LeaderboardPatch(StrictModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Support answers v2"}]})
     name: str | None = Field(default=None, min_length=1, max_length=200)
     prompt: str | None = Field(default=None, min_length=1, max_length=100_000)
@@ -194,18 +184,7 @@ class LeaderboardPatch(_Strict):
     _dataset_mode = field_validator("dataset", mode="before")(_upper_mode)
 
 
-def parse_model(model: type[BaseModel], body: Any, message: str = "The leaderboard is not valid.") -> Any:
-    """Validates a request body; 400 ``invalid_request`` with one detail per bad field."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]}
-            for err in exc.errors(include_url=False)
-        ]
-        raise ApiError(400, "invalid_request", message, details) from exc
+INVALID = "The leaderboard is not valid."
 
 
 # ------------------------------------------------------------------ storage
@@ -231,13 +210,13 @@ def _end_epoch(dataset: dict[str, Any]) -> int | None:
     end = dataset.get("end_date")
     if not end:
         return None
-    return int(datetime.fromisoformat(str(end).replace("Z", "+00:00")).timestamp())
+    return int(clock.parse_iso(str(end)).timestamp())
 
 
 def dataset_to_item(config: GetDataset | PushDataset) -> dict[str, Any]:
     data = config.model_dump(mode="json")
     if isinstance(config, PushDataset) and config.end_date is not None:
-        data["end_date"] = iso(config.end_date)
+        data["end_date"] = clock.iso(config.end_date)
     return data
 
 
@@ -287,13 +266,13 @@ def create_leaderboard(
     ``resolve_get_dataset(config, leaderboard_id) -> dict`` resolves a GET-mode dataset (pinned
     commit, snapshot, row count; :func:`drgero.datasets.hf.resolve_and_snapshot`) and raises a
     400 when the file cannot be used; it is injected so this module stays free of the hub."""
-    config: LeaderboardCreate = body if isinstance(body, LeaderboardCreate) else parse_model(LeaderboardCreate, body)
+    config: LeaderboardCreate = body if isinstance(body, LeaderboardCreate) else parse(LeaderboardCreate, body, INVALID)
     from drgero.workspaces import plans  # workspaces area: the plan's leaderboard limit (403 plan_limit)
 
     plans.check_can_create_leaderboard(table, settings, workspace_id, count_leaderboards(table, workspace_id))
 
     leaderboard_id = new_id("lb")
-    now = iso(_now())
+    now = clock.iso()
     dataset = dataset_to_item(config.dataset)
     if isinstance(config.dataset, GetDataset):
         if resolve_get_dataset is None:
@@ -364,7 +343,7 @@ def update_leaderboard(
     resolve_get_dataset: Any = None,
 ) -> dict[str, Any]:
     """PATCH: changes the given fields; the dataset mode itself cannot change (409)."""
-    patch: LeaderboardPatch = body if isinstance(body, LeaderboardPatch) else parse_model(LeaderboardPatch, body)
+    patch: LeaderboardPatch = body if isinstance(body, LeaderboardPatch) else parse(LeaderboardPatch, body, INVALID)
     current = get_leaderboard(table, workspace_id, leaderboard_id)
     changes: dict[str, Any] = {}
     fields = patch.model_fields_set
@@ -393,7 +372,7 @@ def update_leaderboard(
         changes.update(_dataset_changes(patch.dataset, current, leaderboard_id, resolve_get_dataset))
     if not changes:
         return current
-    changes["updated_at"] = iso(_now())
+    changes["updated_at"] = clock.iso()
     names = {f"#f{i}": name for i, name in enumerate(changes)}
     values = {f":v{i}": value for i, value in enumerate(changes.values())}
     sets = [f"#f{i} = :v{i}" for i, value in enumerate(changes.values()) if value is not None]
@@ -433,7 +412,7 @@ def _dataset_changes(
         # together, e.g. monthly_limit >= daily_limit).
         sent = patched.model_dump(include=patched.model_fields_set)
         stored = {k: v for k, v in current["dataset"].items() if k in PushDataset.model_fields}
-        merged = parse_model(PushDataset, {**stored, **sent}, "The dataset is not valid.")
+        merged = parse(PushDataset, {**stored, **sent}, "The dataset is not valid.")
         dataset = dataset_to_item(merged)
     else:
         dataset = dataset_to_item(patched)

@@ -25,17 +25,18 @@ delete sees it, or the attach fails.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from drgero.core import clock, secrets
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.providers.errors import ProviderError
+from drgero.core.validation import StrictModel, parse
+from drgero.providers.errors import ProviderError, probe_error
 from drgero.providers.ssrf import GuardPolicy, check_address, check_url_syntax
 from drgero.providers.types import MAX_URL_LENGTH, DrGeroTarget, EndpointAuth
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
@@ -49,11 +50,7 @@ MODEL_ID_PATTERN = r"^dgm_[0-9a-z]{26}$"
 Probe = Callable[[DrGeroTarget], Awaitable[Any]]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class EndpointIn(_Strict):
+class EndpointIn(StrictModel):
     """An OpenAI-compatible chat-completions endpoint (``{url}`` receives the POST)."""
 
     url: str = Field(min_length=8, max_length=MAX_URL_LENGTH)
@@ -69,7 +66,7 @@ class EndpointIn(_Strict):
         return value
 
 
-class DrGeroModelCreate(_Strict):
+class DrGeroModelCreate(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -93,7 +90,7 @@ class DrGeroModelCreate(_Strict):
     probe: bool = True
 
 
-class DrGeroModelPatch(_Strict):
+class DrGeroModelPatch(StrictModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"description": "v2 of our bot"}]})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -113,21 +110,14 @@ def counter_key(workspace_id: str) -> tuple[str, str]:
     return f"WS#{workspace_id}", COUNTER_SK
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _context(workspace_id: str, model_id: str, version: int) -> dict[str, str]:
+def secret_context(workspace_id: str, model_id: str, version: int) -> dict[str, str]:
+    """The KMS encryption context of a version's secret (:mod:`drgero.core.secrets`)."""
     return {
         "workspace_id": workspace_id,
         "model_id": model_id,
         "version": str(version),
         "purpose": "drgero_model_secret",
     }
-
-
-def _mask(secret: str) -> str:
-    return f"…{secret[-4:]}" if len(secret) >= 16 else "…"
 
 
 def _public_version(version: dict[str, Any]) -> dict[str, Any]:
@@ -165,16 +155,7 @@ def public_model(item: dict[str, Any]) -> dict[str, Any]:
 def _parse(model: type[BaseModel], body: Any) -> Any:
     if isinstance(body, model):
         return body
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise ApiError(400, "invalid_request", "The model is not valid.", details) from exc
+    return parse(model, body, "The model is not valid.")
 
 
 def _valid_name(value: str) -> str:
@@ -189,8 +170,6 @@ async def _check_endpoint(
     model_id: str, endpoint: EndpointIn, probe: bool, policy: GuardPolicy, prober: Probe | None
 ) -> str:
     """The status the version gets; 400 ``unsafe_url`` / ``endpoint_probe_failed``."""
-    from drgero.leaderboards.candidates import _validation_error  # the same probe errors as an attach
-
     try:
         checked = check_url_syntax(endpoint.url, policy)
         if not probe or prober is None:
@@ -202,7 +181,7 @@ async def _check_endpoint(
             return UNVERIFIED
         await prober(_target(model_id, endpoint.url, endpoint.model, endpoint.auth))
     except ProviderError as exc:
-        raise _validation_error(exc) from exc
+        raise probe_error(exc) from exc
     except ValueError as exc:  # an unparsable IP literal
         raise ApiError(400, "unsafe_url", "The endpoint URL is not valid.", {"reason": "invalid_url"}) from exc
     return READY
@@ -232,12 +211,9 @@ def _version_record(
     }
     if endpoint.auth.secret is not None:
         secret = endpoint.auth.secret.get_secret_value()
-        record["secret_ciphertext"] = clients.kms.encrypt(
-            KeyId=settings.aws.kms_key_id,
-            Plaintext=secret.encode(),
-            EncryptionContext=_context(workspace_id, model_id, version),
-        )["CiphertextBlob"]
-        record["secret_hint"] = _mask(secret)
+        context = secret_context(workspace_id, model_id, version)
+        record["secret_ciphertext"] = secrets.seal(settings, clients, secret, context)
+        record["secret_hint"] = secrets.hint(secret)
     return record
 
 
@@ -274,7 +250,7 @@ async def create_model(
         raise _limit_error(limit)
     model_id = new_id("dgm")
     status = await _check_endpoint(model_id, request.endpoint, request.probe, policy, probe)
-    now = _now()
+    now = clock.iso()
     pk, sk = model_key(workspace_id, model_id)
     item = {
         "pk": pk,
@@ -351,7 +327,7 @@ async def update_model(
         version = max(int(v["version"]) for v in versions) + 1 if versions else 1
         changes["status"] = await _check_endpoint(model_id, patch.endpoint, patch.probe, policy, probe)
         changes["current_version"] = version
-        record = _version_record(settings, clients, workspace_id, model_id, version, patch.endpoint, _now())
+        record = _version_record(settings, clients, workspace_id, model_id, version, patch.endpoint, clock.iso())
         names["#v"] = "versions"
         values[":new"] = [record]
         values[":n"] = len(versions)
@@ -360,7 +336,7 @@ async def update_model(
         condition += " AND size(#v) = :n"
     if not changes and not extra:
         return current
-    changes["updated_at"] = _now()
+    changes["updated_at"] = clock.iso()
     sets, removes = [], []
     for i, (field, value) in enumerate(changes.items()):
         names[f"#f{i}"] = field
@@ -469,7 +445,7 @@ def attached_leaderboards(table: MetadataTable, workspace_id: str, model_id: str
 def resolver(
     table: MetadataTable, settings: Settings, clients: AwsClients, workspace_id: str
 ) -> Callable[[str], DrGeroTarget | None]:
-    """``resolve_drgero`` for :func:`drgero.leaderboards.candidates.attach_model`: the callable target of
+    """``resolve_drgero`` for :func:`drgero.leaderboards.attach.attach_model`: the callable target of
     the model's current version (secret decrypted, for the probe and the encrypted copy the
     candidate keeps), or None when the workspace has no such model (or it is being deleted)."""
 
@@ -481,11 +457,8 @@ def resolver(
         endpoint = version["endpoint"]
         auth: dict[str, Any] = dict(endpoint.get("auth") or {"kind": "none"})
         if version.get("secret_ciphertext"):
-            auth["secret"] = clients.kms.decrypt(
-                CiphertextBlob=bytes(version["secret_ciphertext"]),
-                KeyId=settings.aws.kms_key_id,
-                EncryptionContext=_context(workspace_id, model_id, int(version["version"])),
-            )["Plaintext"].decode()
+            context = secret_context(workspace_id, model_id, int(version["version"]))
+            auth["secret"] = secrets.unseal(settings, clients, version["secret_ciphertext"], context)
         return DrGeroTarget(
             model_id=model_id,
             url=endpoint["url"],

@@ -116,3 +116,15 @@ class UnsafeUrl(ProviderError):
         if self.reason:
             details["reason"] = self.reason
         return details
+
+
+def probe_error(exc: ProviderError) -> ApiError:
+    """A failed probe of an endpoint the user gave us (a candidate, a Dr.Gero model version)
+    is a problem with what they gave us: 400, whatever the provider error's own status."""
+    if isinstance(exc, UnsafeUrl) or exc.status == 400:
+        return exc.to_api_error()
+    if isinstance(exc, AuthError):
+        message = "The endpoint rejected the credentials given for it."
+    else:
+        message = f"The endpoint did not answer a test request: {exc.message}"
+    return ApiError(400, "endpoint_probe_failed", message, {"cause": exc.code, **exc.details()})

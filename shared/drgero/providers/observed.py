@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from drgero.core import clock
 from drgero.core.settings import Settings
 from drgero.providers.autoselect import ObservedLatency, ObservedLookup
 from drgero.store.table import MetadataTable, deserialize
@@ -63,7 +64,7 @@ def observed_latencies(
     from drgero.traces import keys
 
     providers = settings.providers
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     low = keys.format_time(now - timedelta(hours=providers.observed_latency_window_hours))
     partition = keys.listing_partition(workspace_id, kind="inference")
     durations: dict[str, list[float]] = {}

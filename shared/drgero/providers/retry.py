@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from drgero.core import clock
+
 
 @dataclass(frozen=True)
 class RetryConfig:
@@ -23,7 +25,7 @@ def backoff_seconds(attempt: int, config: RetryConfig, rng: Callable[[], float] 
     return rng() * ceiling
 
 
-def parse_retry_after(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
+def parse_retry_after(value: str | None, now: Callable[[], datetime] = clock.now) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent/bad."""
     if not value:
         return None

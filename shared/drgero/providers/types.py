@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+
+from drgero.core.validation import FrozenModel
 
 Platform = Literal["openrouter", "custom", "huggingface", "drgero"]
 CostSource = Literal["provider", "pricing", "unknown"]
@@ -25,11 +27,7 @@ HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~\-]{1,100}$"
 MAX_URL_LENGTH = 2048
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Pricing(_Strict):
+class Pricing(FrozenModel):
     """USD per million tokens, used when the provider does not report the cost itself."""
 
     input_per_m_usd: float = Field(ge=0, le=10_000)
@@ -39,7 +37,7 @@ class Pricing(_Strict):
         return (prompt_tokens * self.input_per_m_usd + completion_tokens * self.output_per_m_usd) / 1_000_000
 
 
-class EndpointAuth(_Strict):
+class EndpointAuth(FrozenModel):
     """How a user endpoint authenticates: nothing, ``Authorization: Bearer``, or a named header."""
 
     kind: Literal["none", "bearer", "header"] = "none"
@@ -71,7 +69,7 @@ class EndpointAuth(_Strict):
         return [self.secret.get_secret_value()] if self.secret else []
 
 
-class _UrlTarget(_Strict):
+class _UrlTarget(FrozenModel):
     url: str = Field(min_length=8, max_length=MAX_URL_LENGTH)
 
     @field_validator("url")
@@ -83,7 +81,7 @@ class _UrlTarget(_Strict):
         return value
 
 
-class OpenRouterTarget(_Strict):
+class OpenRouterTarget(FrozenModel):
     platform: Literal["openrouter"] = "openrouter"
     model: str = Field(min_length=3, max_length=200, pattern=OPENROUTER_ID_PATTERN)
 

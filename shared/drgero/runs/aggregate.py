@@ -13,6 +13,7 @@ import json
 import logging
 from typing import Any
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation, ranking_metric
@@ -116,8 +117,8 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
     if finish_as == records.COMPLETED:
         moved = move_production(table, run, ranking.get("winner_model_id"))
     records.release_active_marker(table, run)
-    finished = records.now_iso()
-    execution = (records.parse_iso(finished) - records.parse_iso(run["started_at"])).total_seconds()
+    finished = clock.iso_millis()
+    execution = (clock.parse_iso(finished) - clock.parse_iso(run["started_at"])).total_seconds()
     leaderboard = table.get(*leaderboard_key(run["workspace_id"], run["leaderboard_id"]))
     emit_run_trace(
         settings,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
@@ -27,7 +28,7 @@ def cancel_run(settings: Settings, clients: AwsClients, workspace_id: str, run_i
     for _attempt in range(5):
         run = records.get_run_for(table, workspace_id, run_id)
         status = run["status"]
-        now = records.now_iso()
+        now = clock.iso_millis()
         if status in (records.COMPLETED, records.FAILED):
             raise ApiError(409, "run_finished", f"The run already finished ({status}); there is nothing to cancel.")
         if status in (records.CANCELLING, records.CANCELLED, records.AGGREGATING):

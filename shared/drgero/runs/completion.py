@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.runs import records
@@ -37,7 +38,7 @@ def complete_shard(
     """Marks the shard finished and counts it on the run, atomically. False: it was already
     finished (a duplicate delivery), nothing counted."""
     names = {"#state": "state"}
-    values: dict[str, Any] = {":final": final_state, ":now": records.now_iso()}
+    values: dict[str, Any] = {":final": final_state, ":now": clock.iso_millis()}
     sets = ["#state = :final", "finished_at = :now"]
     for i, (name, value) in enumerate(stats.items()):
         names[f"#s{i}"] = name

@@ -23,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import queues
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
@@ -129,7 +130,7 @@ def _send_judge(settings: Settings, clients: AwsClients, message: EvaluateMessag
         shard_id=message.shard_id,
         shard_index=message.shard_index,
     )
-    clients.sqs.send_message(QueueUrl=settings.aws.judge_queue_url, MessageBody=body.model_dump_json())
+    queues.send(clients.sqs, settings.aws.judge_queue_url, body)
 
 
 def _stats(outputs: list[dict[str, Any]], rows_in_shard: int) -> dict[str, Any]:

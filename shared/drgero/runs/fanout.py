@@ -25,6 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock, queues
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
@@ -38,7 +39,6 @@ from drgero.runs.start import start_run
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")
-SQS_BATCH = 10
 
 
 def leaderboard_snapshot(leaderboard: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def _snapshot(settings: Settings, clients: AwsClients, table: MetadataTable, run
             "rows": len(lines),
             "shard_size": shard_size,
             "shards_total": len(shards),
-            "running_at": records.now_iso(),
+            "running_at": clock.iso_millis(),
         },
     )
     current = updated or records.get_run(table, run["id"]) or run
@@ -146,7 +146,7 @@ def _snapshot(settings: Settings, clients: AwsClients, table: MetadataTable, run
 def _fail(table: MetadataTable, run: dict[str, Any], reason: str) -> dict[str, Any]:
     logger.warning("run failed at fan-out", extra={"run_id": run["id"], "reason": reason})
     updated = records.transition(
-        table, run["id"], (records.QUEUED,), records.FAILED, {"error": reason, "finished_at": records.now_iso()}
+        table, run["id"], (records.QUEUED,), records.FAILED, {"error": reason, "finished_at": clock.iso_millis()}
     )
     records.release_active_marker(table, run)
     return updated or records.get_run(table, run["id"]) or run
@@ -211,14 +211,8 @@ def _fan_out(settings: Settings, clients: AwsClients, table: MetadataTable, run:
 def send_batches(sqs: Any, queue_url: str, bodies: list[str]) -> None:
     """SendMessageBatch in tens; entries SQS rejects are retried, then raise (the fan-out
     message is redelivered and sends again: duplicates are harmless, losses are not)."""
-    for start in range(0, len(bodies), SQS_BATCH):
-        pending = {str(i): body for i, body in enumerate(bodies[start : start + SQS_BATCH])}
-        for _attempt in range(3):
-            response = sqs.send_message_batch(
-                QueueUrl=queue_url, Entries=[{"Id": k, "MessageBody": v} for k, v in pending.items()]
-            )
-            pending = {f["Id"]: pending[f["Id"]] for f in response.get("Failed", [])}
-            if not pending:
-                break
+    size = queues.MAX_BATCH_ENTRIES
+    for start in range(0, len(bodies), size):
+        pending = queues.send_batch(sqs, queue_url, bodies[start : start + size], attempts=3)
         if pending:
             raise RuntimeError(f"{len(pending)} work item(s) could not be queued")

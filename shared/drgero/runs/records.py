@@ -17,7 +17,6 @@ refuses a second run: 409); it is removed when the run reaches a final state or 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -35,14 +34,6 @@ SOURCES = ("manual", "schedule", "dataset_improvement")
 # Shard states: pending -> (judge runs: evaluated ->) done | cancelled.
 SHARD_PENDING, SHARD_EVALUATED, SHARD_DONE, SHARD_CANCELLED = "pending", "evaluated", "done", "cancelled"
 SHARD_FINISHED = frozenset({SHARD_DONE, SHARD_CANCELLED})
-
-
-def now_iso(moment: datetime | None = None) -> str:
-    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def get_run(table: MetadataTable, run_id: str) -> dict[str, Any] | None:

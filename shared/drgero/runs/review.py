@@ -18,9 +18,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
+from drgero.core.validation import invalid
 from drgero.evaluation.config import HumanOptions, normalize_human_grade, parse_evaluation
 from drgero.identity.principal import Principal, Scope
 from drgero.runs import records
@@ -85,7 +87,7 @@ def open_review(settings: Settings, clients: AwsClients, run: dict[str, Any]) ->
         run["id"],
         (records.RUNNING,),
         records.AWAITING_REVIEW,
-        {"review_total": total, "awaiting_review_at": records.now_iso()},
+        {"review_total": total, "awaiting_review_at": clock.iso_millis()},
     )
     if moved is None:
         return None
@@ -150,10 +152,7 @@ def submit_grades(
     try:
         submission = body if isinstance(body, ReviewSubmission) else ReviewSubmission.model_validate(body)
     except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]} for e in exc.errors(include_url=False)
-        ]
-        raise ApiError(400, "invalid_request", "The grades are not valid.", details) from None
+        raise invalid(exc, "The grades are not valid.") from None
     run = records.get_run_for(table, principal.workspace_id, run_id)
     options = _options(run)
     if submission.close:
@@ -201,7 +200,7 @@ def _store_grade(
 ) -> None:
     pk, sk = grade_key(run_id, row, model)
     item = {"pk": pk, "sk": sk, "row": row, "model_id": model, "grade": value, "score": score,
-            "graded_by": principal.user_id or principal.token_id, "graded_at": records.now_iso()}  # fmt: skip
+            "graded_by": principal.user_id or principal.token_id, "graded_at": clock.iso_millis()}  # fmt: skip
     open_run = Condition("#st = :awaiting", names={"#st": "status"}, values={":awaiting": records.AWAITING_REVIEW})
     try:
         table.transact(

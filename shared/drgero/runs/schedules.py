@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
+from drgero.core.validation import field_errors
 
 _RATE = re.compile(r"^\s*(\d{1,5})\s+(minute|minutes|hour|hours|day|days)\s*$", re.IGNORECASE)
 _FIELD = re.compile(r"^[0-9A-Za-z*?/,\-#LW]{1,60}$")
@@ -137,10 +138,7 @@ def parse_schedule(raw: Any) -> ScheduleConfig | None:
         config = ScheduleConfig.model_validate(raw)
         config.expression()
     except ValidationError as exc:
-        details = [
-            {"field": ".".join(("schedule", *map(str, e["loc"]))), "error": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
+        details = field_errors(exc.errors(include_url=False, include_input=False), prefix=("schedule",))
         raise ApiError(
             400, "invalid_schedule", "The schedule is not valid: " + "; ".join(d["error"] for d in details), details
         ) from None

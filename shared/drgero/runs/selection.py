@@ -13,9 +13,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock
 from drgero.core.errors import ApiError
+from drgero.core.validation import parse
 from drgero.leaderboards.candidates import attached_model_ids
-from drgero.leaderboards.leaderboard import Selection, get_leaderboard, leaderboard_key, parse_model
+from drgero.leaderboards.leaderboard import INVALID, Selection, get_leaderboard, leaderboard_key
 from drgero.runs import records
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -44,7 +46,7 @@ def move_production(table: MetadataTable, run: dict[str, Any], winner_model_id: 
         "model_id": winner_model_id,
         "run_id": run["id"],
         "run_started_at": run["started_at"],
-        "since": records.now_iso(),
+        "since": clock.iso_millis(),
     }
     try:
         table.update(
@@ -83,10 +85,10 @@ def latest_completed_run(table: MetadataTable, leaderboard_id: str) -> dict[str,
 def set_selection(table: MetadataTable, workspace_id: str, leaderboard_id: str, body: Any) -> dict[str, Any]:
     """PUT /api/leaderboards/{id}/selection. ``manual`` needs an attached model (409 otherwise);
     ``ranking_winner`` makes the latest completed run's winner production (if still attached)."""
-    selection: Selection = body if isinstance(body, Selection) else parse_model(Selection, body)
+    selection: Selection = body if isinstance(body, Selection) else parse(Selection, body, INVALID)
     leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
     key = leaderboard_key(workspace_id, leaderboard_id)
-    values: dict[str, Any] = {":sel": selection.model_dump(mode="json", exclude_none=True), ":now": records.now_iso()}
+    values: dict[str, Any] = {":sel": selection.model_dump(mode="json", exclude_none=True), ":now": clock.iso_millis()}
     expression = "SET #sel = :sel, updated_at = :now"
     names = {"#sel": "selection"}
     if selection.strategy == "manual":
@@ -105,7 +107,7 @@ def set_selection(table: MetadataTable, workspace_id: str, leaderboard_id: str, 
                 "model_id": winner,
                 "run_id": latest["id"],
                 "run_started_at": latest["started_at"],
-                "since": records.now_iso(),
+                "since": clock.iso_millis(),
             }
             expression += ", #prod = :prod"
     updated = table.update(*key, expression, names, values, condition=Condition("attribute_exists(pk)"))

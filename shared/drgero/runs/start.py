@@ -8,18 +8,19 @@ consolidation added enough rows, :mod:`drgero.runs.improvement`).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from drgero.core import clock, queues
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
+from drgero.core.validation import parse
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.run_plan import ModelLoad, estimate_run_seconds
 from drgero.leaderboards.leaderboard import get_leaderboard, leaderboard_key
@@ -57,16 +58,7 @@ def parse_start_body(body: Any) -> StartRunBody:
         return StartRunBody()
     if isinstance(body, StartRunBody):
         return body
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
-    try:
-        return StartRunBody.model_validate(body)
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        raise ApiError(400, "invalid_request", "The run request is not valid.", details) from None
+    return parse(StartRunBody, body, "The run request is not valid.")
 
 
 def _selected_models(leaderboard: dict[str, Any], wanted: list[str] | None) -> list[dict[str, Any]]:
@@ -170,7 +162,7 @@ def start_run(
     model_items = [table.get(f"LB#{leaderboard_id}", f"MODEL#{m['id']}") or dict(m) for m in selected]
 
     run_id = new_id("run")
-    now = records.now_iso()
+    now = clock.iso_millis()
     item = {
         "pk": run_key(run_id)[0],
         "sk": run_key(run_id)[1],
@@ -214,16 +206,10 @@ def start_run(
         raise _in_progress(current.get("active_run_id") or "") from exc
     if enqueue:
         try:
-            clients.sqs.send_message(
-                QueueUrl=settings.aws.runs_queue_url,
-                MessageBody=json.dumps(
-                    {
-                        "run_id": run_id,
-                        "leaderboard_id": leaderboard_id,
-                        "workspace_id": workspace_id,
-                        "source": source,
-                    }
-                ),
+            queues.send(
+                clients.sqs,
+                settings.aws.runs_queue_url,
+                {"run_id": run_id, "leaderboard_id": leaderboard_id, "workspace_id": workspace_id, "source": source},
             )
         except ClientError as exc:
             # Not queued: nothing will ever move this run, so it must not block the leaderboard.

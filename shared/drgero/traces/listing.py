@@ -13,9 +13,10 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from drgero.core import clock
 from drgero.core.errors import bad_request
 from drgero.store.table import MetadataTable, deserialize, serialize
 from drgero.traces import keys
@@ -91,7 +92,7 @@ def list_traces(table: MetadataTable, query: TraceQuery) -> TracePage:
     page = items[: query.limit]
     has_more = len(items) > query.limit or bool(response.get("LastEvaluatedKey") and page)
     next_cursor = encode_cursor(page[-1]["sk"]) if has_more and page else None
-    now = datetime.now(UTC).timestamp()
+    now = clock.now().timestamp()
     # Index items past their TTL can linger up to a couple of days before DynamoDB deletes
     # them; their objects may already be gone, so they are not shown.
     visible = [item["t"] for item in page if item.get("expires_at", now + 1) > now]

@@ -14,7 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from drgero.core.errors import ApiError, bad_request, not_found
+from drgero.core import clock
+from drgero.core.errors import bad_request, not_found
+from drgero.core.idempotency import key_reused
 from drgero.traces import keys
 from drgero.traces.model import REF_ID_PATTERN, ModelInfo, Trace, TraceKind, TraceStatus, Usage, check_depth
 from drgero.traces.redaction import KEEP_ALL, RedactionPolicy, redact
@@ -67,7 +69,7 @@ class ManualTraceIn(BaseModel):
         if value is None:
             return None
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        if value > datetime.now(UTC) + _MAX_CLOCK_SKEW:
+        if value > clock.now() + _MAX_CLOCK_SKEW:
             raise ValueError("created_at is in the future")
         return value
 
@@ -102,7 +104,7 @@ def record_manual_trace(
     """Stores a manual event and returns it. With an ``idempotency_key``, a retry of the same
     request returns the trace stored the first time (nothing is recorded twice), and the same
     key with a different body is 422 ``idempotency_key_reused``."""
-    if event.created_at and event.created_at < datetime.now(UTC) - timedelta(days=retention_days):
+    if event.created_at and event.created_at < clock.now() - timedelta(days=retention_days):
         raise bad_request(f"created_at is older than the trace retention ({retention_days} days).")
     policy = leaderboard_policy(store, workspace_id, event.leaderboard_id) if event.leaderboard_id else KEEP_ALL
     fields = event.model_dump(exclude_none=True, exclude={"created_at"})
@@ -115,9 +117,5 @@ def record_manual_trace(
         return trace
     anchor = store.table.get(keys.anchor_pk(trace.id), keys.ANCHOR_SK) or {}
     if anchor.get("request_hash") != request_hash:
-        raise ApiError(
-            422,
-            "idempotency_key_reused",
-            "This Idempotency-Key was already used with a different request body.",
-        )
+        raise key_reused()
     return store.get(workspace_id, trace.id)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from drgero.core import clock
 from drgero.core.ids import new_id
 
 TRACE_ID_PATTERN = r"^tr_[0-9a-z]{26}$"
@@ -73,10 +74,6 @@ def new_trace_id() -> str:
     return new_id("tr")
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Trace(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,7 +83,7 @@ class Trace(BaseModel):
     leaderboard_id: str | None = Field(default=None, pattern=REF_ID_PATTERN)
     kind: TraceKind
     name: str = Field(min_length=1, max_length=200)
-    created_at: datetime = Field(default_factory=utc_now)
+    created_at: datetime = Field(default_factory=clock.now)
     duration_ms: float | None = Field(default=None, ge=0)
     status: TraceStatus = TraceStatus.OK
     error: str | None = Field(default=None, max_length=2000)

@@ -23,21 +23,19 @@ decides whether a missing trace may fail its request (the inference path logs an
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from drgero.core import queues
 from drgero.traces.model import Trace
 from drgero.traces.scrub import scrub
 from drgero.traces.store import TraceStore
 
-SQS_BATCH_MAX_ENTRIES = 10
+SQS_BATCH_MAX_ENTRIES = queues.MAX_BATCH_ENTRIES
 # SQS's limit for one message and for a whole batch request is 256 KiB.
 SQS_BATCH_MAX_BYTES = 256 * 1024
 _PREVIEW_CHARS = 2000
-
-logger = logging.getLogger(__name__)
 
 
 class TraceEmitError(Exception):
@@ -92,7 +90,7 @@ class QueueSink:
     def emit(self, trace: Trace) -> None:
         body = fit_message(scrub(trace), self.max_message_bytes)
         try:
-            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+            queues.send(self.sqs, self.queue_url, body)
         except Exception as error:  # noqa: BLE001 - any client failure becomes one typed error for the caller
             raise TraceEmitError(f"could not queue trace {trace.id}: {error}", [trace.id]) from error
 
@@ -115,19 +113,11 @@ class QueueSink:
 
     def _send_batch(self, batch: list[tuple[str, str]]) -> list[str]:
         """Sends one batch; entries SQS rejects are retried once. Returns the ids still failing."""
-        pending = dict(batch)
-        for _attempt in range(2):
-            ids = list(pending)
-            entries = [{"Id": str(i), "MessageBody": pending[trace_id]} for i, trace_id in enumerate(ids)]
-            try:
-                response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            except Exception as error:  # noqa: BLE001 - the whole request failed: retried once, then reported
-                logger.warning("trace batch not queued: %s", error)
-                continue
-            pending = {ids[int(f["Id"])]: pending[ids[int(f["Id"])]] for f in response.get("Failed", [])}
-            if not pending:
-                return []
-        return list(pending)
+        # A failed request is retried once too, then reported: the caller decides what to do.
+        failed = queues.send_batch(
+            self.sqs, self.queue_url, [body for _id, body in batch], attempts=2, retry_request_errors=True
+        )
+        return [batch[index][0] for index in failed]
 
     @contextmanager
     def buffer(self) -> Iterator[TraceBuffer]:

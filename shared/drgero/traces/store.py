@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock
 from drgero.core.errors import not_found
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure, serialize
 from drgero.traces import keys
@@ -141,4 +142,4 @@ class TraceStore:
 
 def _expired(item: dict[str, Any]) -> bool:
     expires_at = item.get("expires_at")
-    return expires_at is not None and expires_at <= datetime.now(UTC).timestamp()
+    return expires_at is not None and expires_at <= clock.now().timestamp()

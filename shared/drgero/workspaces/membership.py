@@ -15,12 +15,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core.clock import iso_epoch
 from drgero.core.errors import ApiError, conflict, not_found
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.identity import tokens
 from drgero.identity.access import ROLES
-from drgero.identity.credentials import iso
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 INVITE_CODE_PREFIX = "inv_"
@@ -52,7 +52,7 @@ def public_workspace(item: dict, role: str = "") -> dict:
         "id": item["workspace_id"],
         "name": item.get("name", ""),
         "plan": item.get("plan", ""),
-        "created_at": iso(item.get("created_at")),
+        "created_at": iso_epoch(item.get("created_at")),
     }
     if role:
         out["role"] = role
@@ -64,7 +64,7 @@ def public_member(item: dict) -> dict:
         "user_id": item["user_id"],
         "role": item["role"],
         "email": item.get("email", ""),
-        "added_at": iso(item.get("added_at")),
+        "added_at": iso_epoch(item.get("added_at")),
     }
 
 
@@ -301,8 +301,8 @@ def public_invitation(item: dict) -> dict:
         "email": item["email"],
         "role": item["role"],
         "state": item["state"],
-        "created_at": iso(item.get("created_at")),
-        "expires_at": iso(item.get("invite_expires_at")),
+        "created_at": iso_epoch(item.get("created_at")),
+        "expires_at": iso_epoch(item.get("invite_expires_at")),
     }
 
 

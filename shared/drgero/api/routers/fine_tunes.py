@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from drgero.api.deps import CurrentClients, CurrentSettings, CurrentTable, get_principal
 from drgero.core.errors import ApiError
+from drgero.core.idempotency import check_key
 from drgero.identity.principal import Principal, Scope
 from drgero.own_models.finetune import schedules
 from drgero.own_models.finetune.bodies import FineTuneCreate
@@ -107,9 +108,7 @@ async def create_fine_tune(
 ) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
-    from drgero.leaderboards.attachments import check_idempotency_key
-
-    check_idempotency_key(idempotency_key)
+    check_key(idempotency_key)
     raw = await _json_object(request)
     # Blocking backend and S3 calls: off the event loop.
     item = await run_in_threadpool(

@@ -18,12 +18,13 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from drgero.api.deps import CurrentClients, CurrentSettings, CurrentTable, get_principal
+from drgero.core import idempotency
 from drgero.core.errors import ApiError
 from drgero.identity.principal import Principal, Scope
-from drgero.leaderboards import attachments as model_attachments
-from drgero.leaderboards import candidates
+from drgero.leaderboards import attach, candidates
 from drgero.own_models import registry as drgero_models
 from drgero.providers.autoselect import AutoSelectRequest
+from drgero.providers.client import ProviderClient
 
 router = APIRouter(tags=["models"])
 
@@ -61,7 +62,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        max_length=model_attachments.MAX_IDEMPOTENCY_KEY,
+        max_length=idempotency.MAX_KEY_CHARS,
         description="A retry with the same key and body returns the model the first request attached.",
     ),
 ]
@@ -101,11 +102,11 @@ async def attach_model(
     settings: CurrentSettings,
     clients: CurrentClients,
     table: CurrentTable,
-    body: Annotated[candidates.AttachBody, Body(examples=_ATTACH_EXAMPLES)],
+    body: Annotated[attach.AttachBody, Body(examples=_ATTACH_EXAMPLES)],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    model_attachments.check_idempotency_key(idempotency_key)
-    view, replayed = await model_attachments.attach(
+    idempotency.check_key(idempotency_key)
+    view, replayed = await attach.attach_for_workspace(
         table, settings, clients, principal.workspace_id, id, await _json(request), idempotency_key
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
@@ -131,19 +132,19 @@ async def auto_select(
     table: CurrentTable,
     body: Annotated[AutoSelectRequest, Body(examples=[{"count": 3, "max_input_cost_per_m": 1.0}])],
 ) -> dict:
-    return await model_attachments.auto_select(
+    return await attach.auto_attach_for_workspace(
         table, settings, clients, principal.workspace_id, id, await _json(request)
     )
 
 
 @router.get("/api/leaderboards/{id}/models/{model_id}", summary="One candidate model (secrets masked)")
 def get_attached_model(id: str, model_id: str, principal: Reader, table: CurrentTable) -> dict:
-    return model_attachments.get_attached(table, principal.workspace_id, id, model_id)
+    return candidates.get_attached(table, principal.workspace_id, id, model_id)
 
 
 @router.delete("/api/leaderboards/{id}/models/{model_id}", status_code=204, summary="Remove a candidate model")
 def remove_model(id: str, model_id: str, principal: LeaderboardWriter, table: CurrentTable) -> Response:
-    model_attachments.remove(table, principal.workspace_id, id, model_id)
+    candidates.remove(table, principal.workspace_id, id, model_id)
     return Response(status_code=204)
 
 
@@ -151,7 +152,7 @@ def remove_model(id: str, model_id: str, principal: LeaderboardWriter, table: Cu
 def _probe(settings) -> drgero_models.Probe:
     from drgero.providers.validation import validate_target
 
-    client = model_attachments.provider_client(settings)
+    client = ProviderClient.shared(settings.providers)
 
     async def probe(target) -> Any:
         return await validate_target(target, client=client)
@@ -160,7 +161,7 @@ def _probe(settings) -> drgero_models.Probe:
 
 
 def _policy(settings):
-    return model_attachments.provider_client(settings).policy
+    return ProviderClient.shared(settings.providers).policy
 
 
 @router.post("/api/models", status_code=201, summary="Create a Dr.Gero model", dependencies=[BodyLimit])

@@ -19,6 +19,8 @@ from starlette.concurrency import run_in_threadpool
 
 from drgero.api.deps import CurrentClients, CurrentPrincipal, CurrentSettings
 from drgero.core.errors import ApiError, bad_request
+from drgero.core.idempotency import check_key
+from drgero.core.validation import invalid
 from drgero.identity.principal import Principal, Scope
 from drgero.store.table import MetadataTable
 from drgero.traces import TraceKind, TraceStore, trace_url
@@ -117,11 +119,8 @@ async def post_trace(
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise bad_request("The body is not valid JSON.", code="invalid_json") from error
     except ValidationError as error:
-        details = [{"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]} for err in error.errors()]
-        raise bad_request("The trace is not valid.", details) from error
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
-        raise bad_request("Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
+        raise invalid(error, "The trace is not valid.") from None
+    idempotency_key = check_key(request.headers.get("idempotency-key"))
     store = TraceStore.from_clients(settings, clients)
     trace = await run_in_threadpool(
         record_manual_trace,

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from drgero.core.errors import ApiError
+from drgero.core.validation import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Hyperparameters(_Strict):
+class Hyperparameters(StrictModel):
     n_epochs: int | None = Field(default=None, ge=1, le=50)
     batch_size: int | None = Field(default=None, ge=1, le=1024)
     learning_rate_multiplier: float | None = Field(default=None, gt=0.0, le=10.0)
 
 
-class FineTuneCreate(_Strict):
+class FineTuneCreate(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -40,16 +34,3 @@ class FineTuneCreate(_Strict):
     hyperparameters: Hyperparameters | None = None
     # Share of rows held out as the validation file (deterministic per row id).
     validation_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
-
-
-def parse_body(model: type[BaseModel], body: Any, message: str) -> Any:
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        details = [
-            {"field": ".".join(str(p) for p in err["loc"]), "error": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise ApiError(400, "invalid_request", message, details) from exc

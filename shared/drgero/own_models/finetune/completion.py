@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
@@ -20,7 +21,7 @@ from drgero.own_models.finetune.endings import (
     release_lock_operation,
     usage_operations,
 )
-from drgero.own_models.finetune.records import FAILED, SUCCEEDED, TERMINAL, iso, utc_now
+from drgero.own_models.finetune.records import FAILED, SUCCEEDED, TERMINAL
 from drgero.own_models.finetune.tracing import emit_trace
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -123,7 +124,7 @@ def _version_record(
     auth = EndpointAuth(kind="bearer", secret=key) if key else EndpointAuth()
     endpoint = drgero_models.EndpointIn(url=url, model=fine_tuned_model, auth=auth)
     record = drgero_models._version_record(  # noqa: SLF001 - the one builder of version records
-        settings, clients, item["workspace_id"], item["model_id"], number, endpoint, iso(utc_now())
+        settings, clients, item["workspace_id"], item["model_id"], number, endpoint, clock.iso()
     )
     record["source"] = "fine_tune"
     record["fine_tune_job_id"] = item["id"]

@@ -14,16 +14,19 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
+from drgero.core.idempotency import key_reused
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
+from drgero.core.validation import parse
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.own_models import registry as drgero_models
 from drgero.own_models.finetune.backend import BackendFactory, default_backend
-from drgero.own_models.finetune.bodies import FineTuneCreate, parse_body
+from drgero.own_models.finetune.bodies import FineTuneCreate
 from drgero.own_models.finetune.keys import ACTIVE_INDEX_PK, idempotency_key_item, job_key, lock_key, trace_id_of
-from drgero.own_models.finetune.records import STARTING, iso, utc_now
+from drgero.own_models.finetune.records import STARTING
 from drgero.own_models.finetune.start import export_for, start
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -36,12 +39,10 @@ def _replay(table: MetadataTable, workspace_id: str, model_id: str, key: str, bo
     """The job a first request with this Idempotency-Key created (None: the key is new);
     422 ``idempotency_key_reused`` when the body differs."""
     record = table.get(*idempotency_key_item(workspace_id, model_id, key))
-    if record is None or int(record.get("expires_at") or 0) < int(utc_now().timestamp()):
+    if record is None or int(record.get("expires_at") or 0) < int(clock.now().timestamp()):
         return None
     if record.get("request_hash") != request_hash(body):
-        raise ApiError(
-            422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request body."
-        )
+        raise key_reused()
     return table.get(*job_key(workspace_id, model_id, record["job_id"]))
 
 
@@ -65,7 +66,7 @@ def create_job(
     it; the key's record is written in the job's own transaction."""
     from drgero.runs.dataset import pinned_dataset
 
-    request: FineTuneCreate = parse_body(FineTuneCreate, body, "The fine-tune request is not valid.")
+    request: FineTuneCreate = parse(FineTuneCreate, body, "The fine-tune request is not valid.")
     model = drgero_models.get_model(table, workspace_id, model_id)
     if model.get("status") == drgero_models.DELETING:
         raise not_found("Model")
@@ -78,7 +79,7 @@ def create_job(
     # Export first: a dataset that cannot be trained on (too few rows, too big) is a 409
     # before anything is written.
     export = export_for(settings, clients, leaderboard.get("prompt") or "", dataset, request.validation_fraction)
-    now = utc_now()
+    now = clock.now()
     job_id = new_id("ftj")
     hyperparameters = request.hyperparameters.model_dump(exclude_none=True) if request.hyperparameters else {}
     pk, sk = job_key(workspace_id, model_id, job_id)
@@ -86,7 +87,7 @@ def create_job(
         "pk": pk,
         "sk": sk,
         "gsi1pk": ACTIVE_INDEX_PK,
-        "gsi1sk": f"{iso(now)}#{job_id}",
+        "gsi1sk": f"{clock.iso(now)}#{job_id}",
         "id": job_id,
         "workspace_id": workspace_id,
         "model_id": model_id,
@@ -107,8 +108,8 @@ def create_job(
         },
         "start_attempts": 0,
         "trace_id": trace_id_of(job_id),
-        "created_at": iso(now),
-        "updated_at": iso(now),
+        "created_at": clock.iso(now),
+        "updated_at": clock.iso(now),
     }
     lpk, lsk = lock_key(workspace_id, model_id)
     idempotency: list[dict[str, Any]] = []
@@ -134,7 +135,7 @@ def create_job(
         *idempotency,
         {"put": item, "condition": Condition("attribute_not_exists(pk)")},
         {
-            "put": {"pk": lpk, "sk": lsk, "job_id": job_id, "created_at": iso(now)},
+            "put": {"pk": lpk, "sk": lsk, "job_id": job_id, "created_at": clock.iso(now)},
             "condition": Condition("attribute_not_exists(pk)"),
         },
         # The model still exists and is not being deleted.

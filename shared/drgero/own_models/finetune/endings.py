@@ -10,11 +10,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.own_models.finetune.backend import BackendJob
 from drgero.own_models.finetune.keys import lock_key
-from drgero.own_models.finetune.records import CANCELLED, FAILED, SUCCEEDED, iso, parse_iso, utc_now
+from drgero.own_models.finetune.records import CANCELLED, FAILED, SUCCEEDED
 from drgero.own_models.finetune.tracing import emit_trace
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -50,10 +51,10 @@ def finish(
 
 
 def ending_changes(settings: Settings, item: dict[str, Any], status: str, job: BackendJob | None) -> dict[str, Any]:
-    now = utc_now()
-    changes: dict[str, Any] = {"status": status, "finished_at": iso(now), "updated_at": iso(now)}
+    now = clock.now()
+    changes: dict[str, Any] = {"status": status, "finished_at": clock.iso(now), "updated_at": clock.iso(now)}
     started = item.get("started_at") or item["created_at"]
-    changes["execution_seconds"] = round(max(0.0, (now - parse_iso(started)).total_seconds()), 3)
+    changes["execution_seconds"] = round(max(0.0, (now - clock.parse_iso(started)).total_seconds()), 3)
     if job is not None:
         changes["backend_status"] = job.status
         if job.trained_tokens is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
@@ -16,7 +17,7 @@ from drgero.own_models.finetune.backend import BackendError, BackendFactory, Bac
 from drgero.own_models.finetune.completion import complete
 from drgero.own_models.finetune.endings import finish
 from drgero.own_models.finetune.keys import ACTIVE_INDEX_PK
-from drgero.own_models.finetune.records import CANCELLED, FAILED, SUCCEEDED, TERMINAL, iso, parse_iso, utc_now
+from drgero.own_models.finetune.records import CANCELLED, FAILED, SUCCEEDED, TERMINAL
 from drgero.own_models.finetune.start import start
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -49,7 +50,7 @@ def apply(
             item["sk"],
             "SET #st = :st, #bs = :st, #u = :u",
             {"#st": "status", "#bs": "backend_status", "#u": "updated_at"},
-            {":st": job.status, ":u": iso(utc_now()), ":a": SUCCEEDED, ":b": FAILED, ":c": CANCELLED},
+            {":st": job.status, ":u": clock.iso(), ":a": SUCCEEDED, ":b": FAILED, ":c": CANCELLED},
             condition=Condition("attribute_exists(pk) AND NOT #st IN (:a, :b, :c)"),
         )
     except ClientError as exc:
@@ -68,7 +69,7 @@ def poll_jobs(
     """The sweeper's ``fine_tune_poll`` job: every active job, once. One job's trouble is
     logged and counted, never allowed to stop the others."""
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)
-    now = now or utc_now()
+    now = now or clock.now()
     counts = {"polled": 0, "resumed": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "errors": 0}
     entries, _ = table.query(ACTIVE_INDEX_PK, index="gsi1", limit=settings.fine_tune.poll_max_jobs)
     backend = backend_factory(settings)
@@ -79,7 +80,7 @@ def poll_jobs(
                 continue
             try:
                 if not item.get("backend_job_id"):
-                    age = (now - parse_iso(item["updated_at"])).total_seconds()
+                    age = (now - clock.parse_iso(item["updated_at"])).total_seconds()
                     if age >= settings.fine_tune.resume_after_seconds:
                         counts["resumed"] += 1
                         item = start(table, settings, clients, item, backend_factory=backend_factory)

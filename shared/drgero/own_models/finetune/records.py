@@ -6,7 +6,6 @@ Lifecycle: ``starting`` (exported, not yet on the backend) -> the backend's stat
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from drgero.core.errors import not_found
@@ -17,18 +16,6 @@ from drgero.store.table import MetadataTable
 STARTING = "starting"
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def public_job(item: dict[str, Any]) -> dict[str, Any]:

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import Field
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
 from drgero.core.settings import Settings
+from drgero.core.validation import parse
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.own_models import registry as drgero_models
 from drgero.own_models.finetune.backend import BackendFactory, default_backend
-from drgero.own_models.finetune.bodies import FineTuneCreate, parse_body
+from drgero.own_models.finetune.bodies import FineTuneCreate
 from drgero.own_models.finetune.create import create_job
 from drgero.own_models.finetune.records import latest_job
 from drgero.store.table import MetadataTable
@@ -60,10 +61,6 @@ def schedule_key(workspace_id: str, model_id: str) -> tuple[str, str]:
 
 def schedule_name(model_id: str) -> str:
     return f"ft-{model_id}"[:64]
-
-
-def _iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 def public_schedule(item: dict[str, Any]) -> dict[str, Any]:
@@ -97,14 +94,14 @@ def put_schedule(
     """``PUT /api/models/{id}/fine-tune-schedule``: stores the schedule and syncs EventBridge."""
     from drgero.runs.schedules import parse_schedule
 
-    request: ScheduleBody = parse_body(ScheduleBody, body, "The fine-tune schedule is not valid.")
+    request: ScheduleBody = parse(ScheduleBody, body, "The fine-tune schedule is not valid.")
     config = parse_schedule(request.schedule)
     drgero_models.get_model(table, workspace_id, model_id)
     get_leaderboard(table, workspace_id, request.leaderboard_id)
     if config is None:
         raise ApiError(400, "invalid_schedule", "schedule must be an object with 'cron' or 'rate'.")
     previous = table.get(*schedule_key(workspace_id, model_id)) or {}
-    now = _iso()
+    now = clock.iso()
     pk, sk = schedule_key(workspace_id, model_id)
     item = {
         **{k: v for k, v in previous.items() if k.startswith("last_")},
@@ -232,7 +229,7 @@ def run_scheduled(
                 **({"#j": "last_job_id"} if result.get("outcome") == "started" else {}),
             },
             {
-                ":f": _iso(),
+                ":f": clock.iso(),
                 ":o": result["outcome"],
                 **({":j": result["job_id"]} if result.get("outcome") == "started" else {}),
             },

@@ -16,12 +16,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.own_models.finetune.backend import BackendError, BackendFactory, default_backend
 from drgero.own_models.finetune.endings import finish
 from drgero.own_models.finetune.export import build_export, object_keys
-from drgero.own_models.finetune.records import FAILED, STARTING, TERMINAL, iso, utc_now
+from drgero.own_models.finetune.records import FAILED, STARTING, TERMINAL
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.own_models.finetune")
@@ -82,7 +83,7 @@ def start(
                 *key,
                 "SET #t = :t, #e = :e, #u = :u ADD #a :one",
                 {"#t": "training", "#e": "last_error", "#u": "updated_at", "#a": "start_attempts"},
-                {":t": training, ":e": exc.message, ":u": iso(utc_now()), ":one": 1},
+                {":t": training, ":e": exc.message, ":u": clock.iso(), ":one": 1},
             )
         return finish(table, settings, clients, item, FAILED, error=exc.message, extra={"training": training})
     finally:
@@ -106,8 +107,8 @@ def start(
                 ":bj": job.id,
                 ":tf": {"training": train_file, **({"validation": validation_file} if validation_file else {})},
                 ":t": training,
-                ":sa": iso(utc_now()),
-                ":u": iso(utc_now()),
+                ":sa": clock.iso(),
+                ":u": clock.iso(),
                 ":one": 1,
                 ":starting": STARTING,
             },
