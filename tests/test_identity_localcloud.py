@@ -71,7 +71,7 @@ def test_mint_jwt_signs_sessions_the_running_cloud_accepts(local_cloud, http, tm
 
 
 def test_bootstrap_creates_a_workspace_and_prints_its_owner_token_once(local_cloud, http):
-    from localcloud import bootstrap
+    from drgero_ops import bootstrap
 
     out = io.StringIO()
     args = [
