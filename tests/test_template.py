@@ -5,6 +5,8 @@ rules on the result, so a template edit that breaks one fails here, not in a dep
 
 from __future__ import annotations
 
+import json
+
 import copy
 import os
 import re
@@ -434,17 +436,37 @@ def test_api_uses_a_request_authorizer_without_gateway_caching(api_body):
     )
 
 
-def test_only_health_and_openapi_are_public(api_body):
+def test_only_health_openapi_and_preflights_are_public(api_body):
     authorizer_name = next(iter(api_body["securityDefinitions"]))
     routes = {(path, method) for path, ops in api_body["paths"].items() for method in ops}
     assert PUBLIC_ROUTES <= routes
     for path, ops in api_body["paths"].items():
         for method, op in ops.items():
             security = [name for entry in op.get("security", []) for name in entry]
-            if (path, method) in PUBLIC_ROUTES:
+            if (path, method) in PUBLIC_ROUTES or method == "options":
                 assert security == ["NONE"], f"{method.upper()} {path} must need no auth, has {security}"
             else:
                 assert security == [authorizer_name], f"{method.upper()} {path} is not behind the authorizer"
+
+
+def test_every_api_path_has_its_own_unauthenticated_preflight(api_body):
+    # A path without OPTIONS would send a browser's preflight to ANY /api/{proxy+} (and its
+    # authorizer), or to API Gateway's "no route" answer: every path declares its own.
+    for path, ops in api_body["paths"].items():
+        assert "options" in ops, f"{path} has no OPTIONS method for CORS preflights"
+        assert [name for entry in ops["options"].get("security", []) for name in entry] == ["NONE"], path
+
+
+def test_gateway_responses_echo_the_origin_and_use_the_one_error_shape(api_body):
+    for kind, response in api_body["x-amazon-apigateway-gateway-responses"].items():
+        params = response.get("responseParameters") or {}
+        assert params.get("gatewayresponse.header.Access-Control-Allow-Origin") == "method.request.header.Origin", kind
+        body = json.loads(
+            response["responseTemplates"]["application/json"].replace("$context.authorizer.error_code", "x")
+        )
+        assert set(body["error"]) == {"code", "message", "type", "param", "details", "request_id"}, kind
+    missing = api_body["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"]
+    assert int(missing["statusCode"]) == 404
 
 
 def test_gateway_responses_use_the_contract_error_shape(api_body):
