@@ -209,8 +209,7 @@ def _seed_pending(settings, clients, ws: str, lb: str, total: int) -> None:
     import json
 
     from drgero.core.ids import new_id
-    from drgero.datasets.keys import batch_sk, pending_index_pk, pending_index_sk, pending_object_key
-    from drgero.leaderboards.leaderboard import dataset_key
+    from drgero.store.keys import batch_key, dataset_key, pending_index_pk, pending_index_sk, pending_object_key
     from drgero.store.table import MetadataTable
 
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)
@@ -232,7 +231,7 @@ def _seed_pending(settings, clients, ws: str, lb: str, total: int) -> None:
         clients.s3.put_object(Bucket=settings.aws.bucket_name, Key=key, Body=b"\n".join(lines) + b"\n")
         table.put(
             {
-                "pk": f"LB#{lb}", "sk": batch_sk(batch_id), "gsi1pk": pending_index_pk(lb),
+                "pk": batch_key(lb, batch_id)[0], "sk": batch_key(lb, batch_id)[1], "gsi1pk": pending_index_pk(lb),
                 "gsi1sk": pending_index_sk(start, batch_id), "batch_id": batch_id, "state": "pending",
                 "rows": len(lines), "s3_key": key, "received_at": "", "received_ms": start,
             }

@@ -21,7 +21,7 @@ from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.datasets.consolidate import ConsolidationResult, Consolidator
 from drgero.datasets.push import enqueue_consolidation as enqueue
-from drgero.leaderboards.leaderboard import PUSH_DATASETS_INDEX_PK, leaderboard_key
+from drgero.store.keys import PUSH_DATASETS_INDEX_PK, leaderboard_key
 from drgero.store.table import MetadataTable
 
 Reason = Literal["events_threshold", "api", "sweep", "continue"]

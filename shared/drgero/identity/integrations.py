@@ -20,15 +20,12 @@ from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.identity.credentials import iso
+from drgero.store.keys import integration_key
 from drgero.store.table import MetadataTable
 
 PROVIDERS = ("openrouter", "huggingface")
 MIN_KEY_CHARS = 8
 MAX_KEY_CHARS = 512
-
-
-def integration_key(workspace_id: str, provider: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"INTEGRATION#{provider}"
 
 
 def _table(settings: Settings, clients: AwsClients) -> MetadataTable:

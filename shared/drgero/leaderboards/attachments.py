@@ -19,11 +19,12 @@ from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
 from drgero.core.settings import Settings
 from drgero.leaderboards import candidates
-from drgero.leaderboards.leaderboard import get_leaderboard, leaderboard_key, require_enough_rows
+from drgero.leaderboards.leaderboard import get_leaderboard, require_enough_rows
 from drgero.own_models import registry as drgero_models
 from drgero.providers.client import ProviderClient
 from drgero.providers.errors import ProviderError
 from drgero.providers.types import OpenRouterTarget
+from drgero.store.keys import candidate_key, leaderboard_key, run_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -92,7 +93,7 @@ def check_idempotency_key(key: str | None) -> str | None:
 
 def _replay(table: MetadataTable, workspace_id: str, leaderboard_id: str, model_id: str, request_hash: str):
     """The model a first request with this Idempotency-Key attached, or None."""
-    item = table.get(*candidates.model_key(leaderboard_id, model_id))
+    item = table.get(*candidate_key(leaderboard_id, model_id))
     if item is None or item.get("workspace_id") != workspace_id:
         return None
     if item.get("request_hash") != request_hash:
@@ -156,7 +157,6 @@ async def attach(
 # ------------------------------------------------------------------ removal
 def run_model_ids(table: MetadataTable):
     """``run_id -> model ids`` of that run (the runs' item ``RUN#{run}`` / ``META``)."""
-    from drgero.runs.keys import run_key
 
     def models_of(run_id: str) -> list[str]:
         run = table.get(*run_key(run_id)) or {}
@@ -258,7 +258,7 @@ async def auto_select(
 
 
 def get_attached(table: MetadataTable, workspace_id: str, leaderboard_id: str, model_id: str) -> dict[str, Any]:
-    item = table.get(*candidates.model_key(leaderboard_id, model_id))
+    item = table.get(*candidate_key(leaderboard_id, model_id))
     get_leaderboard(table, workspace_id, leaderboard_id)
     if not item or item.get("workspace_id") != workspace_id:
         raise not_found("Model")

@@ -20,7 +20,6 @@ resolved among the models still attached: :func:`attached_model_ids`.)
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -32,7 +31,7 @@ from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.leaderboards.leaderboard import get_leaderboard, leaderboard_key, require_enough_rows
+from drgero.leaderboards.leaderboard import get_leaderboard, require_enough_rows
 from drgero.providers.autoselect import AutoSelectRequest, ObservedLookup, auto_select
 from drgero.providers.catalog import CatalogModel, OpenRouterCatalog
 from drgero.providers.errors import AuthError, ProviderError, UnsafeUrl
@@ -43,6 +42,7 @@ from drgero.providers.types import (
     OpenRouterTarget,
 )
 from drgero.providers.validation import Validated
+from drgero.store.keys import CANDIDATE_PREFIX, candidate_identity_key, candidate_key, leaderboard_key, leaderboard_pk
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 Target = OpenRouterTarget | CustomTarget | HuggingFaceTarget | DrGeroTarget
@@ -97,10 +97,6 @@ def parse_attach(body: Any) -> Any:
         raise ApiError(400, "invalid_request", "The model is not valid.", details) from exc
 
 
-def model_key(leaderboard_id: str, model_id: str) -> tuple[str, str]:
-    return f"LB#{leaderboard_id}", f"MODEL#{model_id}"
-
-
 def identity_key(leaderboard_id: str, target: Target) -> tuple[str, str]:
     if isinstance(target, OpenRouterTarget):
         identity = f"openrouter\n{target.model}"
@@ -108,7 +104,7 @@ def identity_key(leaderboard_id: str, target: Target) -> tuple[str, str]:
         identity = f"drgero\n{target.model_id}"
     else:
         identity = f"{target.platform}\n{target.url}\n{target.model or ''}"
-    return f"LB#{leaderboard_id}", "MODELKEY#" + hashlib.sha256(identity.encode()).hexdigest()
+    return candidate_identity_key(leaderboard_id, identity)
 
 
 def _secret(target: Target) -> str | None:
@@ -218,8 +214,8 @@ async def attach_model(
     model_id = model_id or new_id("mdl")
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     item: dict[str, Any] = {
-        "pk": model_key(leaderboard_id, model_id)[0],
-        "sk": model_key(leaderboard_id, model_id)[1],
+        "pk": candidate_key(leaderboard_id, model_id)[0],
+        "sk": candidate_key(leaderboard_id, model_id)[1],
         "id": model_id,
         "leaderboard_id": leaderboard_id,
         "workspace_id": workspace_id,
@@ -296,7 +292,7 @@ def _secret_fields(parsed: Any) -> dict[str, Any]:
 
 def list_models(table: MetadataTable, workspace_id: str, leaderboard_id: str) -> list[dict[str, Any]]:
     get_leaderboard(table, workspace_id, leaderboard_id)
-    return [public_model(i) for i in table.query_all(f"LB#{leaderboard_id}", "MODEL#", consistent=True)]
+    return [public_model(i) for i in table.query_all(leaderboard_pk(leaderboard_id), CANDIDATE_PREFIX, consistent=True)]
 
 
 def attached_model_ids(leaderboard: dict[str, Any]) -> set[str]:
@@ -313,7 +309,7 @@ def load_target(
     model_id: str,
 ) -> tuple[Target, dict[str, Any]]:
     """The callable target (secret decrypted, for the provider call only) and its item."""
-    item = table.get(*model_key(leaderboard_id, model_id))
+    item = table.get(*candidate_key(leaderboard_id, model_id))
     if not item or item.get("workspace_id") != workspace_id:
         raise not_found("Model")
     config = dict(item["config"])
@@ -367,9 +363,9 @@ def remove_model(
             # The active run we checked is still the active run (or there is none).
             run_condition = " AND (attribute_not_exists(active_run_id) OR active_run_id = :run)"
             run_values = {":run": active_run or ""}
-        item = table.get(*model_key(leaderboard_id, model_id)) or {}
+        item = table.get(*candidate_key(leaderboard_id, model_id)) or {}
         operations: list[dict[str, Any]] = [
-            {"delete": model_key(leaderboard_id, model_id)},
+            {"delete": candidate_key(leaderboard_id, model_id)},
             {
                 "update": leaderboard_key(workspace_id, leaderboard_id),
                 "expression": f"REMOVE #models[{index}] SET #u = :now",
@@ -391,7 +387,7 @@ def remove_model(
             },
         ]
         if item.get("identity_sk"):
-            operations.append({"delete": (f"LB#{leaderboard_id}", item["identity_sk"])})
+            operations.append({"delete": (leaderboard_pk(leaderboard_id), item["identity_sk"])})
         try:
             table.transact(operations)
             return
@@ -448,7 +444,7 @@ async def auto_attach(
 
     existing = {
         item["config"].get("model"): item
-        for item in table.query_all(f"LB#{leaderboard_id}", "MODEL#", consistent=True)
+        for item in table.query_all(leaderboard_pk(leaderboard_id), CANDIDATE_PREFIX, consistent=True)
         if item.get("platform") == "openrouter"
     }
     new_picks = [p for p in result.picked if p.model_id not in existing]

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.runs import records
-from drgero.runs.keys import run_key, shard_key
+from drgero.store.keys import run_key, shard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 

@@ -32,9 +32,9 @@ from drgero.leaderboards.prompt import render_prompt
 from drgero.runs import records
 from drgero.runs.completion import complete_shard, maybe_finish
 from drgero.runs.dataset import get_jsonl, put_jsonl
-from drgero.runs.keys import outputs_object, rows_object, shard_key
 from drgero.runs.messages import EvaluateMessage, JudgeMessage
 from drgero.runs.tracing import emit_run_trace, run_async, trace_id_for
+from drgero.store.keys import run_outputs_object, run_rows_object, shard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")
@@ -79,7 +79,7 @@ def process_shard(
         _send_judge(settings, clients, message)
         return {"status": "judge_requeued"}
     bucket = settings.aws.bucket_name
-    key = outputs_object(run["id"], shard["model_id"], int(shard["shard_index"]))
+    key = run_outputs_object(run["id"], shard["model_id"], int(shard["shard_index"]))
     outputs = get_jsonl(clients.s3, bucket, key)
     reused = outputs is not None
     started = time.monotonic()
@@ -202,7 +202,7 @@ async def _call_rows(
     rows = [
         json.loads(line)
         for line in clients.s3.get_object(
-            Bucket=settings.aws.bucket_name, Key=rows_object(run["id"], int(shard["shard_index"]))
+            Bucket=settings.aws.bucket_name, Key=run_rows_object(run["id"], int(shard["shard_index"]))
         )["Body"]
         .read()
         .splitlines()

@@ -14,8 +14,8 @@ from typing import Any
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.leaderboards.leaderboard import leaderboard_key
 from drgero.runs.start import start_run
+from drgero.store.keys import leaderboard_key
 from drgero.store.table import MetadataTable
 
 logger = logging.getLogger("drgero.runs")

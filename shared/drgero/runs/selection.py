@@ -15,8 +15,9 @@ from botocore.exceptions import ClientError
 
 from drgero.core.errors import ApiError
 from drgero.leaderboards.candidates import attached_model_ids
-from drgero.leaderboards.leaderboard import Selection, get_leaderboard, leaderboard_key, parse_model
+from drgero.leaderboards.leaderboard import Selection, get_leaderboard, parse_model
 from drgero.runs import records
+from drgero.store.keys import history_index_pk, leaderboard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 
@@ -67,8 +68,6 @@ def move_production(table: MetadataTable, run: dict[str, Any], winner_model_id: 
 
 
 def latest_completed_run(table: MetadataTable, leaderboard_id: str) -> dict[str, Any] | None:
-    from drgero.runs.keys import history_index_pk
-
     start = None
     for _page in range(20):
         items, start = table.query(history_index_pk(leaderboard_id), index="gsi1", forward=False, start_key=start)

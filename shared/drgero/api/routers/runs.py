@@ -14,7 +14,6 @@ from drgero.api.deps import CurrentClients, CurrentPrincipal, CurrentSettings, C
 from drgero.identity.principal import Scope
 from drgero.leaderboards.leaderboard import Selection, get_leaderboard
 from drgero.runs import records
-from drgero.runs.keys import history_index_pk
 from drgero.runs.review import ReviewSubmission
 from drgero.runs.start import StartRunBody
 
@@ -57,27 +56,7 @@ def list_runs(
     cursor: str | None = Query(default=None, max_length=200),
 ) -> dict:
     principal.require_scope(Scope.LEADERBOARDS_READ)
-    get_leaderboard(table, principal.workspace_id, id)
-    start = {"gsi1pk": history_index_pk(id), "gsi1sk": cursor} if cursor else None
-    if start:
-        # The page token is the last gsi1sk ("{started_at}#{run_id}"); the key needs the item key too.
-        run_id = cursor.rsplit("#", 1)[-1] if cursor else ""
-        start.update({"pk": f"RUN#{run_id}", "sk": "META"})
-    items, last = table.query(
-        history_index_pk(id),
-        index="gsi1",
-        forward=False,
-        limit=limit or settings.runs.history_page_default,
-        start_key=start,
-    )
-    return {
-        "runs": [
-            records.public_run(i, include_configs=False)
-            for i in items
-            if i.get("workspace_id") == principal.workspace_id
-        ],
-        "next_cursor": last.get("gsi1sk") if last else None,
-    }
+    return records.run_history(table, principal.workspace_id, id, limit or settings.runs.history_page_default, cursor)
 
 
 @router.get("/api/leaderboards/{id}/ranking", summary="Current ranking and production model")

@@ -39,7 +39,19 @@ from drgero.core.settings import Settings
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.own_models import registry as drgero_models
 from drgero.own_models.finetune.backend import BackendError, BackendJob, FineTuneBackend
-from drgero.own_models.finetune.export import build_export, object_keys
+from drgero.own_models.finetune.export import build_export
+from drgero.store.keys import (
+    FINE_TUNE_ACTIVE_INDEX_PK,
+    drgero_model_key,
+    fine_tune_active_index_sk,
+    fine_tune_idempotency_key,
+    fine_tune_job_key,
+    fine_tune_jobs_prefix,
+    fine_tune_lock_key,
+    fine_tune_objects,
+    usage_month_sk,
+    workspace_pk,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.own_models.finetune")
@@ -47,7 +59,6 @@ logger = logging.getLogger("drgero.own_models.finetune")
 STARTING = "starting"
 SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
 TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
-ACTIVE_INDEX_PK = "FTJOB#ACTIVE"
 JOB_ID_PATTERN = r"^ftj_[0-9a-z]{26}$"
 
 BackendFactory = Callable[[Settings], FineTuneBackend]
@@ -105,19 +116,6 @@ def parse_body(model: type[BaseModel], body: Any, message: str) -> Any:
 
 
 # ------------------------------------------------------------------ keys and views
-def job_key(workspace_id: str, model_id: str, job_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"FTJOB#{model_id}#{job_id}"
-
-
-def lock_key(workspace_id: str, model_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"FTACTIVE#{model_id}"
-
-
-def idempotency_key_item(workspace_id: str, model_id: str, key: str) -> tuple[str, str]:
-    digest = hashlib.sha256(f"{model_id}\n{key}".encode()).hexdigest()
-    return f"WS#{workspace_id}", f"FTIDEM#{digest}"
-
-
 def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -125,14 +123,14 @@ def request_hash(body: Any) -> str:
 def _replay(table: MetadataTable, workspace_id: str, model_id: str, key: str, body: Any) -> dict[str, Any] | None:
     """The job a first request with this Idempotency-Key created (None: the key is new);
     422 ``idempotency_key_reused`` when the body differs."""
-    record = table.get(*idempotency_key_item(workspace_id, model_id, key))
+    record = table.get(*fine_tune_idempotency_key(workspace_id, model_id, key))
     if record is None or int(record.get("expires_at") or 0) < int(_now().timestamp()):
         return None
     if record.get("request_hash") != request_hash(body):
         raise ApiError(
             422, "idempotency_key_reused", "This Idempotency-Key was already used with a different request body."
         )
-    return table.get(*job_key(workspace_id, model_id, record["job_id"]))
+    return table.get(*fine_tune_job_key(workspace_id, model_id, record["job_id"]))
 
 
 def trace_id_of(job_id: str) -> str:
@@ -187,7 +185,7 @@ def get_job(table: MetadataTable, workspace_id: str, model_id: str, job_id: str)
     drgero_models.get_model(table, workspace_id, model_id)
     if not job_id or len(job_id) > 100:
         raise not_found("Fine-tune job")
-    item = table.get(*job_key(workspace_id, model_id, job_id))
+    item = table.get(*fine_tune_job_key(workspace_id, model_id, job_id))
     if not item:
         raise not_found("Fine-tune job")
     return item
@@ -196,11 +194,15 @@ def get_job(table: MetadataTable, workspace_id: str, model_id: str, job_id: str)
 def list_jobs(table: MetadataTable, workspace_id: str, model_id: str) -> list[dict[str, Any]]:
     """Newest first (job ids sort by creation time)."""
     drgero_models.get_model(table, workspace_id, model_id)
-    return list(table.query_all(f"WS#{workspace_id}", f"FTJOB#{model_id}#", forward=False, consistent=True))
+    return list(
+        table.query_all(workspace_pk(workspace_id), fine_tune_jobs_prefix(model_id), forward=False, consistent=True)
+    )
 
 
 def latest_job(table: MetadataTable, workspace_id: str, model_id: str, leaderboard_id: str) -> dict[str, Any] | None:
-    for item in table.query_all(f"WS#{workspace_id}", f"FTJOB#{model_id}#", forward=False, consistent=True):
+    for item in table.query_all(
+        workspace_pk(workspace_id), fine_tune_jobs_prefix(model_id), forward=False, consistent=True
+    ):
         if item.get("leaderboard_id") == leaderboard_id:
             return item
     return None
@@ -243,12 +245,12 @@ def create_job(
     now = _now()
     job_id = new_id("ftj")
     hyperparameters = request.hyperparameters.model_dump(exclude_none=True) if request.hyperparameters else {}
-    pk, sk = job_key(workspace_id, model_id, job_id)
+    pk, sk = fine_tune_job_key(workspace_id, model_id, job_id)
     item: dict[str, Any] = {
         "pk": pk,
         "sk": sk,
-        "gsi1pk": ACTIVE_INDEX_PK,
-        "gsi1sk": f"{_iso(now)}#{job_id}",
+        "gsi1pk": FINE_TUNE_ACTIVE_INDEX_PK,
+        "gsi1sk": fine_tune_active_index_sk(_iso(now), job_id),
         "id": job_id,
         "workspace_id": workspace_id,
         "model_id": model_id,
@@ -272,10 +274,10 @@ def create_job(
         "created_at": _iso(now),
         "updated_at": _iso(now),
     }
-    lpk, lsk = lock_key(workspace_id, model_id)
+    lpk, lsk = fine_tune_lock_key(workspace_id, model_id)
     idempotency: list[dict[str, Any]] = []
     if idempotency_key is not None:
-        ipk, isk = idempotency_key_item(workspace_id, model_id, idempotency_key)
+        ipk, isk = fine_tune_idempotency_key(workspace_id, model_id, idempotency_key)
         expires = int(now.timestamp()) + settings.fine_tune.idempotency_seconds
         idempotency.append(
             {
@@ -301,7 +303,7 @@ def create_job(
         },
         # The model still exists and is not being deleted.
         {
-            "check": drgero_models.model_key(workspace_id, model_id),
+            "check": drgero_model_key(workspace_id, model_id),
             "condition": Condition(
                 "attribute_exists(pk) AND #st <> :deleting",
                 names={"#st": "status"},
@@ -373,7 +375,7 @@ def start(
     key = (item["pk"], item["sk"])
     if export is None:
         export = _export(settings, clients, item["prompt"], item["dataset"], float(item["validation_fraction"]))
-    train_key, validation_key = object_keys(item["workspace_id"], item["id"])
+    train_key, validation_key = fine_tune_objects(item["workspace_id"], item["id"])
     bucket = settings.aws.bucket_name
     clients.s3.put_object(Bucket=bucket, Key=train_key, Body=export.training, ContentType="application/jsonl")
     training = {**item["training"], "training_uri": f"s3://{bucket}/{train_key}"}
@@ -530,7 +532,7 @@ def _end_job_operation(item: dict[str, Any], changes: dict[str, Any]) -> dict[st
 
 def _release_lock_operation(item: dict[str, Any]) -> dict[str, Any]:
     return {
-        "delete": lock_key(item["workspace_id"], item["model_id"]),
+        "delete": fine_tune_lock_key(item["workspace_id"], item["model_id"]),
         "condition": Condition("job_id = :job", values={":job": item["id"]}),
     }
 
@@ -544,7 +546,7 @@ def _usage_operations(item: dict[str, Any], changes: dict[str, Any]) -> list[dic
     month = changes["finished_at"][:7]
     return [
         {
-            "update": (f"WS#{item['workspace_id']}", f"USAGE#MONTH#{month}"),
+            "update": (workspace_pk(item["workspace_id"]), usage_month_sk(month)),
             "expression": "ADD spent_micro_usd :d, calls :c",
             "values": {":d": round(float(cost) * 1_000_000), ":c": 1},
         }
@@ -566,7 +568,7 @@ def complete(
             error="The backend reported success without a fine-tuned model id.",
         )
     for _attempt in range(5):
-        model = table.get(*drgero_models.model_key(item["workspace_id"], item["model_id"]))
+        model = table.get(*drgero_model_key(item["workspace_id"], item["model_id"]))
         if not model or model.get("status") == drgero_models.DELETING:
             return finish(
                 table,
@@ -602,7 +604,7 @@ def complete(
             table.transact(
                 [
                     {
-                        "update": drgero_models.model_key(item["workspace_id"], item["model_id"]),
+                        "update": drgero_model_key(item["workspace_id"], item["model_id"]),
                         "expression": "SET #v = list_append(#v, :new), #cv = :cv, #st = :ready, #u = :u",
                         "names": {"#v": "versions", "#cv": "current_version", "#st": "status", "#u": "updated_at"},
                         "values": {
@@ -743,7 +745,7 @@ def poll_jobs(
     table = MetadataTable(clients.dynamodb, settings.aws.table_name)
     now = now or _now()
     counts = {"polled": 0, "resumed": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "errors": 0}
-    entries, _ = table.query(ACTIVE_INDEX_PK, index="gsi1", limit=settings.fine_tune.poll_max_jobs)
+    entries, _ = table.query(FINE_TUNE_ACTIVE_INDEX_PK, index="gsi1", limit=settings.fine_tune.poll_max_jobs)
     backend = backend_factory(settings)
     try:
         for entry in entries:
