@@ -153,10 +153,9 @@ def _aws():
 
 def _push_leaderboard(settings, clients) -> tuple[str, str]:
     from drgero.leaderboards.leaderboard import create_leaderboard
-    from drgero.store.table import MetadataTable
     from drgero.workspaces.membership import create_workspace
 
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     ws = create_workspace(table, settings, "", "bench", plan="pro")["id"]
     body = {"name": "bench", "prompt": "{input}", "dataset": {"mode": "PUSH", "max_samples": 10_000_000}}
     return ws, create_leaderboard(table, settings, ws, body)["id"]
@@ -210,9 +209,8 @@ def _seed_pending(settings, clients, ws: str, lb: str, total: int) -> None:
 
     from drgero.core.ids import new_id
     from drgero.store.keys import batch_key, dataset_key, pending_index_pk, pending_index_sk, pending_object_key
-    from drgero.store.table import MetadataTable
 
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     filler = "x" * 170
     unique = int(total * 0.9)
     for start in range(0, total, BATCH_ROWS):

@@ -61,7 +61,7 @@ from drgero.store.keys import (
     version_object_key,
     version_sk,
 )
-from drgero.store.table import Condition, MetadataTable, deserialize, is_conditional_failure, serialize
+from drgero.store.table import Condition, deserialize, is_conditional_failure, serialize
 
 CONSUMED_RECORD_DAYS = 7  # consumed batch records stay listed in the status this long
 _SPOOL_HEADER = struct.Struct(">16sI")  # row-id digest, line length
@@ -113,7 +113,7 @@ class Consolidator:
     ) -> None:
         self.settings = settings
         self.clients = clients
-        self.table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+        self.table = clients.table
         self.bucket = settings.aws.bucket_name
         self._clock = clock or (lambda: datetime.now(UTC))
         self._fault = fault

@@ -190,7 +190,7 @@ class Pusher:
     def __init__(self, settings: Settings, clients: AwsClients, clock: Any = None) -> None:
         self.settings = settings
         self.clients = clients
-        self.table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+        self.table = clients.table
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def push(

@@ -21,15 +21,10 @@ from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.identity.credentials import iso
 from drgero.store.keys import integration_key
-from drgero.store.table import MetadataTable
 
 PROVIDERS = ("openrouter", "huggingface")
 MIN_KEY_CHARS = 8
 MAX_KEY_CHARS = 512
-
-
-def _table(settings: Settings, clients: AwsClients) -> MetadataTable:
-    return MetadataTable(clients.dynamodb, settings.aws.table_name)
 
 
 def _context(workspace_id: str, provider: str) -> dict[str, str]:
@@ -94,14 +89,14 @@ def put_integration(
         "updated_at": now,
         "updated_by": updated_by,
     }
-    _table(settings, clients).put(item)
+    clients.table.put(item)
     return public_integration(item)
 
 
 def get_integration(settings: Settings, clients: AwsClients, workspace_id: str, provider: str) -> dict:
     """The masked view; 404 when none is stored."""
     check_provider(provider)
-    item = _table(settings, clients).get(*integration_key(workspace_id, provider))
+    item = clients.table.get(*integration_key(workspace_id, provider))
     if not item:
         raise ApiError(404, "not_found", f"No {provider} integration is configured.")
     return public_integration(item)
@@ -109,7 +104,7 @@ def get_integration(settings: Settings, clients: AwsClients, workspace_id: str, 
 
 def delete_integration(settings: Settings, clients: AwsClients, workspace_id: str, provider: str) -> bool:
     check_provider(provider)
-    table = _table(settings, clients)
+    table = clients.table
     existed = table.get(*integration_key(workspace_id, provider)) is not None
     table.delete(*integration_key(workspace_id, provider))
     return existed
@@ -119,7 +114,7 @@ def get_integration_key(settings: Settings, clients: AwsClients, workspace_id: s
     """The workspace's plaintext key for ``provider``, or None. For code that calls the
     provider; never log, return or store what it gives."""
     check_provider(provider)
-    item = _table(settings, clients).get(*integration_key(workspace_id, provider))
+    item = clients.table.get(*integration_key(workspace_id, provider))
     if not item:
         return None
     plaintext = clients.kms.decrypt(

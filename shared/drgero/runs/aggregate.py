@@ -104,7 +104,7 @@ def collect_outcomes(
 
 
 def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owner: str) -> str | None:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     options = parse_evaluation(run["leaderboard_config"].get("evaluation"))
     results = collect_outcomes(settings, clients, table, run)
     ranking_options = RankingOptions.from_settings(settings.evaluation, ranking_metric(options), seed=run["id"])

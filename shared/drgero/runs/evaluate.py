@@ -66,7 +66,7 @@ class CancelWatch:
 def process_shard(
     settings: Settings, clients: AwsClients, message: EvaluateMessage, provider_client: Any = None
 ) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     shard = table.get(*shard_key(message.run_id, message.shard_id))
     run = records.get_run(table, message.run_id)
     if shard is None or run is None or run["workspace_id"] != message.workspace_id:
@@ -173,7 +173,7 @@ def _load_target(settings: Settings, clients: AwsClients, run: dict[str, Any], m
     from drgero.leaderboards.candidates import load_target
     from drgero.providers.types import Pricing
 
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     target, item = load_target(table, settings, clients, run["workspace_id"], run["leaderboard_id"], model_id)
     api_key = None
     if target.platform == "openrouter":

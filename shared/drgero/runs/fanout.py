@@ -81,7 +81,7 @@ def model_snapshot(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def handle_run_message(settings: Settings, clients: AwsClients, message: RunMessage) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     run_id = message.run_id
     if run_id is None:
         try:

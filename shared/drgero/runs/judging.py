@@ -30,7 +30,6 @@ from drgero.runs.dataset import get_jsonl, put_jsonl
 from drgero.runs.messages import JudgeMessage
 from drgero.runs.tracing import emit_run_trace, run_async, trace_id_for
 from drgero.store.keys import run_judgements_object, run_outputs_object, run_rows_object, shard_key
-from drgero.store.table import MetadataTable
 
 logger = logging.getLogger("drgero.runs")
 
@@ -38,7 +37,7 @@ logger = logging.getLogger("drgero.runs")
 def process_judge(
     settings: Settings, clients: AwsClients, message: JudgeMessage, provider_client: Any = None
 ) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     shard = table.get(*shard_key(message.run_id, message.shard_id))
     run = records.get_run(table, message.run_id)
     if shard is None or run is None or run["workspace_id"] != message.workspace_id:
@@ -102,7 +101,7 @@ def _judge_target(settings: Settings, clients: AwsClients, run: dict[str, Any], 
         )
     from drgero.leaderboards.candidates import load_target
 
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     target, _item = load_target(
         table, settings, clients, run["workspace_id"], run["leaderboard_id"], options.judge_model
     )

@@ -68,7 +68,7 @@ def _outputs(settings: Settings, clients: AwsClients, run: dict[str, Any], model
 
 def open_review(settings: Settings, clients: AwsClients, run: dict[str, Any]) -> str | None:
     """All shards evaluated: count the items and wait for reviewers (exactly once)."""
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     total = 0
     for shard in shards_of(table, run["id"]):
         total += sum(
@@ -96,7 +96,7 @@ def open_review(settings: Settings, clients: AwsClients, run: dict[str, Any]) ->
 def list_review(
     settings: Settings, clients: AwsClients, workspace_id: str, run_id: str, page: int = 0
 ) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     run = records.get_run_for(table, workspace_id, run_id)
     options = _options(run)
     if run["status"] not in (records.AWAITING_REVIEW, records.AGGREGATING, records.COMPLETED, records.CANCELLED):
@@ -146,7 +146,7 @@ def list_review(
 def submit_grades(
     settings: Settings, clients: AwsClients, principal: Principal, run_id: str, body: Any
 ) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     try:
         submission = body if isinstance(body, ReviewSubmission) else ReviewSubmission.model_validate(body)
     except ValidationError as exc:

@@ -160,7 +160,7 @@ def start_run(
     if source not in records.SOURCES:
         raise ValueError(f"unknown run source {source!r}")
     request = parse_start_body(body)
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
     if leaderboard.get("active_run_id"):
         raise _in_progress(leaderboard["active_run_id"])

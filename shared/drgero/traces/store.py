@@ -43,7 +43,7 @@ class TraceStore:
     def from_clients(cls, settings: Any, clients: Any) -> TraceStore:
         return cls(
             clients.s3,
-            MetadataTable(clients.dynamodb, settings.aws.table_name),
+            clients.table,
             settings.aws.bucket_name,
             settings.limits.traces_retention_days,
         )

@@ -6,36 +6,31 @@ framework); :func:`document_push_route` adds it to this app's OpenAPI document.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from drgero.api.deps import CurrentClients, CurrentPrincipal, CurrentSettings
-from drgero.core.aws import AwsClients
-from drgero.core.settings import Settings
+from drgero.api.deps import CurrentClients, CurrentSettings, require_leaderboard_scope
 from drgero.datasets.consolidate import Consolidator
 from drgero.datasets.push import enqueue_consolidation
 from drgero.datasets.status import dataset_record, dataset_status, pending_rows, push_leaderboard
 from drgero.datasets.triggers import after_consolidation
-from drgero.identity.access import require_leaderboard_access
-from drgero.identity.principal import Scope
-from drgero.store.table import MetadataTable
+from drgero.identity.principal import Principal, Scope
 
 router = APIRouter(tags=["datasets"])
-
-
-def _table(settings: Settings, clients: AwsClients) -> MetadataTable:
-    return MetadataTable(clients.dynamodb, settings.aws.table_name)
+# Dataset tokens may read the status and consolidate; only API tokens and users create tokens.
+DatasetReader = Annotated[Principal, require_leaderboard_scope(Scope.LEADERBOARDS_READ, allow_dataset_token=True)]
+DatasetWriter = Annotated[Principal, require_leaderboard_scope(Scope.LEADERBOARDS_WRITE, allow_dataset_token=True)]
+LeaderboardWriter = Annotated[Principal, require_leaderboard_scope(Scope.LEADERBOARDS_WRITE, allow_dataset_token=False)]
 
 
 # ------------------------------------------------------------------ status
 @router.get("/v1/leaderboard/{id}/dataset/status", summary="PUSH dataset status")
-def status(id: str, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients) -> dict:
+def status(id: str, principal: DatasetReader, settings: CurrentSettings, clients: CurrentClients) -> dict:
     leaderboard_id = id  # the contract names the path parameter {id}
-    require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_READ, allow_dataset_token=True)
-    table = _table(settings, clients)
+    table = clients.table
     leaderboard = push_leaderboard(table, principal.workspace_id, leaderboard_id)
     return dataset_status(settings, clients, table, leaderboard)
 
@@ -46,12 +41,9 @@ def status(id: str, principal: CurrentPrincipal, settings: CurrentSettings, clie
     summary="Consolidate pending rows now (200) or queue it (202)",
     responses={202: {"description": "Queued: too many pending rows to merge within the request, or one is running"}},
 )
-def consolidate(
-    id: str, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients
-) -> JSONResponse:
+def consolidate(id: str, principal: DatasetWriter, settings: CurrentSettings, clients: CurrentClients) -> JSONResponse:
     leaderboard_id = id  # the contract names the path parameter {id}
-    require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_WRITE, allow_dataset_token=True)
-    table = _table(settings, clients)
+    table = clients.table
     push_leaderboard(table, principal.workspace_id, leaderboard_id)
     record = dataset_record(table, leaderboard_id)
     pending = pending_rows(record)
@@ -83,7 +75,7 @@ class DatasetTokenCreate(BaseModel):
 )
 def create_token(
     id: str,
-    principal: CurrentPrincipal,
+    principal: LeaderboardWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     body: DatasetTokenCreate | None = Body(default=None),  # noqa: B008 - FastAPI's declaration style
@@ -91,8 +83,7 @@ def create_token(
     from drgero.identity.credentials import issue_dataset_token
 
     leaderboard_id = id  # the contract names the path parameter {id}
-    require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_WRITE, allow_dataset_token=False)
-    table = _table(settings, clients)
+    table = clients.table
     push_leaderboard(table, principal.workspace_id, leaderboard_id)
     secret, public = issue_dataset_token(
         table, principal.workspace_id, leaderboard_id, (body.name if body else "") or ""

@@ -742,7 +742,7 @@ def poll_jobs(
 ) -> dict[str, int]:
     """The sweeper's ``fine_tune_poll`` job: every active job, once. One job's trouble is
     logged and counted, never allowed to stop the others."""
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     now = now or _now()
     counts = {"polled": 0, "resumed": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "errors": 0}
     entries, _ = table.query(FINE_TUNE_ACTIVE_INDEX_PK, index="gsi1", limit=settings.fine_tune.poll_max_jobs)

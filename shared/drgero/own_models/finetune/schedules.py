@@ -169,7 +169,7 @@ def run_scheduled(
 
     workspace_id = str(event.get("workspace_id") or "")
     model_id = str(event.get("model_id") or "")
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     schedule = table.get(*fine_tune_schedule_key(workspace_id, model_id)) if workspace_id and model_id else None
     if not schedule:
         return {"outcome": "no_schedule"}
