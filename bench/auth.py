@@ -54,7 +54,6 @@ def run() -> list[dict]:
     from drgero.identity import budget, tokens
     from drgero.identity.authorizer import Authorizer
     from drgero.identity.principal import Principal
-    from drgero.store.table import MetadataTable
     from drgero_ops.seeding import seed_workspace
     from localcloud.identity import local_identity_env, mint_jwt
     from localcloud.moto_server import MotoServer
@@ -76,7 +75,7 @@ def run() -> list[dict]:
                 "jwt_hs256_secret": env["DRGERO_AUTH__JWT_HS256_SECRET"],
             },
         )
-        table = MetadataTable(AwsClients(settings).dynamodb, settings.aws.table_name)
+        table = AwsClients(settings).table
         seeded = seed_workspace(table, settings, "bench", "bench-owner", "owner@bench.local")
         token = seeded["token"]
         typo = token[:-1] + ("a" if token[-1] != "a" else "b")

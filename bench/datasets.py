@@ -153,10 +153,9 @@ def _aws():
 
 def _push_leaderboard(settings, clients) -> tuple[str, str]:
     from drgero.leaderboards.leaderboard import create_leaderboard
-    from drgero.store.table import MetadataTable
     from drgero.workspaces.membership import create_workspace
 
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     ws = create_workspace(table, settings, "", "bench", plan="pro")["id"]
     body = {"name": "bench", "prompt": "{input}", "dataset": {"mode": "PUSH", "max_samples": 10_000_000}}
     return ws, create_leaderboard(table, settings, ws, body)["id"]
@@ -209,11 +208,9 @@ def _seed_pending(settings, clients, ws: str, lb: str, total: int) -> None:
     import json
 
     from drgero.core.ids import new_id
-    from drgero.datasets.keys import batch_sk, pending_index_pk, pending_index_sk, pending_object_key
-    from drgero.leaderboards.leaderboard import dataset_key
-    from drgero.store.table import MetadataTable
+    from drgero.store.keys import batch_key, dataset_key, pending_index_pk, pending_index_sk, pending_object_key
 
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     filler = "x" * 170
     unique = int(total * 0.9)
     for start in range(0, total, BATCH_ROWS):
@@ -232,7 +229,7 @@ def _seed_pending(settings, clients, ws: str, lb: str, total: int) -> None:
         clients.s3.put_object(Bucket=settings.aws.bucket_name, Key=key, Body=b"\n".join(lines) + b"\n")
         table.put(
             {
-                "pk": f"LB#{lb}", "sk": batch_sk(batch_id), "gsi1pk": pending_index_pk(lb),
+                "pk": batch_key(lb, batch_id)[0], "sk": batch_key(lb, batch_id)[1], "gsi1pk": pending_index_pk(lb),
                 "gsi1sk": pending_index_sk(start, batch_id), "batch_id": batch_id, "state": "pending",
                 "rows": len(lines), "s3_key": key, "received_at": "", "received_ms": start,
             }

@@ -122,14 +122,13 @@ class _Counter:
 
 def _instrument(service: Any, table_name: str) -> _Counter:
     """Makes the function's own AWS clients serialized (moto) and counted."""
-    from drgero.store.table import MetadataTable
 
     counter = _Counter()
     for name in ("dynamodb", "sqs", "s3", "kms"):
         client = getattr(service.clients, name)
         client.meta.events.register("before-call", counter)
         service.clients.__dict__[name] = _Serialized(client)
-    service.table = MetadataTable(service.clients.dynamodb, table_name)
+    service.table = service.clients.table
     return counter
 
 
@@ -179,7 +178,6 @@ def run() -> list[dict]:  # noqa: PLR0915 - one linear setup, then the cases
     from drgero.leaderboards.leaderboard import create_leaderboard, update_leaderboard
     from drgero.runs.selection import set_selection
     from drgero.runs.tracing import run_async
-    from drgero.store.table import MetadataTable
     from drgero.workspaces.membership import create_workspace
     from localcloud.functions import FunctionRuntime
     from localcloud.identity import settings_from_env
@@ -215,7 +213,7 @@ def run() -> list[dict]:  # noqa: PLR0915 - one linear setup, then the cases
             update={"limits": settings.limits.model_copy(update={"min_rows_before_models": 0})}
         )
         clients = AwsClients(settings)
-        table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+        table = clients.table
         workspace_id = create_workspace(table, settings, "", "bench", plan="pro")["id"]
         _secret, token = issue_api_token(table, workspace_id, "bench", ALL_SCOPES)
         principal = Principal(

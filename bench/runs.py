@@ -92,11 +92,10 @@ def _leaderboard(env: _Env, rows: int) -> tuple[str, str]:
     from drgero.leaderboards.attach import attach_model
     from drgero.leaderboards.leaderboard import create_leaderboard
     from drgero.runs.tracing import run_async
-    from drgero.store.table import MetadataTable
     from drgero.workspaces.membership import create_workspace
 
     settings, clients = env.base, env.clients
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     ws = create_workspace(table, settings, "", "bench", plan="pro")["id"]
     lb = create_leaderboard(table, settings, ws, {"name": "bench", "prompt": "{input}", "dataset": {"mode": "PUSH"}})[
         "id"
@@ -131,10 +130,9 @@ def _run_once(env: _Env, ws: str, lb: str, shard_size: int) -> dict[str, Any]:
     from drgero.runs.fanout import handle_run_message
     from drgero.runs.messages import EvaluateMessage, RunMessage
     from drgero.runs.start import start_run
-    from drgero.store.table import MetadataTable
 
     settings, clients = env.settings(shard_size), env.clients
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     queue = settings.aws.evaluate_queue_url
     started = time.perf_counter()
     run = start_run(settings, clients, ws, lb, None, "manual", enqueue=False)

@@ -18,8 +18,8 @@ from drgero.identity.credentials import issue_api_token, issue_dataset_token
 from drgero.identity.integrations import put_integration
 from drgero.leaderboards.attach import attach_model
 from drgero.runs import records
-from drgero.runs.keys import history_index_pk
 from drgero.runs.tracing import run_async
+from drgero.store.keys import history_index_pk
 
 SANDBOX_KEY = "sk-or-sandbox-inference-0123456789"
 OWNER: Any = object()  # "use the owner token" (None means: send no credential)

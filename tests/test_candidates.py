@@ -16,6 +16,7 @@ from drgero.leaderboards.leaderboard import create_leaderboard, get_leaderboard,
 from drgero.providers import ProviderClient, call_model
 from drgero.providers.catalog import InMemoryCatalogStore, OpenRouterCatalog
 from drgero.providers.validation import validate_target
+from drgero.store import keys
 from drgero.store.table import MetadataTable
 from drgero.workspaces.membership import create_workspace
 from localcloud.sandbox.custom import SANDBOX_CUSTOM_SECRET
@@ -108,7 +109,7 @@ def test_custom_secret_is_encrypted_never_returned_and_usable(env):
     view = attach(env, body)
     assert SANDBOX_CUSTOM_SECRET not in json.dumps(view)
     assert view["secret"] == {"configured": True, "hint": "…cret"}
-    item = env.table.get(*candidates.model_key(env.lb, view["id"]))
+    item = env.table.get(*keys.candidate_key(env.lb, view["id"]))
     stored = json.dumps({k: v for k, v in item.items() if k != "secret_ciphertext"}, default=str)
     assert SANDBOX_CUSTOM_SECRET not in stored
     assert SANDBOX_CUSTOM_SECRET.encode() not in bytes(item["secret_ciphertext"])
@@ -128,10 +129,10 @@ def test_ciphertext_is_bound_to_its_model(env):
         "token": "hf_sandbox_token",
     }
     view = attach(env, body)
-    item = env.table.get(*candidates.model_key(env.lb, view["id"]))
+    item = env.table.get(*keys.candidate_key(env.lb, view["id"]))
     # Copy the ciphertext onto another model's item: it must not decrypt there.
     second = attach(env, {"platform": "openrouter", "model": "sandbox/echo"})
-    other = env.table.get(*candidates.model_key(env.lb, second["id"]))
+    other = env.table.get(*keys.candidate_key(env.lb, second["id"]))
     other["secret_ciphertext"] = item["secret_ciphertext"]
     other["config"] = item["config"]
     env.table.put(other)
@@ -207,7 +208,7 @@ def test_remove_and_reattach(env):
     second = attach(env, {"platform": "openrouter", "model": "sandbox/flaky"})
     candidates.remove_model(env.table, env.ws, env.lb, first["id"])
     assert [m["id"] for m in get_leaderboard(env.table, env.ws, env.lb)["models"]] == [second["id"]]
-    assert env.table.get(*candidates.model_key(env.lb, first["id"])) is None
+    assert env.table.get(*keys.candidate_key(env.lb, first["id"])) is None
     with pytest.raises(ApiError) as caught:
         candidates.remove_model(env.table, env.ws, env.lb, first["id"])
     assert caught.value.status == 404
@@ -243,7 +244,7 @@ def test_selection_pinned_between_read_and_remove_is_still_refused(env, monkeypa
     with pytest.raises(ApiError) as caught:
         candidates.remove_model(env.table, env.ws, env.lb, pinned["id"])
     assert caught.value.code == "model_in_production"
-    assert env.table.get(*candidates.model_key(env.lb, pinned["id"])) is not None
+    assert env.table.get(*keys.candidate_key(env.lb, pinned["id"])) is not None
 
 
 def test_push_leaderboard_needs_enough_rows_first(env):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drgero.datasets.consolidate import Consolidator, InjectedFault
-from drgero.datasets.keys import LEASE_SK
+from drgero.store.keys import LEASE_SK
 from tests.dataset_support import (
     api,
     api_principal,

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 
 from drgero.identity.budget import usage_report
-from drgero.own_models.finetune import create, endings, keys, poll, start
+from drgero.own_models.finetune import create, endings, poll, start
 from drgero.own_models.finetune.backend import BackendJob, FineTuneBackend
+from drgero.store import keys
 from drgero.store.table import MetadataTable
 from localcloud.sandbox.finetune import COST_PER_TOKEN
 from tests.conftest import settings_from_env
@@ -173,7 +174,7 @@ def test_success_seen_by_two_pollers_adds_one_version(ft):
     assert status == 201
     settings = settings_from_env(ft.aws.functions.environment("SweeperFunction"))
     table = MetadataTable(ft.aws.clients.dynamodb, settings.aws.table_name)
-    stale = table.get(*keys.job_key(ft.setup.workspace_id, ft.model_id, job["id"]))
+    stale = table.get(*keys.fine_tune_job_key(ft.setup.workspace_id, ft.model_id, job["id"]))
     backend = FineTuneBackend(settings.fine_tune)
     try:
         for _ in range(3):
@@ -318,7 +319,7 @@ def test_one_broken_job_does_not_stop_the_poller(ft, sandbox):
     assert status == 201
     table = MetadataTable(ft.aws.clients.dynamodb, ft.aws.settings.aws.table_name)
     table.update(
-        *keys.job_key(ft.setup.workspace_id, other["id"], broken["id"]),
+        *keys.fine_tune_job_key(ft.setup.workspace_id, other["id"], broken["id"]),
         "SET backend_job_id = :b",
         values={":b": "ftjob-unknown"},
     )

@@ -10,7 +10,7 @@ from inference_support import World, make_world
 from drgero.datasets.consolidate import Consolidator
 from drgero.inference.capture import CaptureDecision, batch_id_for, decide, sampled
 from drgero.inference.config import CaptureRule
-from drgero.leaderboards.leaderboard import dataset_key
+from drgero.store.keys import dataset_key
 from tests.dataset_support import consolidated_rows
 
 

@@ -12,9 +12,8 @@ from helpers import Api, new_workspace, table_of, use_local_identity
 
 from drgero.identity import credentials
 from drgero.identity.principal import ALL_SCOPES
-from drgero.leaderboards.leaderboard import dataset_key, leaderboard_key
-from drgero.runs.keys import history_index_pk, run_key
-from drgero.traces import keys as trace_keys
+from drgero.store import keys as trace_keys
+from drgero.store.keys import dataset_key, history_index_pk, leaderboard_key, run_key
 from drgero_ops.seeding import seed_workspace
 from localcloud.sandbox.custom import SANDBOX_CUSTOM_SECRET
 from localcloud.sandbox.huggingface import SANDBOX_HF_TOKEN
@@ -362,12 +361,12 @@ def test_auto_select_uses_observed_p95_from_inference_traces(env):
     put_key(env)
     lb = new_leaderboard(env)
     ws = env.a["workspace_id"]
-    partition = trace_keys.listing_partition(ws, kind="inference")
+    partition = trace_keys.trace_listing_pk(ws, kind="inference")
     from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC)
     for i in range(25):  # enough for a p95 (observed_latency_min_samples = 20), not for a p99
-        moment = trace_keys.format_time(now - timedelta(minutes=i))
+        moment = trace_keys.sortable_time(now - timedelta(minutes=i))
         trace_id = f"tr_{i:026d}"
         env.table.put(
             {
@@ -394,7 +393,7 @@ def test_auto_select_uses_observed_p95_from_inference_traces(env):
 
     echo = attach(env, lb, {"platform": "openrouter", "model": "sandbox/echo"}).json["id"]
     for i in range(22):
-        moment = trace_keys.format_time(now - timedelta(minutes=i, seconds=30))
+        moment = trace_keys.sortable_time(now - timedelta(minutes=i, seconds=30))
         trace_id = f"tr_{i + 100:026d}"
         summary = {"id": trace_id, "status": "ok", "duration_ms": 5, "model": {"id": echo, "platform": "openrouter"}}
         if i == 0:

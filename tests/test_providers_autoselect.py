@@ -12,7 +12,6 @@ from drgero.core.settings import ProvidersSettings
 from drgero.providers import AuthError, BadRequest, CustomTarget, OpenRouterTarget, ProviderClient, UnsafeUrl
 from drgero.providers.autoselect import AutoSelectRequest, ObservedLatency, auto_select, estimate_p95
 from drgero.providers.catalog import (
-    ENDPOINTS_PREFIX,
     InMemoryCatalogStore,
     LatencyStats,
     OpenRouterCatalog,
@@ -21,6 +20,7 @@ from drgero.providers.catalog import (
     parse_model,
 )
 from drgero.providers.validation import UnknownModel, validate_target
+from drgero.store.keys import CATALOG_ENDPOINTS_PREFIX as ENDPOINTS_PREFIX
 
 KEY = "sk-or-catalog-test"
 NOW = 1_800_000_000.0

@@ -5,9 +5,8 @@ rules on the result, so a template edit that breaks one fails here, not in a dep
 
 from __future__ import annotations
 
-import json
-
 import copy
+import json
 import os
 import re
 import subprocess

@@ -10,13 +10,12 @@ from aws_lambda_powertools import Logger
 from drgero.core.aws import AwsClients
 from drgero.core.settings import load_settings
 from drgero.identity.authorizer import Authorizer, MissingCredential
-from drgero.store.table import MetadataTable
 
 logger = Logger()
 
 settings = load_settings()
 _clients = AwsClients(settings)
-authorizer = Authorizer(settings, MetadataTable(_clients.dynamodb, settings.aws.table_name))
+authorizer = Authorizer(settings, _clients.table)
 
 
 @logger.inject_lambda_context

@@ -30,9 +30,8 @@ def consolidation_sweep(settings: Settings, clients: AwsClients) -> dict:
 def reservation_sweep(settings: Settings, clients: AwsClients) -> dict:
     """Charges budget reservations left open by callers that died (drgero.identity.budget.sweep)."""
     from drgero.identity.budget import sweep
-    from drgero.store.table import MetadataTable
 
-    return sweep(MetadataTable(clients.dynamodb, settings.aws.table_name))
+    return sweep(clients.table)
 
 
 def fine_tune_poll(settings: Settings, clients: AwsClients) -> dict:

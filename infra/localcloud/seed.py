@@ -24,9 +24,7 @@ from localcloud.identity import (
 
 def seed(settings: Any, clients: Any, jwt_secret: str) -> dict[str, str]:
     """Seeds one workspace and returns the contract's local.json identity fields."""
-    from drgero.store.table import MetadataTable
-
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     seeded = seed_workspace(table, settings, "Local workspace", LOCAL_OWNER_ID, LOCAL_OWNER_EMAIL)
     seed_sandbox_integration(settings, clients, seeded["workspace_id"])
     return {

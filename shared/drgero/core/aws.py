@@ -16,6 +16,8 @@ from drgero.core.settings import Settings
 if TYPE_CHECKING:
     import boto3
 
+    from drgero.store.table import MetadataTable
+
 # One boto3 session per process: a session loads each service's model from disk once, so
 # the second and later clients cost milliseconds instead of ~100 ms each. Sessions are not
 # thread-safe while creating clients (the local cloud runs handlers on threads), hence the lock;
@@ -37,6 +39,7 @@ class AwsClients:
     def __init__(self, settings: Settings, session: boto3.session.Session | None = None) -> None:
         self.settings = settings
         self._session = session
+        self._table: MetadataTable | None = None
 
     def _client(self, service: str) -> Any:
         from botocore.config import Config
@@ -53,6 +56,20 @@ class AwsClients:
     @cached_property
     def dynamodb(self) -> Any:
         return self._client("dynamodb")
+
+    @property
+    def table(self) -> MetadataTable:
+        """The metadata table: the one way domain code reaches DynamoDB. Built once per
+        DynamoDB client: tests and benchmarks wrap ``dynamodb`` after the fact, and the table
+        must follow the client it is given rather than keep the one it was built on."""
+        dynamodb = self.dynamodb
+        if self._table is None or self._table.client is not dynamodb:
+            # Imported here: the table wrapper loads boto3's type serializer, which a function
+            # that never touches the table should not pay for at import.
+            from drgero.store.table import MetadataTable
+
+            self._table = MetadataTable(dynamodb, self.settings.aws.table_name)
+        return self._table
 
     @cached_property
     def s3(self) -> Any:

@@ -48,18 +48,21 @@ from drgero.core.aws import AwsClients
 from drgero.core.clock import iso
 from drgero.core.clock import now as utc_now
 from drgero.core.settings import Settings
-from drgero.datasets.keys import (
+from drgero.datasets.s3io import upload_stream
+from drgero.store.keys import (
     LEASE_SK,
-    batch_sk,
+    batch_key,
+    dataset_key,
+    leaderboard_key,
+    leaderboard_pk,
+    lease_key,
     manifest_object_key,
     pending_index_pk,
     pending_object_key,
     version_object_key,
     version_sk,
 )
-from drgero.datasets.s3io import upload_stream
-from drgero.leaderboards.leaderboard import dataset_key, leaderboard_key
-from drgero.store.table import Condition, MetadataTable, deserialize, is_conditional_failure, serialize
+from drgero.store.table import Condition, deserialize, is_conditional_failure, serialize
 
 CONSUMED_RECORD_DAYS = 7  # consumed batch records stay listed in the status this long
 _SPOOL_HEADER = struct.Struct(">16sI")  # row-id digest, line length
@@ -111,7 +114,7 @@ class Consolidator:
     ) -> None:
         self.settings = settings
         self.clients = clients
-        self.table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+        self.table = clients.table
         self.bucket = settings.aws.bucket_name
         self._clock = clock or utc_now
         self._fault = fault
@@ -244,7 +247,7 @@ class Consolidator:
         try:
             self.table.put(
                 {
-                    "pk": f"LB#{lb}",
+                    "pk": leaderboard_pk(lb),
                     "sk": LEASE_SK,
                     "lease_owner": owner,
                     "lease_until": until,
@@ -260,7 +263,7 @@ class Consolidator:
 
     def _release_lease(self, lb: str, owner: str) -> None:
         try:
-            self.table.delete(f"LB#{lb}", LEASE_SK, condition=Condition("lease_owner = :o", values={":o": owner}))
+            self.table.delete(*lease_key(lb), condition=Condition("lease_owner = :o", values={":o": owner}))
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
@@ -287,7 +290,7 @@ class Consolidator:
                 more = True
                 break
             candidates.append(entry["sk"])
-        records = self._get_many(f"LB#{lb}", candidates)
+        records = self._get_many(leaderboard_pk(lb), candidates)
         batches = [r for r in records if r.get("state") == "pending"]
         batches.sort(key=lambda r: (int(r["received_ms"]), r["batch_id"]))
         return batches, more
@@ -308,8 +311,7 @@ class Consolidator:
         for batch_id in batch_ids:
             try:
                 self.table.update(
-                    f"LB#{lb}",
-                    batch_sk(batch_id),
+                    *batch_key(lb, batch_id),
                     "SET #s = :c, consumed_version = :v, expires_at = :e REMOVE gsi1pk, gsi1sk",
                     names={"#s": "state"},
                     values={":c": "consumed", ":v": version, ":e": expires, ":p": "pending"},

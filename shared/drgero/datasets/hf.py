@@ -39,6 +39,7 @@ from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.datasets.rows import RowError, encode_row, normalize_row
 from drgero.datasets.s3io import upload_stream
+from drgero.store.keys import snapshot_object_key
 
 MAX_REPORTED_ERRORS = 100
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
@@ -256,8 +257,7 @@ def resolve_and_snapshot(
                         report.errors,
                     )
                 raise ApiError(400, "dataset_empty", f"'{ref.path}' holds no rows.")
-            key = f"snapshots/{leaderboard_id}/{commit}/{ref.path}"
-            key = key if key.endswith(".gz") else key + ".gz"
+            key = snapshot_object_key(leaderboard_id, commit, ref.path)
             version_id = upload_stream(clients.s3, settings.aws.bucket_name, key, out, "application/gzip")
     except ApiError:
         raise

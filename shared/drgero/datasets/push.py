@@ -42,10 +42,21 @@ from drgero.core.errors import ApiError
 from drgero.core.idempotency import check_key
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.datasets.keys import batch_sk, pending_index_pk, pending_index_sk, pending_object_key
 from drgero.datasets.rows import normalize_rows
 from drgero.identity.principal import Principal, Scope
-from drgero.leaderboards.leaderboard import dataset_key, get_leaderboard
+from drgero.leaderboards.leaderboard import get_leaderboard
+from drgero.store.keys import (
+    batch_key,
+    batch_sk,
+    dataset_key,
+    day_counter_sk,
+    leaderboard_key,
+    leaderboard_pk,
+    month_counter_sk,
+    pending_index_pk,
+    pending_index_sk,
+    pending_object_key,
+)
 from drgero.store.table import Condition, MetadataTable
 
 BODY_ARRAY_KEYS = ("rows", "events", "samples")
@@ -176,14 +187,6 @@ def closed_error(end: Any) -> ApiError:
     return ApiError(403, "dataset_closed", f"This dataset stopped accepting rows at its end date ({end}).")
 
 
-def day_key(now: datetime) -> str:
-    return f"COUNTER#DAY#{now.date().isoformat()}"
-
-
-def month_key(now: datetime) -> str:
-    return f"COUNTER#MONTH#{now.strftime('%Y-%m')}"
-
-
 # ------------------------------------------------------------------ accepting
 class Pusher:
     """Accepts push requests for the leaderboards of one function instance."""
@@ -191,7 +194,7 @@ class Pusher:
     def __init__(self, settings: Settings, clients: AwsClients, clock: Any = None) -> None:
         self.settings = settings
         self.clients = clients
-        self.table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+        self.table = clients.table
         self._clock = clock or utc_now
 
     def push(
@@ -319,19 +322,19 @@ class Pusher:
         self._put_batch_object(s3_key, lines)
 
         # Step 3: one transaction decides acceptance.
-        lb_pk = f"LB#{leaderboard_id}"
+        lb_pk = leaderboard_pk(leaderboard_id)
         received_at = iso(now)
         received_ms = int(now.timestamp() * 1000)
         operations = [
             {
-                "check": (f"WS#{workspace_id}", f"LB#{leaderboard_id}"),
+                "check": leaderboard_key(workspace_id, leaderboard_id),
                 "condition": Condition(
                     "attribute_exists(pk) AND (attribute_not_exists(push_end_epoch) OR push_end_epoch >= :now)",
                     values={":now": epoch},
                 ),
             },
-            self._counter_update(lb_pk, day_key(now), rows, daily, _next_midnight(now) + timedelta(days=35)),
-            self._counter_update(lb_pk, month_key(now), rows, monthly, _next_month(now) + timedelta(days=400)),
+            self._counter_update(lb_pk, day_counter_sk(now), rows, daily, _next_midnight(now) + timedelta(days=35)),
+            self._counter_update(lb_pk, month_counter_sk(now), rows, monthly, _next_month(now) + timedelta(days=400)),
             {
                 "put": {
                     "pk": lb_pk,
@@ -422,16 +425,16 @@ class Pusher:
             return closed_error(config.get("end_date"))
         if 1 in failed or 2 in failed:
             kind = "daily" if 1 in failed else "monthly"
-            sk = day_key(now) if kind == "daily" else month_key(now)
-            counter = self.table.get(f"LB#{leaderboard_id}", sk) or {}
+            sk = day_counter_sk(now) if kind == "daily" else month_counter_sk(now)
+            counter = self.table.get(leaderboard_pk(leaderboard_id), sk) or {}
             return limit_error(kind, config[f"{kind}_limit"], int(counter.get("accepted") or 0), rows, now)
         return ApiError(409, "not_push_dataset", "This leaderboard has no PUSH dataset record.")
 
     def _batch_exists(self, leaderboard_id: str, batch_id: str) -> bool:
-        return self.table.get(f"LB#{leaderboard_id}", batch_sk(batch_id)) is not None
+        return self.table.get(*batch_key(leaderboard_id, batch_id)) is not None
 
     def _replay(self, leaderboard_id: str, batch_id: str) -> PushResult:
-        record = self.table.get(f"LB#{leaderboard_id}", batch_sk(batch_id)) or {}
+        record = self.table.get(*batch_key(leaderboard_id, batch_id)) or {}
         return PushResult(int(record.get("rows") or 0), batch_id, self.pending_rows(leaderboard_id))
 
     def pending_rows(self, leaderboard_id: str) -> int:

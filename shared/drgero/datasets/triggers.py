@@ -22,8 +22,7 @@ from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.datasets.consolidate import ConsolidationResult, Consolidator
 from drgero.datasets.push import enqueue_consolidation as enqueue
-from drgero.leaderboards.leaderboard import PUSH_DATASETS_INDEX_PK, leaderboard_key
-from drgero.store.table import MetadataTable
+from drgero.store.keys import PUSH_DATASETS_INDEX_PK, leaderboard_key
 
 Reason = Literal["events_threshold", "api", "sweep", "continue"]
 
@@ -67,7 +66,7 @@ def consolidation_sweep(settings: Settings, clients: AwsClients, now: datetime |
     has passed since the last consolidation (default limits.consolidate_default_every_hours),
     or it holds at least its every-N-events rows (a threshold message that was lost)."""
     now = now or clock.now()
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     checked = queued = 0
     for record in table.query_all(PUSH_DATASETS_INDEX_PK, index="gsi1"):
         checked += 1

@@ -35,6 +35,7 @@ from drgero.identity.access import scopes_for_role
 from drgero.identity.credentials import CredentialRecord, lookup_credential, touch_last_used
 from drgero.identity.principal import Principal, PrincipalKind
 from drgero.identity.sessions import SessionError, SessionVerifier, looks_like_jwt
+from drgero.store.keys import cred_key, member_index_pk
 from drgero.store.table import MetadataTable
 
 logger = Logger(child=True)
@@ -207,7 +208,7 @@ class Authorizer:
         except tokens.TokenFormatError as exc:
             raise Denied("invalid_token", str(exc)) from exc
         now = self.clock()
-        key = "CRED#" + tokens.hash_secret(credential)
+        key = cred_key(tokens.hash_secret(credential))[0]
         cached, record = self.cache.get(key, now)
         if not cached:
             record = lookup_credential(self.table, credential)
@@ -276,7 +277,7 @@ class Authorizer:
         from drgero.workspaces.membership import memberships_of
 
         now = self.clock()
-        key = f"USER#{user_id}"
+        key = member_index_pk(user_id)
         cached, value = self.cache.get(key, now)
         if not cached or (must_include and must_include not in value):
             value = memberships_of(self.table, user_id)

@@ -40,8 +40,20 @@ from drgero.core.clock import iso_epoch
 from drgero.core.errors import ApiError, conflict
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.identity.credentials import MICRO, api_token_key, get_api_token, usd
+from drgero.identity.credentials import MICRO, get_api_token, usd
 from drgero.identity.principal import Principal, PrincipalKind
+from drgero.store.keys import (
+    API_TOKEN_PREFIX,
+    USAGE_PREFIX,
+    api_token_key,
+    open_reservations_pk,
+    reservation_key,
+    usage_month_sk,
+    usage_run_sk,
+    usage_sk_parts,
+    usage_token_sk,
+    workspace_pk,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 OPEN_SHARDS = 8  # open reservations are spread over gsi1 partitions RESV#OPEN#0..7
@@ -49,12 +61,8 @@ HELD, SETTLED, RELEASED, SWEPT = "held", "settled", "released", "swept"
 SESSION_SPEND = "sessions"  # usage key for spend by user sessions (no token)
 
 
-def reservation_key(reservation_id: str) -> tuple[str, str]:
-    return f"RESV#{reservation_id}", "RESV"
-
-
 def _open_partition(reservation_id: str) -> str:
-    return f"RESV#OPEN#{zlib.crc32(reservation_id.encode()) % OPEN_SHARDS}"
+    return open_reservations_pk(zlib.crc32(reservation_id.encode()) % OPEN_SHARDS)
 
 
 def _iso_sortable(epoch: float) -> str:
@@ -174,16 +182,16 @@ def public_reservation(item: dict) -> dict:
 def _usage_ops(item: dict, delta_micro: int, calls: int) -> list[dict]:
     """ADDs ``delta_micro`` to the workspace's usage counters (month, run, token)."""
     ws = item["workspace_id"]
-    keys = [f"USAGE#MONTH#{item['month']}", f"USAGE#TOKEN#{item.get('token_id') or SESSION_SPEND}"]
+    sort_keys = [usage_month_sk(item["month"]), usage_token_sk(item.get("token_id") or SESSION_SPEND)]
     if item.get("run_id"):
-        keys.append(f"USAGE#RUN#{item['run_id']}")
+        sort_keys.append(usage_run_sk(item["run_id"]))
     return [
         {
-            "update": (f"WS#{ws}", sk),
+            "update": (workspace_pk(ws), sk),
             "expression": "ADD spent_micro_usd :d, calls :c",
             "values": {":d": delta_micro, ":c": calls},
         }
-        for sk in keys
+        for sk in sort_keys
     ]
 
 
@@ -295,7 +303,7 @@ def sweep(table: MetadataTable, now: float | None = None, max_items: int = 1000)
     cutoff = _iso_sortable(now)
     swept = 0
     for shard in range(OPEN_SHARDS):
-        for entry in table.query_all(f"RESV#OPEN#{shard}", index="gsi1"):
+        for entry in table.query_all(open_reservations_pk(shard), index="gsi1"):
             if entry["gsi1sk"] > cutoff or swept >= max_items:
                 break  # ascending by deadline: the rest are younger
 
@@ -316,13 +324,13 @@ def sweep(table: MetadataTable, now: float | None = None, max_items: int = 1000)
 def usage_report(table: MetadataTable, workspace_id: str) -> dict:
     """Spend by token, run and month (settled and swept charges)."""
     by: dict[str, list[dict]] = {"MONTH": [], "TOKEN": [], "RUN": []}
-    for item in table.query_all(f"WS#{workspace_id}", "USAGE#"):
-        _, kind, ident = item["sk"].split("#", 2)
+    for item in table.query_all(workspace_pk(workspace_id), USAGE_PREFIX):
+        kind, ident = usage_sk_parts(item["sk"])
         if kind in by:
             by[kind].append(
                 {"id": ident, "spent_usd": usd(item.get("spent_micro_usd", 0)), "calls": item.get("calls", 0)}
             )
-    names = {i["token_id"]: i.get("name", "") for i in table.query_all(f"WS#{workspace_id}", "TOKEN#")}
+    names = {i["token_id"]: i.get("name", "") for i in table.query_all(workspace_pk(workspace_id), API_TOKEN_PREFIX)}
     by_token = [{"token_id": r["id"], "name": names.get(r["id"], ""), **_money(r)} for r in by["TOKEN"]]
     return {
         "workspace_id": workspace_id,

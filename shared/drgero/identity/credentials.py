@@ -29,21 +29,18 @@ from drgero.core.errors import ApiError
 from drgero.core.ids import new_id
 from drgero.identity import tokens
 from drgero.identity.principal import PrincipalKind
+from drgero.store.keys import (
+    API_TOKEN_PREFIX,
+    DATASET_TOKEN_PREFIX,
+    api_token_key,
+    cred_key,
+    dataset_token_key,
+    leaderboard_pk,
+    workspace_pk,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 MICRO = 1_000_000
-
-
-def cred_key(secret_hash: str) -> tuple[str, str]:
-    return f"CRED#{secret_hash}", "CRED"
-
-
-def api_token_key(workspace_id: str, token_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"TOKEN#{token_id}"
-
-
-def dataset_token_key(leaderboard_id: str, token_id: str) -> tuple[str, str]:
-    return f"LB#{leaderboard_id}", f"DSTOKEN#{token_id}"
 
 
 def usd(micro: int | None) -> float | None:
@@ -181,11 +178,11 @@ def get_api_token(table: MetadataTable, workspace_id: str, token_id: str) -> dic
 
 
 def list_api_tokens(table: MetadataTable, workspace_id: str) -> list[dict]:
-    return [public_api_token(i) for i in table.query_all(f"WS#{workspace_id}", "TOKEN#")]
+    return [public_api_token(i) for i in table.query_all(workspace_pk(workspace_id), API_TOKEN_PREFIX)]
 
 
 def count_api_tokens(table: MetadataTable, workspace_id: str) -> int:
-    return sum(1 for i in table.query_all(f"WS#{workspace_id}", "TOKEN#") if not i.get("revoked"))
+    return sum(1 for i in table.query_all(workspace_pk(workspace_id), API_TOKEN_PREFIX) if not i.get("revoked"))
 
 
 def revoke_api_token(table: MetadataTable, workspace_id: str, token_id: str, now: float | None = None) -> dict | None:
@@ -341,7 +338,9 @@ def public_dataset_token(item: dict) -> dict:
 def list_dataset_tokens(table: MetadataTable, leaderboard_id: str) -> list[dict]:
     """The leaderboard's live dataset tokens, for the status route (no secrets, no hashes)."""
     return [
-        public_dataset_token(i) for i in table.query_all(f"LB#{leaderboard_id}", "DSTOKEN#") if not i.get("revoked")
+        public_dataset_token(i)
+        for i in table.query_all(leaderboard_pk(leaderboard_id), DATASET_TOKEN_PREFIX)
+        if not i.get("revoked")
     ]
 
 
@@ -371,7 +370,7 @@ def revoke_dataset_token(table: MetadataTable, leaderboard_id: str, token_id: st
 def revoke_all_dataset_tokens(table: MetadataTable, leaderboard_id: str) -> int:
     """For leaderboard deletion: every dataset token of it stops working."""
     count = 0
-    for item in list(table.query_all(f"LB#{leaderboard_id}", "DSTOKEN#")):
+    for item in list(table.query_all(leaderboard_pk(leaderboard_id), DATASET_TOKEN_PREFIX)):
         if not item.get("revoked") and revoke_dataset_token(table, leaderboard_id, item["token_id"]):
             count += 1
     return count

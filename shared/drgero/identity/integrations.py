@@ -21,19 +21,11 @@ from drgero.core.aws import AwsClients
 from drgero.core.clock import iso_epoch
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.store.table import MetadataTable
+from drgero.store.keys import integration_key
 
 PROVIDERS = ("openrouter", "huggingface")
 MIN_KEY_CHARS = 8
 MAX_KEY_CHARS = 512
-
-
-def integration_key(workspace_id: str, provider: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"INTEGRATION#{provider}"
-
-
-def _table(settings: Settings, clients: AwsClients) -> MetadataTable:
-    return MetadataTable(clients.dynamodb, settings.aws.table_name)
 
 
 def secret_context(workspace_id: str, provider: str) -> dict[str, str]:
@@ -90,14 +82,14 @@ def put_integration(
         "updated_at": now,
         "updated_by": updated_by,
     }
-    _table(settings, clients).put(item)
+    clients.table.put(item)
     return public_integration(item)
 
 
 def get_integration(settings: Settings, clients: AwsClients, workspace_id: str, provider: str) -> dict:
     """The masked view; 404 when none is stored."""
     check_provider(provider)
-    item = _table(settings, clients).get(*integration_key(workspace_id, provider))
+    item = clients.table.get(*integration_key(workspace_id, provider))
     if not item:
         raise ApiError(404, "not_found", f"No {provider} integration is configured.")
     return public_integration(item)
@@ -105,7 +97,7 @@ def get_integration(settings: Settings, clients: AwsClients, workspace_id: str, 
 
 def delete_integration(settings: Settings, clients: AwsClients, workspace_id: str, provider: str) -> bool:
     check_provider(provider)
-    table = _table(settings, clients)
+    table = clients.table
     existed = table.get(*integration_key(workspace_id, provider)) is not None
     table.delete(*integration_key(workspace_id, provider))
     return existed
@@ -115,7 +107,7 @@ def get_integration_key(settings: Settings, clients: AwsClients, workspace_id: s
     """The workspace's plaintext key for ``provider``, or None. For code that calls the
     provider; never log, return or store what it gives."""
     check_provider(provider)
-    item = _table(settings, clients).get(*integration_key(workspace_id, provider))
+    item = clients.table.get(*integration_key(workspace_id, provider))
     if not item:
         return None
     return secrets.unseal(settings, clients, item["ciphertext"], secret_context(workspace_id, provider))

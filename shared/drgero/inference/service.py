@@ -35,7 +35,6 @@ from drgero.identity.principal import Principal, Scope
 from drgero.inference.capture import CaptureDecision, batch_id_for, captured_row, decide
 from drgero.inference.request import InferenceRequest
 from drgero.inference.target import ModelChoice, ProductionTarget, TargetCache, resolve
-from drgero.store.table import MetadataTable
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +164,7 @@ class InferenceService:
     ) -> None:
         self.settings = settings
         self.clients = clients
-        self.table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+        self.table = clients.table
         self.cache = TargetCache(settings.inference.target_cache_seconds)
         self._provider_client = provider_client
         self._sink = sink

@@ -50,6 +50,7 @@ from drgero.providers.client import ProviderClient
 from drgero.providers.errors import ProviderError, probe_error
 from drgero.providers.types import CustomTarget, DrGeroTarget, HuggingFaceTarget, OpenRouterTarget
 from drgero.providers.validation import Validated
+from drgero.store.keys import CANDIDATE_PREFIX, leaderboard_pk
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 NAME = Field(default=None, min_length=1, max_length=200)
@@ -275,7 +276,7 @@ async def auto_attach(
 
     existing = {
         item["config"].get("model"): item
-        for item in table.query_all(f"LB#{leaderboard_id}", "MODEL#", consistent=True)
+        for item in table.query_all(leaderboard_pk(leaderboard_id), CANDIDATE_PREFIX, consistent=True)
         if item.get("platform") == "openrouter"
     }
     new_picks = [p for p in result.picked if p.model_id not in existing]

@@ -23,7 +23,6 @@ next ranked model.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Collection
 from typing import Annotated, Any
 
@@ -34,7 +33,7 @@ from drgero.core import clock, secrets
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
 from drgero.core.settings import Settings
-from drgero.leaderboards.leaderboard import get_leaderboard, leaderboard_key
+from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.providers.types import (
     CustomTarget,
     DrGeroTarget,
@@ -42,16 +41,18 @@ from drgero.providers.types import (
     OpenRouterTarget,
 )
 from drgero.runs import records
-from drgero.runs.keys import run_key
+from drgero.store.keys import (
+    CANDIDATE_PREFIX,
+    candidate_identity_key,
+    candidate_key,
+    leaderboard_key,
+    leaderboard_pk,
+    run_key,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 Target = OpenRouterTarget | CustomTarget | HuggingFaceTarget | DrGeroTarget
 _TARGET: TypeAdapter[Target] = TypeAdapter(Annotated[Target, Field(discriminator="platform")])
-
-
-# ------------------------------------------------------------------ keys and views
-def model_key(leaderboard_id: str, model_id: str) -> tuple[str, str]:
-    return f"LB#{leaderboard_id}", f"MODEL#{model_id}"
 
 
 def identity_key(leaderboard_id: str, target: Target) -> tuple[str, str]:
@@ -61,7 +62,7 @@ def identity_key(leaderboard_id: str, target: Target) -> tuple[str, str]:
         identity = f"drgero\n{target.model_id}"
     else:
         identity = f"{target.platform}\n{target.url}\n{target.model or ''}"
-    return f"LB#{leaderboard_id}", "MODELKEY#" + hashlib.sha256(identity.encode()).hexdigest()
+    return candidate_identity_key(leaderboard_id, identity)
 
 
 def secret_context(workspace_id: str, leaderboard_id: str, model_id: str) -> dict[str, str]:
@@ -98,11 +99,11 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ reading
 def list_models(table: MetadataTable, workspace_id: str, leaderboard_id: str) -> list[dict[str, Any]]:
     get_leaderboard(table, workspace_id, leaderboard_id)
-    return [public_model(i) for i in table.query_all(f"LB#{leaderboard_id}", "MODEL#", consistent=True)]
+    return [public_model(i) for i in table.query_all(leaderboard_pk(leaderboard_id), CANDIDATE_PREFIX, consistent=True)]
 
 
 def get_attached(table: MetadataTable, workspace_id: str, leaderboard_id: str, model_id: str) -> dict[str, Any]:
-    item = table.get(*model_key(leaderboard_id, model_id))
+    item = table.get(*candidate_key(leaderboard_id, model_id))
     get_leaderboard(table, workspace_id, leaderboard_id)
     if not item or item.get("workspace_id") != workspace_id:
         raise not_found("Model")
@@ -123,7 +124,7 @@ def load_target(
     model_id: str,
 ) -> tuple[Target, dict[str, Any]]:
     """The callable target (secret decrypted, for the provider call only) and its item."""
-    item = table.get(*model_key(leaderboard_id, model_id))
+    item = table.get(*candidate_key(leaderboard_id, model_id))
     if not item or item.get("workspace_id") != workspace_id:
         raise not_found("Model")
     config = dict(item["config"])
@@ -186,9 +187,9 @@ def remove_model(
             # The active run we checked is still the active run (or there is none).
             run_condition = " AND (attribute_not_exists(active_run_id) OR active_run_id = :run)"
             run_values = {":run": active_run or ""}
-        item = table.get(*model_key(leaderboard_id, model_id)) or {}
+        item = table.get(*candidate_key(leaderboard_id, model_id)) or {}
         operations: list[dict[str, Any]] = [
-            {"delete": model_key(leaderboard_id, model_id)},
+            {"delete": candidate_key(leaderboard_id, model_id)},
             {
                 "update": leaderboard_key(workspace_id, leaderboard_id),
                 "expression": f"REMOVE #models[{index}] SET #u = :now",
@@ -210,7 +211,7 @@ def remove_model(
             },
         ]
         if item.get("identity_sk"):
-            operations.append({"delete": (f"LB#{leaderboard_id}", item["identity_sk"])})
+            operations.append({"delete": (leaderboard_pk(leaderboard_id), item["identity_sk"])})
         try:
             table.transact(operations)
             return

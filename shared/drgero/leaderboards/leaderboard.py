@@ -24,10 +24,17 @@ from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.core.validation import StrictModel, parse
 from drgero.inference.config import CaptureRule, InferencePolicy
+from drgero.store.keys import (
+    DATASET_TOKEN_PREFIX,
+    LEADERBOARD_PREFIX,
+    PUSH_DATASETS_INDEX_PK,
+    dataset_key,
+    leaderboard_key,
+    leaderboard_pk,
+    workspace_pk,
+)
 from drgero.store.table import Condition, MetadataTable
 from drgero.traces.redaction import RedactionPolicy
-
-PUSH_DATASETS_INDEX_PK = "DATASETS#PUSH"  # gsi1pk of every PUSH dataset record (the sweep reads it)
 
 
 # ------------------------------------------------------------------ configuration models
@@ -188,14 +195,6 @@ INVALID = "The leaderboard is not valid."
 
 
 # ------------------------------------------------------------------ storage
-def leaderboard_key(workspace_id: str, leaderboard_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"LB#{leaderboard_id}"
-
-
-def dataset_key(leaderboard_id: str) -> tuple[str, str]:
-    return f"LB#{leaderboard_id}", "DATASET"
-
-
 def get_leaderboard(table: MetadataTable, workspace_id: str, leaderboard_id: str) -> dict[str, Any]:
     """The leaderboard item, read through the caller's workspace; 404 otherwise."""
     if not leaderboard_id or len(leaderboard_id) > 100:
@@ -247,11 +246,11 @@ def public_view(item: dict[str, Any], base_url: str) -> dict[str, Any]:
 
 
 def count_leaderboards(table: MetadataTable, workspace_id: str) -> int:
-    return sum(1 for _ in table.query_all(f"WS#{workspace_id}", "LB#", consistent=True))
+    return sum(1 for _ in table.query_all(workspace_pk(workspace_id), LEADERBOARD_PREFIX, consistent=True))
 
 
 def list_leaderboards(table: MetadataTable, workspace_id: str) -> list[dict[str, Any]]:
-    return list(table.query_all(f"WS#{workspace_id}", "LB#", consistent=True))
+    return list(table.query_all(workspace_pk(workspace_id), LEADERBOARD_PREFIX, consistent=True))
 
 
 def create_leaderboard(
@@ -278,9 +277,10 @@ def create_leaderboard(
         if resolve_get_dataset is None:
             raise ApiError(500, "internal_error", "GET-mode datasets cannot be resolved here.")
         dataset["resolved"] = resolve_get_dataset(config.dataset, leaderboard_id)
+    pk, sk = leaderboard_key(workspace_id, leaderboard_id)
     item = {
-        "pk": f"WS#{workspace_id}",
-        "sk": f"LB#{leaderboard_id}",
+        "pk": pk,
+        "sk": sk,
         "id": leaderboard_id,
         "workspace_id": workspace_id,
         "name": config.name,
@@ -445,8 +445,8 @@ def delete_leaderboard(table: MetadataTable, settings: Settings, workspace_id: s
     # Its hpd_ tokens stop working, then the leaderboard-scoped records go (dataset pointer,
     # counters, batch records). S3 objects stay under the bucket's lifecycle rules.
     revoke_all_dataset_tokens(table, leaderboard_id)
-    for record in list(table.query_all(f"LB#{leaderboard_id}")):
-        if not record["sk"].startswith("DSTOKEN#"):
+    for record in list(table.query_all(leaderboard_pk(leaderboard_id))):
+        if not record["sk"].startswith(DATASET_TOKEN_PREFIX):
             table.delete(record["pk"], record["sk"])
 
 

@@ -39,10 +39,16 @@ from drgero.core.validation import StrictModel, parse
 from drgero.providers.errors import ProviderError, probe_error
 from drgero.providers.ssrf import GuardPolicy, check_address, check_url_syntax
 from drgero.providers.types import MAX_URL_LENGTH, DrGeroTarget, EndpointAuth
+from drgero.store.keys import (
+    DRGERO_MODEL_PREFIX,
+    drgero_model_counter_key,
+    drgero_model_key,
+    leaderboard_pk,
+    workspace_pk,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 READY, UNVERIFIED, DELETING = "ready", "unverified", "deleting"
-COUNTER_SK = "DGMODELCOUNT"
 MODEL_ID_PATTERN = r"^dgm_[0-9a-z]{26}$"
 
 # target -> raises ProviderError when the endpoint does not answer (drgero.providers.validation
@@ -99,15 +105,6 @@ class DrGeroModelPatch(StrictModel):
     # A new endpoint adds a version (source "manual") and makes it current.
     endpoint: EndpointIn | None = None
     probe: bool = True
-
-
-# ------------------------------------------------------------------ keys and views
-def model_key(workspace_id: str, model_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"DGMODEL#{model_id}"
-
-
-def counter_key(workspace_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", COUNTER_SK
 
 
 def secret_context(workspace_id: str, model_id: str, version: int) -> dict[str, str]:
@@ -221,14 +218,14 @@ def _version_record(
 def get_model(table: MetadataTable, workspace_id: str, model_id: str) -> dict[str, Any]:
     if not model_id or len(model_id) > 100:
         raise not_found("Model")
-    item = table.get(*model_key(workspace_id, model_id))
+    item = table.get(*drgero_model_key(workspace_id, model_id))
     if not item:
         raise not_found("Model")
     return item
 
 
 def list_models(table: MetadataTable, workspace_id: str) -> list[dict[str, Any]]:
-    return list(table.query_all(f"WS#{workspace_id}", "DGMODEL#", consistent=True))
+    return list(table.query_all(workspace_pk(workspace_id), DRGERO_MODEL_PREFIX, consistent=True))
 
 
 async def create_model(
@@ -245,13 +242,13 @@ async def create_model(
     request: DrGeroModelCreate = _parse(DrGeroModelCreate, body)
     name = _valid_name(request.name)
     limit = settings.limits.max_drgero_models
-    counter = table.get(*counter_key(workspace_id)) or {}
+    counter = table.get(*drgero_model_counter_key(workspace_id)) or {}
     if int(counter.get("count") or 0) >= limit:
         raise _limit_error(limit)
     model_id = new_id("dgm")
     status = await _check_endpoint(model_id, request.endpoint, request.probe, policy, probe)
     now = clock.iso()
-    pk, sk = model_key(workspace_id, model_id)
+    pk, sk = drgero_model_key(workspace_id, model_id)
     item = {
         "pk": pk,
         "sk": sk,
@@ -266,7 +263,7 @@ async def create_model(
         "created_at": now,
         "updated_at": now,
     }
-    cpk, csk = counter_key(workspace_id)
+    cpk, csk = drgero_model_counter_key(workspace_id)
     try:
         table.transact(
             [
@@ -347,7 +344,7 @@ async def update_model(
             sets.append(f"#f{i} = :v{i}")
     try:
         return table.update(
-            *model_key(workspace_id, model_id),
+            *drgero_model_key(workspace_id, model_id),
             "SET " + ", ".join(sets) + extra + (" REMOVE " + ", ".join(removes) if removes else ""),
             names,
             values,
@@ -367,7 +364,7 @@ def delete_model(
     ``attached_to(model_id)`` lists ``{"id", "name"}`` of the workspace's leaderboards that
     have this model attached (:func:`attached_leaderboards`)."""
     item = get_model(table, workspace_id, model_id)
-    key = model_key(workspace_id, model_id)
+    key = drgero_model_key(workspace_id, model_id)
     previous = item["status"]
     if previous != DELETING:
         try:
@@ -400,7 +397,7 @@ def delete_model(
             f"This model is a candidate on {len(attached)} leaderboard(s) ({names}); remove it there first.",
             {"leaderboards": attached},
         )
-    cpk, csk = counter_key(workspace_id)
+    cpk, csk = drgero_model_counter_key(workspace_id)
     try:
         table.transact(
             [
@@ -438,7 +435,7 @@ def attached_leaderboards(table: MetadataTable, workspace_id: str, model_id: str
     return [
         {"id": lb["id"], "name": lb["name"]}
         for lb in list_leaderboards(table, workspace_id)
-        if table.get(f"LB#{lb['id']}", sk) is not None
+        if table.get(leaderboard_pk(lb["id"]), sk) is not None
     ]
 
 
@@ -450,7 +447,7 @@ def resolver(
     candidate keeps), or None when the workspace has no such model (or it is being deleted)."""
 
     def resolve(model_id: str) -> DrGeroTarget | None:
-        item = table.get(*model_key(workspace_id, model_id)) if model_id and len(model_id) <= 100 else None
+        item = table.get(*drgero_model_key(workspace_id, model_id)) if model_id and len(model_id) <= 100 else None
         if not item or item.get("status") == DELETING:
             return None
         version = next(v for v in item["versions"] if int(v["version"]) == int(item["current_version"]))
@@ -472,7 +469,7 @@ def resolver(
 def attach_guard(workspace_id: str, model_id: str) -> tuple[tuple[str, str], Condition, ApiError]:
     """A check for the attach transaction: the Dr.Gero model still exists and is not being deleted."""
     return (
-        model_key(workspace_id, model_id),
+        drgero_model_key(workspace_id, model_id),
         Condition("attribute_exists(pk) AND #st <> :deleting", names={"#st": "status"}, values={":deleting": DELETING}),
         not_found("Dr.Gero model"),
     )

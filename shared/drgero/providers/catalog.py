@@ -24,8 +24,7 @@ from pydantic import BaseModel
 from drgero.providers.client import ProviderClient, RequestSpec, fingerprint
 from drgero.providers.errors import ProviderError, UpstreamError
 from drgero.providers.types import Pricing
-
-ENDPOINTS_PREFIX = "catalog/openrouter-endpoints/"
+from drgero.store.keys import catalog_endpoints_object
 
 
 class CatalogStore(Protocol):
@@ -244,7 +243,7 @@ class OpenRouterCatalog:
     async def latency(self, model_id: str, api_key: str | None) -> LatencyStats | None:
         """OpenRouter's latency percentiles for a model (cached with the same TTL)."""
         base = model_id.split(":", 1)[0]
-        key = f"{ENDPOINTS_PREFIX}{base}.json"
+        key = catalog_endpoints_object(base)
         cached = await self._cached(key)
         if cached and self._fresh(cached):
             stats = cached.get("latency")

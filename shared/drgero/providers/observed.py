@@ -23,6 +23,7 @@ from typing import Any
 from drgero.core import clock
 from drgero.core.settings import Settings
 from drgero.providers.autoselect import ObservedLatency, ObservedLookup
+from drgero.store import keys
 from drgero.store.table import MetadataTable, deserialize
 
 MIN_SAMPLES_P99 = 100
@@ -41,7 +42,7 @@ def _candidate_map(table: MetadataTable, workspace_id: str) -> dict[str, str]:
 
     mapping: dict[str, str] = {}
     for leaderboard in list_leaderboards(table, workspace_id):
-        for item in table.query_all(f"LB#{leaderboard['id']}", "MODEL#"):
+        for item in table.query_all(keys.leaderboard_pk(leaderboard["id"]), keys.CANDIDATE_PREFIX):
             if item.get("platform") == "openrouter" and (item.get("config") or {}).get("model"):
                 mapping[item["id"]] = item["config"]["model"]
     return mapping
@@ -61,12 +62,10 @@ def observed_latencies(
     table: MetadataTable, settings: Settings, workspace_id: str, now: datetime | None = None
 ) -> dict[str, ObservedLatency]:
     """OpenRouter model id -> our observed latency (only models with enough traces)."""
-    from drgero.traces import keys
-
     providers = settings.providers
     now = now or clock.now()
-    low = keys.format_time(now - timedelta(hours=providers.observed_latency_window_hours))
-    partition = keys.listing_partition(workspace_id, kind="inference")
+    low = keys.sortable_time(now - timedelta(hours=providers.observed_latency_window_hours))
+    partition = keys.trace_listing_pk(workspace_id, kind="inference")
     durations: dict[str, list[float]] = {}
     candidates: dict[str, str] | None = None
     seen = 0

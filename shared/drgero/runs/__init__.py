@@ -2,7 +2,6 @@
 
 Lifecycle, messages and idempotency rules: docs/runs.md. Modules, one job each:
 
-- ``keys``: DynamoDB keys and S3 object keys of runs.
 - ``records``: the run item, its public view, status transitions, the leaderboard's
   active-run marker.
 - ``messages``: the queue message schemas (runs, evaluate, judge queues).

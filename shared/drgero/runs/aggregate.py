@@ -18,24 +18,31 @@ from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation, ranking_metric
 from drgero.evaluation.ranking import RankingOptions, RowOutcome, rank_models
-from drgero.leaderboards.leaderboard import leaderboard_key
 from drgero.runs import records
 from drgero.runs.dataset import get_jsonl
-from drgero.runs.keys import judgements_object, outputs_object, ranking_object
 from drgero.runs.selection import move_production
 from drgero.runs.tracing import emit_run_trace, trace_id_for
+from drgero.store.keys import (
+    GRADE_PREFIX,
+    SHARD_PREFIX,
+    leaderboard_key,
+    run_judgements_object,
+    run_outputs_object,
+    run_pk,
+    run_ranking_object,
+)
 from drgero.store.table import MetadataTable
 
 logger = logging.getLogger("drgero.runs")
 
 
 def shards_of(table: MetadataTable, run_id: str) -> list[dict[str, Any]]:
-    return list(table.query_all(f"RUN#{run_id}", "SHARD#", consistent=True))
+    return list(table.query_all(run_pk(run_id), SHARD_PREFIX, consistent=True))
 
 
 def grades_of(table: MetadataTable, run_id: str) -> dict[tuple[int, str], float]:
     grades = {}
-    for item in table.query_all(f"RUN#{run_id}", "GRADE#", consistent=True):
+    for item in table.query_all(run_pk(run_id), GRADE_PREFIX, consistent=True):
         grades[(int(item["row"]), item["model_id"])] = float(item["score"])
     return grades
 
@@ -52,11 +59,11 @@ def collect_outcomes(
     results: dict[str, list[RowOutcome]] = {m: [] for m in run["model_ids"]}
     for shard in shards_of(table, run["id"]):
         model, index = shard["model_id"], int(shard["shard_index"])
-        outputs = get_jsonl(clients.s3, bucket, outputs_object(run["id"], model, index)) or []
+        outputs = get_jsonl(clients.s3, bucket, run_outputs_object(run["id"], model, index)) or []
         judged = {}
         if kind == "judge":
             judged = {
-                j["row"]: j for j in get_jsonl(clients.s3, bucket, judgements_object(run["id"], model, index)) or []
+                j["row"]: j for j in get_jsonl(clients.s3, bucket, run_judgements_object(run["id"], model, index)) or []
             }
         for out in outputs:
             row_id = str(out["row"])
@@ -98,14 +105,14 @@ def collect_outcomes(
 
 
 def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owner: str) -> str | None:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     options = parse_evaluation(run["leaderboard_config"].get("evaluation"))
     results = collect_outcomes(settings, clients, table, run)
     ranking_options = RankingOptions.from_settings(settings.evaluation, ranking_metric(options), seed=run["id"])
     ranking = rank_models(results, ranking_options, dataset_rows=int(run.get("rows") or 0)).model_dump(mode="json")
     clients.s3.put_object(
         Bucket=settings.aws.bucket_name,
-        Key=ranking_object(run["id"]),
+        Key=run_ranking_object(run["id"]),
         Body=json.dumps(ranking).encode(),
         ContentType="application/json",
     )
@@ -149,7 +156,7 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
         {
             # As a JSON string: nulls and floats survive exactly (a DynamoDB map drops nulls).
             "ranking_json": json.dumps(ranking, separators=(",", ":")),
-            "ranking_key": ranking_object(run["id"]),
+            "ranking_key": run_ranking_object(run["id"]),
             "finished_at": finished,
             "execution_seconds": round(execution, 3),
             "cost_usd": round(candidate_cost, 9),

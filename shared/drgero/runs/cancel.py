@@ -20,11 +20,10 @@ from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.runs import records
 from drgero.runs.completion import maybe_finish
-from drgero.store.table import MetadataTable
 
 
 def cancel_run(settings: Settings, clients: AwsClients, workspace_id: str, run_id: str) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     for _attempt in range(5):
         run = records.get_run_for(table, workspace_id, run_id)
         status = run["status"]

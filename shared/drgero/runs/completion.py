@@ -23,7 +23,7 @@ from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.runs import records
-from drgero.runs.keys import run_key, shard_key
+from drgero.store.keys import run_key, shard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 
@@ -77,7 +77,7 @@ def complete_shard(
 def maybe_finish(settings: Settings, clients: AwsClients, run_id: str) -> str | None:
     """When every shard is finished: move the run on (review, or aggregation) exactly once.
     Returns what was done (``awaiting_review``, the final status) or None."""
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     run = records.get_run(table, run_id)
     if not run or run.get("shards_total") is None:
         return None
@@ -94,7 +94,7 @@ def maybe_finish(settings: Settings, clients: AwsClients, run_id: str) -> str | 
 def take_aggregation(settings: Settings, clients: AwsClients, run: dict[str, Any]) -> str | None:
     """Conditionally moves the run to ``aggregating`` (or retakes a stale aggregation) and
     aggregates. Only the caller whose transition succeeded aggregates."""
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     status = run["status"]
     owner = uuid.uuid4().hex
     now = time.time()

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from drgero.core.errors import ApiError
-from drgero.leaderboards.leaderboard import dataset_key
+from drgero.store.keys import dataset_key
 from drgero.store.table import MetadataTable
 
 

@@ -33,9 +33,9 @@ from drgero.leaderboards.prompt import render_prompt
 from drgero.runs import records
 from drgero.runs.completion import complete_shard, maybe_finish
 from drgero.runs.dataset import get_jsonl, put_jsonl
-from drgero.runs.keys import outputs_object, rows_object, shard_key
 from drgero.runs.messages import EvaluateMessage, JudgeMessage
 from drgero.runs.tracing import emit_run_trace, run_async, trace_id_for
+from drgero.store.keys import run_outputs_object, run_rows_object, shard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")
@@ -67,7 +67,7 @@ class CancelWatch:
 def process_shard(
     settings: Settings, clients: AwsClients, message: EvaluateMessage, provider_client: Any = None
 ) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     shard = table.get(*shard_key(message.run_id, message.shard_id))
     run = records.get_run(table, message.run_id)
     if shard is None or run is None or run["workspace_id"] != message.workspace_id:
@@ -80,7 +80,7 @@ def process_shard(
         _send_judge(settings, clients, message)
         return {"status": "judge_requeued"}
     bucket = settings.aws.bucket_name
-    key = outputs_object(run["id"], shard["model_id"], int(shard["shard_index"]))
+    key = run_outputs_object(run["id"], shard["model_id"], int(shard["shard_index"]))
     outputs = get_jsonl(clients.s3, bucket, key)
     reused = outputs is not None
     started = time.monotonic()
@@ -174,7 +174,7 @@ def _load_target(settings: Settings, clients: AwsClients, run: dict[str, Any], m
     from drgero.leaderboards.candidates import load_target
     from drgero.providers.types import Pricing
 
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     target, item = load_target(table, settings, clients, run["workspace_id"], run["leaderboard_id"], model_id)
     api_key = None
     if target.platform == "openrouter":
@@ -203,7 +203,7 @@ async def _call_rows(
     rows = [
         json.loads(line)
         for line in clients.s3.get_object(
-            Bucket=settings.aws.bucket_name, Key=rows_object(run["id"], int(shard["shard_index"]))
+            Bucket=settings.aws.bucket_name, Key=run_rows_object(run["id"], int(shard["shard_index"]))
         )["Body"]
         .read()
         .splitlines()

@@ -30,12 +30,18 @@ from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.evaluation.run_plan import plan_shards
-from drgero.leaderboards.leaderboard import leaderboard_key
 from drgero.runs import records
 from drgero.runs.dataset import pinned_dataset, read_lines
-from drgero.runs.keys import rows_object, shard_key, snapshot_object
 from drgero.runs.messages import RunMessage
 from drgero.runs.start import start_run
+from drgero.store.keys import (
+    candidate_key,
+    candidate_sk,
+    leaderboard_key,
+    run_rows_object,
+    run_snapshot_object,
+    shard_key,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")
@@ -65,7 +71,7 @@ def model_snapshot(item: dict[str, Any]) -> dict[str, Any]:
         "platform": item.get("platform"),
         "name": item.get("name"),
         "config": item.get("config") or {},
-        "secret": {"configured": bool(item.get("secret_ciphertext")), "ref": f"MODEL#{item['id']}"}
+        "secret": {"configured": bool(item.get("secret_ciphertext")), "ref": candidate_sk(item["id"])}
         if item.get("secret_ciphertext")
         else {"configured": False},
     }
@@ -75,7 +81,7 @@ def model_snapshot(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def handle_run_message(settings: Settings, clients: AwsClients, message: RunMessage) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     run_id = message.run_id
     if run_id is None:
         try:
@@ -105,7 +111,7 @@ def _snapshot(settings: Settings, clients: AwsClients, table: MetadataTable, run
         return _fail(table, run, "The leaderboard was deleted before the run started.")
     model_items = []
     for model_id in run["model_ids"]:
-        item = table.get(f"LB#{run['leaderboard_id']}", f"MODEL#{model_id}")
+        item = table.get(*candidate_key(run["leaderboard_id"], model_id))
         if item is None:
             return _fail(table, run, f"Model {model_id} was removed before the run started.")
         model_items.append(item)
@@ -161,7 +167,7 @@ def _fan_out(settings: Settings, clients: AwsClients, table: MetadataTable, run:
     }
     clients.s3.put_object(
         Bucket=bucket,
-        Key=snapshot_object(run["id"]),
+        Key=run_snapshot_object(run["id"]),
         Body=json.dumps(snapshot, ensure_ascii=False, default=str).encode(),
         ContentType="application/json",
     )
@@ -170,7 +176,7 @@ def _fan_out(settings: Settings, clients: AwsClients, table: MetadataTable, run:
         if shard.shard_index not in written:
             written.add(shard.shard_index)
             body = b"".join(line + b"\n" for line in lines[shard.row_start : shard.row_end])
-            clients.s3.put_object(Bucket=bucket, Key=rows_object(run["id"], shard.shard_index), Body=body)
+            clients.s3.put_object(Bucket=bucket, Key=run_rows_object(run["id"], shard.shard_index), Body=body)
         pk, sk = shard_key(run["id"], shard.shard_id)
         try:
             table.put(

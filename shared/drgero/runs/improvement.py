@@ -14,9 +14,8 @@ from typing import Any
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.leaderboards.leaderboard import leaderboard_key
 from drgero.runs.start import start_run
-from drgero.store.table import MetadataTable
+from drgero.store.keys import leaderboard_key
 
 logger = logging.getLogger("drgero.runs")
 
@@ -31,7 +30,7 @@ def maybe_start_improvement_run(
 ) -> str | None:
     """Starts a ``dataset_improvement`` run when ``new_rows`` reaches the leaderboard's
     threshold; returns the run id, or None (off, below threshold, or skipped)."""
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     leaderboard = table.get(*leaderboard_key(workspace_id, leaderboard_id))
     threshold = improvement_threshold(leaderboard or {})
     if not leaderboard or threshold is None or new_rows < threshold:

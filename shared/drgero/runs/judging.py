@@ -27,10 +27,9 @@ from drgero.leaderboards.prompt import render_prompt
 from drgero.runs import records
 from drgero.runs.completion import complete_shard, maybe_finish
 from drgero.runs.dataset import get_jsonl, put_jsonl
-from drgero.runs.keys import judgements_object, outputs_object, rows_object, shard_key
 from drgero.runs.messages import JudgeMessage
 from drgero.runs.tracing import emit_run_trace, run_async, trace_id_for
-from drgero.store.table import MetadataTable
+from drgero.store.keys import run_judgements_object, run_outputs_object, run_rows_object, shard_key
 
 logger = logging.getLogger("drgero.runs")
 
@@ -38,7 +37,7 @@ logger = logging.getLogger("drgero.runs")
 def process_judge(
     settings: Settings, clients: AwsClients, message: JudgeMessage, provider_client: Any = None
 ) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     shard = table.get(*shard_key(message.run_id, message.shard_id))
     run = records.get_run(table, message.run_id)
     if shard is None or run is None or run["workspace_id"] != message.workspace_id:
@@ -53,11 +52,11 @@ def process_judge(
         return {"status": "cancelled"}
     bucket = settings.aws.bucket_name
     index = int(shard["shard_index"])
-    key = judgements_object(run["id"], shard["model_id"], index)
+    key = run_judgements_object(run["id"], shard["model_id"], index)
     judgements = get_jsonl(clients.s3, bucket, key)
     started = time.monotonic()
     if judgements is None:
-        outputs = get_jsonl(clients.s3, bucket, outputs_object(run["id"], shard["model_id"], index))
+        outputs = get_jsonl(clients.s3, bucket, run_outputs_object(run["id"], shard["model_id"], index))
         if outputs is None:
             raise RuntimeError(f"outputs of shard {shard['shard_id']} are missing")  # retried by SQS
         judgements = run_async(_judge_rows(settings, clients, run, index, outputs, provider_client))
@@ -102,7 +101,7 @@ def _judge_target(settings: Settings, clients: AwsClients, run: dict[str, Any], 
         )
     from drgero.leaderboards.candidates import load_target
 
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     target, _item = load_target(
         table, settings, clients, run["workspace_id"], run["leaderboard_id"], options.judge_model
     )
@@ -122,7 +121,7 @@ async def _judge_rows(
     config = run["leaderboard_config"]
     options = parse_evaluation(config.get("evaluation"))
     assert isinstance(options, JudgeOptions)
-    body = clients.s3.get_object(Bucket=settings.aws.bucket_name, Key=rows_object(run["id"], shard_index))["Body"]
+    body = clients.s3.get_object(Bucket=settings.aws.bucket_name, Key=run_rows_object(run["id"], shard_index))["Body"]
     row_start = shard_index * int(run["shard_size"])  # shards are contiguous ranges of shard_size rows
     lines = [line for line in body.read().splitlines() if line.strip()]
     rows = {row_start + offset: json.loads(line) for offset, line in enumerate(lines)}

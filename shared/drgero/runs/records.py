@@ -22,8 +22,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from drgero.core.errors import not_found
-from drgero.leaderboards.leaderboard import leaderboard_key
-from drgero.runs.keys import run_key
+from drgero.leaderboards.leaderboard import get_leaderboard
+from drgero.store.keys import history_index_pk, leaderboard_key, run_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 QUEUED, RUNNING, CANCELLING, AGGREGATING = "queued", "running", "cancelling", "aggregating"
@@ -34,6 +34,27 @@ SOURCES = ("manual", "schedule", "dataset_improvement")
 # Shard states: pending -> (judge runs: evaluated ->) done | cancelled.
 SHARD_PENDING, SHARD_EVALUATED, SHARD_DONE, SHARD_CANCELLED = "pending", "evaluated", "done", "cancelled"
 SHARD_FINISHED = frozenset({SHARD_DONE, SHARD_CANCELLED})
+
+
+def run_history(
+    table: MetadataTable, workspace_id: str, leaderboard_id: str, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """One page of a leaderboard's runs, newest first (gsi1). The cursor is the last page's
+    ``gsi1sk`` (``{started_at}#{run_id}``); runs of another workspace are never listed."""
+    get_leaderboard(table, workspace_id, leaderboard_id)  # 404 through the caller's workspace
+    index_pk = history_index_pk(leaderboard_id)
+    start = None
+    if cursor:
+        # The page token is the last gsi1sk; the start key needs the item's table key too.
+        run_pk, run_sk = run_key(cursor.rsplit("#", 1)[-1])
+        start = {"gsi1pk": index_pk, "gsi1sk": cursor, "pk": run_pk, "sk": run_sk}
+    items, last = table.query(
+        history_index_pk(leaderboard_id), index="gsi1", forward=False, limit=limit, start_key=start
+    )
+    return {
+        "runs": [public_run(i, include_configs=False) for i in items if i.get("workspace_id") == workspace_id],
+        "next_cursor": last.get("gsi1sk") if last else None,
+    }
 
 
 def get_run(table: MetadataTable, run_id: str) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from drgero.identity.principal import Principal, Scope
 from drgero.runs import records
 from drgero.runs.aggregate import shards_of
 from drgero.runs.dataset import get_jsonl
-from drgero.runs.keys import grade_key, outputs_object, rows_object, run_key
+from drgero.store.keys import grade_key, grade_row_prefix, run_key, run_outputs_object, run_pk, run_rows_object
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -65,12 +65,12 @@ def _options(run: dict[str, Any]) -> HumanOptions:
 
 
 def _outputs(settings: Settings, clients: AwsClients, run: dict[str, Any], model: str, index: int) -> list[dict]:
-    return get_jsonl(clients.s3, settings.aws.bucket_name, outputs_object(run["id"], model, index)) or []
+    return get_jsonl(clients.s3, settings.aws.bucket_name, run_outputs_object(run["id"], model, index)) or []
 
 
 def open_review(settings: Settings, clients: AwsClients, run: dict[str, Any]) -> str | None:
     """All shards evaluated: count the items and wait for reviewers (exactly once)."""
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     total = 0
     for shard in shards_of(table, run["id"]):
         total += sum(
@@ -98,7 +98,7 @@ def open_review(settings: Settings, clients: AwsClients, run: dict[str, Any]) ->
 def list_review(
     settings: Settings, clients: AwsClients, workspace_id: str, run_id: str, page: int = 0
 ) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     run = records.get_run_for(table, workspace_id, run_id)
     options = _options(run)
     if run["status"] not in (records.AWAITING_REVIEW, records.AGGREGATING, records.COMPLETED, records.CANCELLED):
@@ -107,14 +107,14 @@ def list_review(
     pages = -(-int(run["rows"]) // shard_size)
     if page < 0 or page >= max(pages, 1):
         raise ApiError(400, "invalid_page", f"page must be between 0 and {max(pages - 1, 0)}")
-    rows_body = clients.s3.get_object(Bucket=settings.aws.bucket_name, Key=rows_object(run_id, page))["Body"].read()
+    rows_body = clients.s3.get_object(Bucket=settings.aws.bucket_name, Key=run_rows_object(run_id, page))["Body"].read()
     rows = [json.loads(line) for line in rows_body.splitlines() if line.strip()]
     outputs = {m: {o["row"]: o for o in _outputs(settings, clients, run, m, page)} for m in run["model_ids"]}
     listed = []
     for offset, row in enumerate(rows):
         index = page * shard_size + offset
         grades = {
-            g["model_id"]: g["grade"] for g in table.query_all(f"RUN#{run_id}", f"GRADE#{index:09d}#", consistent=True)
+            g["model_id"]: g["grade"] for g in table.query_all(run_pk(run_id), grade_row_prefix(index), consistent=True)
         }
         candidates = [m for m in run["model_ids"] if (o := outputs[m].get(index)) and not o.get("error")]
         candidates.sort(key=lambda m: item_hash(run_id, index, m))  # shuffled per row, stable
@@ -148,7 +148,7 @@ def list_review(
 def submit_grades(
     settings: Settings, clients: AwsClients, principal: Principal, run_id: str, body: Any
 ) -> dict[str, Any]:
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     try:
         submission = body if isinstance(body, ReviewSubmission) else ReviewSubmission.model_validate(body)
     except ValidationError as exc:

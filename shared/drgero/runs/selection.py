@@ -17,8 +17,9 @@ from drgero.core import clock
 from drgero.core.errors import ApiError
 from drgero.core.validation import parse
 from drgero.leaderboards.candidates import attached_model_ids
-from drgero.leaderboards.leaderboard import INVALID, Selection, get_leaderboard, leaderboard_key
+from drgero.leaderboards.leaderboard import INVALID, Selection, get_leaderboard
 from drgero.runs import records
+from drgero.store.keys import history_index_pk, leaderboard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 
@@ -69,8 +70,6 @@ def move_production(table: MetadataTable, run: dict[str, Any], winner_model_id: 
 
 
 def latest_completed_run(table: MetadataTable, leaderboard_id: str) -> dict[str, Any] | None:
-    from drgero.runs.keys import history_index_pk
-
     start = None
     for _page in range(20):
         items, start = table.query(history_index_pk(leaderboard_id), index="gsi1", forward=False, start_key=start)

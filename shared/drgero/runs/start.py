@@ -23,10 +23,10 @@ from drgero.core.settings import Settings
 from drgero.core.validation import parse
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.run_plan import ModelLoad, estimate_run_seconds
-from drgero.leaderboards.leaderboard import get_leaderboard, leaderboard_key
+from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.runs import records
 from drgero.runs.dataset import pinned_dataset
-from drgero.runs.keys import history_index_pk, run_key
+from drgero.store.keys import candidate_key, history_index_pk, history_index_sk, leaderboard_key, run_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")
@@ -152,14 +152,14 @@ def start_run(
     if source not in records.SOURCES:
         raise ValueError(f"unknown run source {source!r}")
     request = parse_start_body(body)
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
     if leaderboard.get("active_run_id"):
         raise _in_progress(leaderboard["active_run_id"])
     selected = _selected_models(leaderboard, request.model_ids)
     options = parse_evaluation(leaderboard.get("evaluation") or {"type": "exact"})
     dataset = pinned_dataset(table, leaderboard)
-    model_items = [table.get(f"LB#{leaderboard_id}", f"MODEL#{m['id']}") or dict(m) for m in selected]
+    model_items = [table.get(*candidate_key(leaderboard_id, m["id"])) or dict(m) for m in selected]
 
     run_id = new_id("run")
     now = clock.iso_millis()
@@ -167,7 +167,7 @@ def start_run(
         "pk": run_key(run_id)[0],
         "sk": run_key(run_id)[1],
         "gsi1pk": history_index_pk(leaderboard_id),
-        "gsi1sk": f"{now}#{run_id}",
+        "gsi1sk": history_index_sk(now, run_id),
         "id": run_id,
         "workspace_id": workspace_id,
         "leaderboard_id": leaderboard_id,

@@ -18,8 +18,8 @@ from typing import Any
 
 from drgero.core import clock
 from drgero.core.errors import bad_request
+from drgero.store import keys
 from drgero.store.table import MetadataTable, deserialize, serialize
-from drgero.traces import keys
 from drgero.traces.model import TraceKind
 
 _CURSOR_SORT_KEY = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z#tr_[0-9a-z]{26}$")
@@ -61,12 +61,12 @@ def decode_cursor(cursor: str) -> str:
 
 
 def list_traces(table: MetadataTable, query: TraceQuery) -> TracePage:
-    partition = keys.listing_partition(
+    partition = keys.trace_listing_pk(
         query.workspace_id, query.leaderboard_id, query.kind.value if query.kind else None
     )
-    low = keys.format_time(query.since) if query.since else _LOWEST
+    low = keys.sortable_time(query.since) if query.since else _LOWEST
     # "{until}" sorts before every "{until}#id": traces at exactly `until` are excluded.
-    high = keys.format_time(query.until) if query.until else _HIGHEST
+    high = keys.sortable_time(query.until) if query.until else _HIGHEST
     after = None
     if query.cursor:
         after = decode_cursor(query.cursor)

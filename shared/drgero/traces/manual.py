@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from drgero.core import clock
 from drgero.core.errors import bad_request, not_found
 from drgero.core.idempotency import key_reused
-from drgero.traces import keys
+from drgero.store import keys
 from drgero.traces.model import REF_ID_PATTERN, ModelInfo, Trace, TraceKind, TraceStatus, Usage, check_depth
 from drgero.traces.redaction import KEEP_ALL, RedactionPolicy, redact
 from drgero.traces.store import TraceStore
@@ -80,7 +80,7 @@ def leaderboard_policy(store: TraceStore, workspace_id: str, leaderboard_id: str
     Reads the leaderboard item by its documented key (docs/data-model.md: ``WS#{ws}`` /
     ``LB#{lb}``), so another workspace's leaderboard is simply not found.
     """
-    leaderboard = store.table.get(f"WS#{workspace_id}", f"LB#{leaderboard_id}")
+    leaderboard = store.table.get(*keys.leaderboard_key(workspace_id, leaderboard_id))
     if leaderboard is None:
         raise not_found("Leaderboard")
     return RedactionPolicy.of_leaderboard(leaderboard)
@@ -115,7 +115,7 @@ def record_manual_trace(
     trace = redact(Trace(workspace_id=workspace_id, kind=TraceKind.MANUAL, **fields), policy)
     if store.write(trace, {"request_hash": request_hash} if idempotency_key else None) or not idempotency_key:
         return trace
-    anchor = store.table.get(keys.anchor_pk(trace.id), keys.ANCHOR_SK) or {}
+    anchor = store.table.get(*keys.trace_anchor_key(trace.id)) or {}
     if anchor.get("request_hash") != request_hash:
         raise key_reused()
     return store.get(workspace_id, trace.id)

@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 
 from drgero.core import clock
 from drgero.core.errors import not_found
+from drgero.store import keys
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure, serialize
-from drgero.traces import keys
 from drgero.traces.model import Trace
 from drgero.traces.scrub import scrub
 
@@ -44,7 +44,7 @@ class TraceStore:
     def from_clients(cls, settings: Any, clients: Any) -> TraceStore:
         return cls(
             clients.s3,
-            MetadataTable(clients.dynamodb, settings.aws.table_name),
+            clients.table,
             settings.aws.bucket_name,
             settings.limits.traces_retention_days,
         )
@@ -54,9 +54,9 @@ class TraceStore:
         """Stores the trace (scrubbed). True if stored now, False if it was already stored.
         ``anchor_extra``: attributes kept on the anchor item (e.g. a request hash)."""
         trace = scrub(trace)
-        if self.table.get(keys.anchor_pk(trace.id), keys.ANCHOR_SK) is not None:
+        if self.table.get(*keys.trace_anchor_key(trace.id)) is not None:
             return False
-        object_key = keys.object_key(trace)
+        object_key = keys.trace_object_key(trace.id, trace.created_at)
         self._put_object_once(object_key, trace.to_json().encode())
         expires_at = self._expires_at(trace)
         listing = self._listing_items(trace, expires_at)
@@ -70,8 +70,8 @@ class TraceStore:
             # A concurrent write of the same id committed first. Identical deliveries wrote the
             # same listing items; a different version (an Idempotency-Key retry racing the
             # original, with its own created_at) must take back the entries it added.
-            committed = self.table.get(keys.anchor_pk(trace.id), keys.ANCHOR_SK) or {}
-            if committed.get("created_at") != keys.format_time(trace.created_at):
+            committed = self.table.get(*keys.trace_anchor_key(trace.id)) or {}
+            if committed.get("created_at") != keys.sortable_time(trace.created_at):
                 self._write_batch(
                     [{"DeleteRequest": {"Key": serialize({"pk": i["pk"], "sk": i["sk"]})}} for i in listing]
                 )
@@ -95,22 +95,22 @@ class TraceStore:
     @staticmethod
     def _anchor(trace: Trace, object_key: str, expires_at: int) -> dict[str, Any]:
         return {
-            "pk": keys.anchor_pk(trace.id),
-            "sk": keys.ANCHOR_SK,
+            "pk": keys.trace_anchor_key(trace.id)[0],
+            "sk": keys.trace_anchor_key(trace.id)[1],
             "type": "trace",
             "workspace_id": trace.workspace_id,
             "s3_key": object_key,
-            "created_at": keys.format_time(trace.created_at),
+            "created_at": keys.sortable_time(trace.created_at),
             "expires_at": expires_at,
         }
 
     @staticmethod
     def _listing_items(trace: Trace, expires_at: int) -> list[dict[str, Any]]:
         summary = trace.summary()
-        sort_key = keys.sort_key(trace)
+        sort_key = keys.trace_listing_sk(trace.created_at, trace.id)
         return [
             {"pk": partition, "sk": sort_key, "type": "trace_index", "t": summary, "expires_at": expires_at}
-            for partition in keys.listing_partitions(trace)
+            for partition in keys.trace_listing_pks(trace.workspace_id, trace.kind.value, trace.leaderboard_id)
         ]
 
     def _write_batch(self, requests: list[dict[str, Any]]) -> None:
@@ -127,7 +127,7 @@ class TraceStore:
     # ---- reading
     def get(self, workspace_id: str, trace_id: str) -> Trace:
         """The trace, if it belongs to ``workspace_id``; 404 otherwise (never reveals others')."""
-        anchor = self.table.get(keys.anchor_pk(trace_id), keys.ANCHOR_SK)
+        anchor = self.table.get(*keys.trace_anchor_key(trace_id))
         if not anchor or anchor.get("workspace_id") != workspace_id or _expired(anchor):
             raise not_found("Trace")
         try:

@@ -21,25 +21,21 @@ from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.identity import tokens
 from drgero.identity.access import ROLES
+from drgero.store.keys import (
+    INVITATION_PREFIX,
+    MEMBER_INDEX_SK_PREFIX,
+    MEMBER_PREFIX,
+    invitation_key,
+    invite_code_key,
+    member_index_pk,
+    member_index_sk,
+    member_key,
+    workspace_key,
+    workspace_pk,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 INVITE_CODE_PREFIX = "inv_"
-
-
-def workspace_key(workspace_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", "META"
-
-
-def member_key(workspace_id: str, user_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"MEMBER#{user_id}"
-
-
-def invitation_key(workspace_id: str, invitation_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"INVITE#{invitation_id}"
-
-
-def invite_code_key(code_hash: str) -> tuple[str, str]:
-    return f"INVITECODE#{code_hash}", "INVITE"
 
 
 def _check_role(role: str) -> None:
@@ -73,8 +69,8 @@ def _member_item(workspace_id: str, user_id: str, role: str, email: str, now: fl
     return {
         "pk": pk,
         "sk": sk,
-        "gsi1pk": f"USER#{user_id}",
-        "gsi1sk": f"WS#{workspace_id}",
+        "gsi1pk": member_index_pk(user_id),
+        "gsi1sk": member_index_sk(workspace_id),
         "workspace_id": workspace_id,
         "user_id": user_id,
         "role": role,
@@ -147,14 +143,14 @@ def memberships_of(table: MetadataTable, user_id: str) -> dict[str, str]:
     """``{workspace_id: role}`` for a user (gsi1: ``USER#{user}``)."""
     return {
         item["workspace_id"]: item["role"]
-        for item in table.query_all(f"USER#{user_id}", "WS#", index="gsi1")
-        if item.get("sk", "").startswith("MEMBER#")
+        for item in table.query_all(member_index_pk(user_id), MEMBER_INDEX_SK_PREFIX, index="gsi1")
+        if item.get("sk", "").startswith(MEMBER_PREFIX)
     }
 
 
 # ---------------------------------------------------------------------------- members
 def list_members(table: MetadataTable, workspace_id: str) -> list[dict]:
-    return [public_member(i) for i in table.query_all(f"WS#{workspace_id}", "MEMBER#")]
+    return [public_member(i) for i in table.query_all(workspace_pk(workspace_id), MEMBER_PREFIX)]
 
 
 def get_member(table: MetadataTable, workspace_id: str, user_id: str) -> dict | None:
@@ -307,7 +303,7 @@ def public_invitation(item: dict) -> dict:
 
 
 def list_invitations(table: MetadataTable, workspace_id: str) -> list[dict]:
-    return [public_invitation(i) for i in table.query_all(f"WS#{workspace_id}", "INVITE#")]
+    return [public_invitation(i) for i in table.query_all(workspace_pk(workspace_id), INVITATION_PREFIX)]
 
 
 def accept_invitation(table: MetadataTable, code: str, user_id: str, email: str, now: float | None = None) -> dict:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
+from drgero.store.keys import workspace_key
 from drgero.store.table import Condition, MetadataTable
-from drgero.workspaces.membership import get_workspace, workspace_key
+from drgero.workspaces.membership import get_workspace
 
 PLANS = ("free", "pro")
 

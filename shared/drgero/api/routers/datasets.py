@@ -6,116 +6,32 @@ framework); :func:`document_push_route` adds it to this app's OpenAPI document.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from drgero.api.deps import CurrentClients, CurrentPrincipal, CurrentSettings
-from drgero.core.aws import AwsClients
-from drgero.core.errors import ApiError
-from drgero.core.settings import Settings
+from drgero.api.deps import CurrentClients, CurrentSettings, require_leaderboard_scope
 from drgero.datasets.consolidate import Consolidator
-from drgero.datasets.push import day_key, enqueue_consolidation, month_key
+from drgero.datasets.push import enqueue_consolidation
+from drgero.datasets.status import dataset_record, dataset_status, pending_rows, push_leaderboard
 from drgero.datasets.triggers import after_consolidation
-from drgero.identity.access import require_leaderboard_access
-from drgero.identity.principal import Scope
-from drgero.leaderboards.leaderboard import dataset_key, get_leaderboard
-from drgero.store.table import MetadataTable
+from drgero.identity.principal import Principal, Scope
 
 router = APIRouter(tags=["datasets"])
-RECENT_BATCHES = 20
-DOWNLOAD_URL_SECONDS = 3600
-
-
-def _table(settings: Settings, clients: AwsClients) -> MetadataTable:
-    return MetadataTable(clients.dynamodb, settings.aws.table_name)
-
-
-def _push_leaderboard(table: MetadataTable, workspace_id: str, leaderboard_id: str) -> dict[str, Any]:
-    leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
-    if leaderboard.get("dataset_mode") != "PUSH":
-        raise ApiError(
-            409,
-            "not_push_dataset",
-            "This leaderboard reads its dataset from Hugging Face (GET mode); push routes do not apply.",
-        )
-    return leaderboard
+# Dataset tokens may read the status and consolidate; only API tokens and users create tokens.
+DatasetReader = Annotated[Principal, require_leaderboard_scope(Scope.LEADERBOARDS_READ, allow_dataset_token=True)]
+DatasetWriter = Annotated[Principal, require_leaderboard_scope(Scope.LEADERBOARDS_WRITE, allow_dataset_token=True)]
+LeaderboardWriter = Annotated[Principal, require_leaderboard_scope(Scope.LEADERBOARDS_WRITE, allow_dataset_token=False)]
 
 
 # ------------------------------------------------------------------ status
-def dataset_status(
-    settings: Settings, clients: AwsClients, table: MetadataTable, leaderboard: dict[str, Any]
-) -> dict[str, Any]:
-    from drgero.identity.credentials import list_dataset_tokens
-
-    lb = leaderboard["id"]
-    record = table.get(*dataset_key(lb)) or {}
-    now = datetime.now(UTC)
-    today = table.get(f"LB#{lb}", day_key(now)) or {}
-    month = table.get(f"LB#{lb}", month_key(now)) or {}
-    accepted = int(record.get("accepted_rows") or 0)
-    pending = max(0, accepted - int(record.get("consumed_rows") or 0))
-    version = int(record.get("version") or 0)
-    uri = url = None
-    if version and record.get("s3_key"):
-        uri = f"s3://{settings.aws.bucket_name}/{record['s3_key']}"
-        url = clients.s3.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": settings.aws.bucket_name,
-                "Key": record["s3_key"],
-                "VersionId": record["s3_version_id"],
-            },
-            ExpiresIn=DOWNLOAD_URL_SECONDS,
-        )
-    config = leaderboard["dataset"]
-    limits = settings.limits
-    batches, _ = table.query(f"LB#{lb}", "BATCH#", forward=False, limit=5 * RECENT_BATCHES)
-    batches.sort(key=lambda b: int(b.get("received_ms") or 0), reverse=True)
-    return {
-        "accepted": accepted,
-        "pending": pending,
-        "consolidated": int(record.get("rows") or 0),
-        "dataset": {
-            "version": version,
-            "rows": int(record.get("rows") or 0),
-            "uri": uri,
-            "url": url,
-            "updated_at": record.get("updated_at"),
-        },
-        "limits": {
-            "auto_limit": config.get("auto_limit", True),
-            "max_samples": config.get("max_samples"),
-            "daily_limit": config.get("daily_limit"),
-            "monthly_limit": config.get("monthly_limit"),
-            "consolidate_every_events": config.get("consolidate_every_events"),
-            "consolidate_every_hours": config.get("consolidate_every_hours"),
-            "end_date": config.get("end_date"),
-            "max_body_bytes": limits.push_max_body_bytes,
-            "max_row_bytes": limits.push_max_row_bytes,
-            "max_rows_per_request": limits.push_max_rows_per_request,
-            "accepted_today": int(today.get("accepted") or 0),
-            "accepted_this_month": int(month.get("accepted") or 0),
-        },
-        "tokens": [
-            {k: t[k] for k in ("id", "name", "prefix", "last4", "created_at")} for t in list_dataset_tokens(table, lb)
-        ],
-        "recent_batches": [
-            {"batch_id": b["batch_id"], "rows": b["rows"], "received_at": b["received_at"], "state": b["state"]}
-            for b in batches[:RECENT_BATCHES]
-        ],
-    }
-
-
 @router.get("/v1/leaderboard/{id}/dataset/status", summary="PUSH dataset status")
-def status(id: str, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients) -> dict:
+def status(id: str, principal: DatasetReader, settings: CurrentSettings, clients: CurrentClients) -> dict:
     leaderboard_id = id  # the contract names the path parameter {id}
-    require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_READ, allow_dataset_token=True)
-    table = _table(settings, clients)
-    leaderboard = _push_leaderboard(table, principal.workspace_id, leaderboard_id)
+    table = clients.table
+    leaderboard = push_leaderboard(table, principal.workspace_id, leaderboard_id)
     return dataset_status(settings, clients, table, leaderboard)
 
 
@@ -125,15 +41,12 @@ def status(id: str, principal: CurrentPrincipal, settings: CurrentSettings, clie
     summary="Consolidate pending rows now (200) or queue it (202)",
     responses={202: {"description": "Queued: too many pending rows to merge within the request, or one is running"}},
 )
-def consolidate(
-    id: str, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients
-) -> JSONResponse:
+def consolidate(id: str, principal: DatasetWriter, settings: CurrentSettings, clients: CurrentClients) -> JSONResponse:
     leaderboard_id = id  # the contract names the path parameter {id}
-    require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_WRITE, allow_dataset_token=True)
-    table = _table(settings, clients)
-    _push_leaderboard(table, principal.workspace_id, leaderboard_id)
-    record = table.get(*dataset_key(leaderboard_id)) or {}
-    pending = max(0, int(record.get("accepted_rows") or 0) - int(record.get("consumed_rows") or 0))
+    table = clients.table
+    push_leaderboard(table, principal.workspace_id, leaderboard_id)
+    record = dataset_record(table, leaderboard_id)
+    pending = pending_rows(record)
     if pending > settings.limits.consolidate_inline_max_rows:
         enqueue_consolidation(settings, clients, principal.workspace_id, leaderboard_id, "api")
         return JSONResponse(
@@ -162,7 +75,7 @@ class DatasetTokenCreate(BaseModel):
 )
 def create_token(
     id: str,
-    principal: CurrentPrincipal,
+    principal: LeaderboardWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     body: DatasetTokenCreate | None = Body(default=None),  # noqa: B008 - FastAPI's declaration style
@@ -170,9 +83,8 @@ def create_token(
     from drgero.identity.credentials import issue_dataset_token
 
     leaderboard_id = id  # the contract names the path parameter {id}
-    require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_WRITE, allow_dataset_token=False)
-    table = _table(settings, clients)
-    _push_leaderboard(table, principal.workspace_id, leaderboard_id)
+    table = clients.table
+    push_leaderboard(table, principal.workspace_id, leaderboard_id)
     secret, public = issue_dataset_token(
         table, principal.workspace_id, leaderboard_id, (body.name if body else "") or ""
     )

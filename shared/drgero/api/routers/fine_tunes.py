@@ -1,9 +1,10 @@
 """Fine-tuning Dr.Gero models from a leaderboard's dataset (docs/fine-tuning.md).
 
 Scopes: ``models:write`` to start or cancel a job and to change a model's fine-tune
-schedule; ``leaderboards:read`` to read jobs and schedules. The scope is checked before the
-body is read (403 whatever was sent); bodies are limited to ``limits.models_max_body_bytes``
-(413). Another workspace's model, leaderboard or job is a 404.
+schedule; ``leaderboards:read`` to read jobs and schedules. Bodies are limited to
+``limits.models_max_body_bytes`` (413), then the scope is checked before the body is parsed
+(403 whatever was sent); both are the shared dependencies of ``drgero.api.deps``. Another
+workspace's model, leaderboard or job is a 404.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from drgero.api.deps import CurrentClients, CurrentSettings, CurrentTable, get_principal
+from drgero.api.deps import CurrentClients, CurrentSettings, CurrentTable, LeaderboardsReader, ModelsWriter, body_limit
 from drgero.core.errors import ApiError
 from drgero.core.idempotency import check_key
-from drgero.identity.principal import Principal, Scope
 from drgero.own_models.finetune import schedules
 from drgero.own_models.finetune.bodies import FineTuneCreate
 from drgero.own_models.finetune.cancel import cancel_job
@@ -25,24 +25,6 @@ from drgero.own_models.finetune.create import create_job
 from drgero.own_models.finetune.records import get_job, list_jobs, public_job
 
 router = APIRouter(tags=["fine-tunes"])
-
-
-def _scoped(scope: Scope):
-    def principal_with_scope(request: Request) -> Principal:
-        principal = get_principal(request)
-        principal.require_scope(scope)
-        return principal
-
-    return principal_with_scope
-
-
-async def _body_limit(request: Request) -> None:
-    limit = request.app.state.settings.limits.models_max_body_bytes
-    declared = request.headers.get("content-length")
-    if (declared and declared.isdigit() and int(declared) > limit) or len(await request.body()) > limit:
-        raise ApiError(
-            413, "payload_too_large", f"The request body may be at most {limit} bytes.", {"max_bytes": limit}
-        )
 
 
 def _inline(schema: Any, defs: dict[str, Any]) -> Any:
@@ -78,9 +60,7 @@ async def _json_object(request: Request) -> Any:
         raise ApiError(400, "invalid_request", "The request body is not valid JSON.") from exc
 
 
-Reader = Annotated[Principal, Depends(_scoped(Scope.LEADERBOARDS_READ))]
-Writer = Annotated[Principal, Depends(_scoped(Scope.MODELS_WRITE))]
-BodyLimit = Depends(_body_limit)
+BodyLimit = body_limit(lambda settings: settings.limits.models_max_body_bytes)
 
 
 @router.post(
@@ -93,7 +73,7 @@ BodyLimit = Depends(_body_limit)
 async def create_fine_tune(
     id: str,
     request: Request,
-    principal: Writer,
+    principal: ModelsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     table: CurrentTable,
@@ -125,18 +105,18 @@ async def create_fine_tune(
 
 
 @router.get("/api/models/{id}/fine-tunes", summary="The model's fine-tune jobs, newest first")
-def list_fine_tunes(id: str, principal: Reader, table: CurrentTable) -> dict:
+def list_fine_tunes(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     return {"fine_tunes": [public_job(i) for i in list_jobs(table, principal.workspace_id, id)]}
 
 
 @router.get("/api/models/{id}/fine-tunes/{job}", summary="One fine-tune job")
-def get_fine_tune(id: str, job: str, principal: Reader, table: CurrentTable) -> dict:
+def get_fine_tune(id: str, job: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     return public_job(get_job(table, principal.workspace_id, id, job))
 
 
 @router.post("/api/models/{id}/fine-tunes/{job}/cancel", summary="Cancel a fine-tune job")
 def cancel_fine_tune(
-    id: str, job: str, principal: Writer, settings: CurrentSettings, clients: CurrentClients, table: CurrentTable
+    id: str, job: str, principal: ModelsWriter, settings: CurrentSettings, clients: CurrentClients, table: CurrentTable
 ) -> dict:
     return public_job(cancel_job(table, settings, clients, principal.workspace_id, id, job))
 
@@ -150,7 +130,7 @@ def cancel_fine_tune(
 async def put_fine_tune_schedule(
     id: str,
     request: Request,
-    principal: Writer,
+    principal: ModelsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     table: CurrentTable,
@@ -160,13 +140,13 @@ async def put_fine_tune_schedule(
 
 
 @router.get("/api/models/{id}/fine-tune-schedule", summary="The model's fine-tune schedule")
-def get_fine_tune_schedule(id: str, principal: Reader, table: CurrentTable) -> dict:
+def get_fine_tune_schedule(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     return schedules.public_schedule(schedules.get_schedule(table, principal.workspace_id, id))
 
 
 @router.delete("/api/models/{id}/fine-tune-schedule", status_code=204, summary="Remove the fine-tune schedule")
 def delete_fine_tune_schedule(
-    id: str, principal: Writer, settings: CurrentSettings, clients: CurrentClients, table: CurrentTable
+    id: str, principal: ModelsWriter, settings: CurrentSettings, clients: CurrentClients, table: CurrentTable
 ) -> Response:
     schedules.delete_schedule(table, settings, clients, principal.workspace_id, id)
     return Response(status_code=204)

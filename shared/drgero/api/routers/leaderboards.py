@@ -6,18 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from drgero.api.deps import CurrentClients, CurrentPrincipal, CurrentSettings, aws_event
+from drgero.api.deps import (
+    CurrentClients,
+    CurrentSettings,
+    LeaderboardsReader,
+    LeaderboardsWriter,
+    aws_event,
+)
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
-from drgero.identity.principal import Principal, Scope
+from drgero.identity.principal import Principal
 from drgero.leaderboards import leaderboard as leaderboards
-from drgero.store.table import MetadataTable
 
 router = APIRouter(tags=["leaderboards"])
-
-
-def _table(settings: Settings, clients: AwsClients) -> MetadataTable:
-    return MetadataTable(clients.dynamodb, settings.aws.table_name)
 
 
 def _base_url(settings: Settings, request: Request) -> str:
@@ -44,17 +45,16 @@ def _resolver(settings: Settings, clients: AwsClients, principal: Principal):
 @router.post("/api/leaderboards", status_code=201, summary="Create a leaderboard")
 def create_leaderboard(
     request: Request,
-    principal: CurrentPrincipal,
+    principal: LeaderboardsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     body: leaderboards.LeaderboardCreate,
 ) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_WRITE)
     from drgero.runs import schedules  # run schedules (docs/runs.md)
 
     schedules.parse_schedule(body.schedule)  # 400 invalid_schedule before anything is created
     item = leaderboards.create_leaderboard(
-        _table(settings, clients), settings, principal.workspace_id, body, _resolver(settings, clients, principal)
+        clients.table, settings, principal.workspace_id, body, _resolver(settings, clients, principal)
     )
     schedules.sync_leaderboard_schedule(settings, clients, item)
     return leaderboards.public_view(item, _base_url(settings, request))
@@ -62,11 +62,10 @@ def create_leaderboard(
 
 @router.get("/api/leaderboards", summary="List the workspace's leaderboards")
 def list_leaderboards(
-    request: Request, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients
+    request: Request, principal: LeaderboardsReader, settings: CurrentSettings, clients: CurrentClients
 ) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_READ)
     base = _base_url(settings, request)
-    items = leaderboards.list_leaderboards(_table(settings, clients), principal.workspace_id)
+    items = leaderboards.list_leaderboards(clients.table, principal.workspace_id)
     return {"leaderboards": [leaderboards.public_view(item, base) for item in items]}
 
 
@@ -74,12 +73,11 @@ def list_leaderboards(
 def get_leaderboard(
     id: str,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: LeaderboardsReader,
     settings: CurrentSettings,
     clients: CurrentClients,
 ) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_READ)
-    item = leaderboards.get_leaderboard(_table(settings, clients), principal.workspace_id, id)
+    item = leaderboards.get_leaderboard(clients.table, principal.workspace_id, id)
     return leaderboards.public_view(item, _base_url(settings, request))
 
 
@@ -87,18 +85,17 @@ def get_leaderboard(
 def patch_leaderboard(
     id: str,
     request: Request,
-    principal: CurrentPrincipal,
+    principal: LeaderboardsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     body: leaderboards.LeaderboardPatch,
 ) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_WRITE)
     from drgero.runs import schedules  # run schedules (docs/runs.md)
 
     if "schedule" in body.model_fields_set:
         schedules.parse_schedule(body.schedule)
     item = leaderboards.update_leaderboard(
-        _table(settings, clients), principal.workspace_id, id, body, _resolver(settings, clients, principal)
+        clients.table, principal.workspace_id, id, body, _resolver(settings, clients, principal)
     )
     if "schedule" in body.model_fields_set:
         schedules.sync_leaderboard_schedule(settings, clients, item)
@@ -107,10 +104,9 @@ def patch_leaderboard(
 
 @router.delete("/api/leaderboards/{id}", status_code=204, summary="Delete a leaderboard")
 def delete_leaderboard(
-    id: str, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients
+    id: str, principal: LeaderboardsWriter, settings: CurrentSettings, clients: CurrentClients
 ) -> Response:
-    principal.require_scope(Scope.LEADERBOARDS_WRITE)
-    leaderboards.delete_leaderboard(_table(settings, clients), settings, principal.workspace_id, id)
+    leaderboards.delete_leaderboard(clients.table, settings, principal.workspace_id, id)
     from drgero.runs import schedules  # run schedules (docs/runs.md)
 
     schedules.delete_leaderboard_schedule(settings, clients, id)

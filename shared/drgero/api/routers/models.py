@@ -5,22 +5,29 @@ Scopes:
   model included, changes the leaderboard; it does not change the Dr.Gero model).
 - ``leaderboards:read``: list a leaderboard's models; list and read Dr.Gero models.
 - ``models:write``: create, change and delete Dr.Gero models.
-The scope is checked before the body is read, so a caller without it gets 403 whatever it
-sent. Bodies are limited to ``limits.models_max_body_bytes`` (413). Another workspace's
-leaderboard or model is a 404.
+Scopes and the body limit are the shared dependencies of ``drgero.api.deps``: an oversized
+body is 413 (``limits.models_max_body_bytes``), then a caller without the scope gets 403
+whatever it sent, before any 400 about the body. Another workspace's leaderboard or model is
+a 404.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi import APIRouter, Body, Header, Request, Response
 from fastapi.responses import JSONResponse
 
-from drgero.api.deps import CurrentClients, CurrentSettings, CurrentTable, get_principal
+from drgero.api.deps import (
+    CurrentClients,
+    CurrentSettings,
+    CurrentTable,
+    LeaderboardsReader,
+    LeaderboardsWriter,
+    ModelsWriter,
+    body_limit,
+)
 from drgero.core import idempotency
-from drgero.core.errors import ApiError
-from drgero.identity.principal import Principal, Scope
 from drgero.leaderboards import attach, candidates
 from drgero.own_models import registry as drgero_models
 from drgero.providers.autoselect import AutoSelectRequest
@@ -29,35 +36,7 @@ from drgero.providers.client import ProviderClient
 router = APIRouter(tags=["models"])
 
 
-def _scoped(scope: Scope):
-    def principal_with_scope(request: Request) -> Principal:
-        principal = get_principal(request)
-        principal.require_scope(scope)
-        return principal
-
-    return principal_with_scope
-
-
-async def _body_limit(request: Request) -> None:
-    """413 above ``limits.models_max_body_bytes`` (checked before the body is parsed)."""
-    limit = request.app.state.settings.limits.models_max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    if len(await request.body()) > limit:
-        raise _too_large(limit)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large", f"The request body may be at most {limit} bytes.", {"max_bytes": limit})
-
-
-# Dependency order matters: FastAPI solves dependencies before it validates the body, so
-# scope (403) and size (413) come before any 400 about the body's content.
-LeaderboardWriter = Annotated[Principal, Depends(_scoped(Scope.LEADERBOARDS_WRITE))]
-Reader = Annotated[Principal, Depends(_scoped(Scope.LEADERBOARDS_READ))]
-ModelWriter = Annotated[Principal, Depends(_scoped(Scope.MODELS_WRITE))]
-BodyLimit = Depends(_body_limit)
+BodyLimit = body_limit(lambda settings: settings.limits.models_max_body_bytes)
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -98,7 +77,7 @@ async def _json(request: Request) -> Any:
 async def attach_model(
     id: str,
     request: Request,
-    principal: LeaderboardWriter,
+    principal: LeaderboardsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     table: CurrentTable,
@@ -114,7 +93,7 @@ async def attach_model(
 
 
 @router.get("/api/leaderboards/{id}/models", summary="The leaderboard's candidate models (secrets masked)")
-def list_models(id: str, principal: Reader, table: CurrentTable) -> dict:
+def list_models(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     return {"models": candidates.list_models(table, principal.workspace_id, id)}
 
 
@@ -126,7 +105,7 @@ def list_models(id: str, principal: Reader, table: CurrentTable) -> dict:
 async def auto_select(
     id: str,
     request: Request,
-    principal: LeaderboardWriter,
+    principal: LeaderboardsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     table: CurrentTable,
@@ -138,12 +117,12 @@ async def auto_select(
 
 
 @router.get("/api/leaderboards/{id}/models/{model_id}", summary="One candidate model (secrets masked)")
-def get_attached_model(id: str, model_id: str, principal: Reader, table: CurrentTable) -> dict:
+def get_attached_model(id: str, model_id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     return candidates.get_attached(table, principal.workspace_id, id, model_id)
 
 
 @router.delete("/api/leaderboards/{id}/models/{model_id}", status_code=204, summary="Remove a candidate model")
-def remove_model(id: str, model_id: str, principal: LeaderboardWriter, table: CurrentTable) -> Response:
+def remove_model(id: str, model_id: str, principal: LeaderboardsWriter, table: CurrentTable) -> Response:
     candidates.remove(table, principal.workspace_id, id, model_id)
     return Response(status_code=204)
 
@@ -167,7 +146,7 @@ def _policy(settings):
 @router.post("/api/models", status_code=201, summary="Create a Dr.Gero model", dependencies=[BodyLimit])
 async def create_model(
     request: Request,
-    principal: ModelWriter,
+    principal: ModelsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     table: CurrentTable,
@@ -186,12 +165,12 @@ async def create_model(
 
 
 @router.get("/api/models", summary="The workspace's Dr.Gero models")
-def list_drgero_models(principal: Reader, table: CurrentTable) -> dict:
+def list_drgero_models(principal: LeaderboardsReader, table: CurrentTable) -> dict:
     return {"models": [drgero_models.public_model(i) for i in drgero_models.list_models(table, principal.workspace_id)]}
 
 
 @router.get("/api/models/{id}", summary="Read a Dr.Gero model")
-def get_model(id: str, principal: Reader, table: CurrentTable) -> dict:
+def get_model(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     return drgero_models.public_model(drgero_models.get_model(table, principal.workspace_id, id))
 
 
@@ -201,7 +180,7 @@ def get_model(id: str, principal: Reader, table: CurrentTable) -> dict:
 async def patch_model(
     id: str,
     request: Request,
-    principal: ModelWriter,
+    principal: ModelsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     table: CurrentTable,
@@ -221,7 +200,7 @@ async def patch_model(
 
 
 @router.delete("/api/models/{id}", status_code=204, summary="Delete a Dr.Gero model (409 while attached)")
-def delete_model(id: str, principal: ModelWriter, table: CurrentTable) -> Response:
+def delete_model(id: str, principal: ModelsWriter, table: CurrentTable) -> Response:
     workspace_id = principal.workspace_id
     drgero_models.delete_model(
         table, workspace_id, id, lambda model_id: drgero_models.attached_leaderboards(table, workspace_id, model_id)

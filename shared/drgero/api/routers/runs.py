@@ -10,11 +10,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from drgero.api.deps import CurrentClients, CurrentPrincipal, CurrentSettings, CurrentTable
-from drgero.identity.principal import Scope
+from drgero.api.deps import (
+    CurrentClients,
+    CurrentSettings,
+    CurrentTable,
+    LeaderboardsReader,
+    LeaderboardsWriter,
+    RunsWriter,
+)
 from drgero.leaderboards.leaderboard import Selection, get_leaderboard
 from drgero.runs import records
-from drgero.runs.keys import history_index_pk
 from drgero.runs.review import ReviewSubmission
 from drgero.runs.start import StartRunBody
 
@@ -24,12 +29,11 @@ router = APIRouter(tags=["runs"])
 @router.post("/api/leaderboards/{id}/runs", status_code=202, summary="Start a run")
 def start_run(
     id: str,
-    principal: CurrentPrincipal,
+    principal: RunsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     body: StartRunBody | None = None,
 ) -> JSONResponse:
-    principal.require_scope(Scope.RUNS_WRITE)
     from drgero.runs.start import start_run as start
 
     run = start(
@@ -50,39 +54,17 @@ def start_run(
 @router.get("/api/leaderboards/{id}/runs", summary="Run history of a leaderboard, newest first")
 def list_runs(
     id: str,
-    principal: CurrentPrincipal,
+    principal: LeaderboardsReader,
     settings: CurrentSettings,
     table: CurrentTable,
     limit: int = Query(default=0, ge=0, le=200),
     cursor: str | None = Query(default=None, max_length=200),
 ) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_READ)
-    get_leaderboard(table, principal.workspace_id, id)
-    start = {"gsi1pk": history_index_pk(id), "gsi1sk": cursor} if cursor else None
-    if start:
-        # The page token is the last gsi1sk ("{started_at}#{run_id}"); the key needs the item key too.
-        run_id = cursor.rsplit("#", 1)[-1] if cursor else ""
-        start.update({"pk": f"RUN#{run_id}", "sk": "META"})
-    items, last = table.query(
-        history_index_pk(id),
-        index="gsi1",
-        forward=False,
-        limit=limit or settings.runs.history_page_default,
-        start_key=start,
-    )
-    return {
-        "runs": [
-            records.public_run(i, include_configs=False)
-            for i in items
-            if i.get("workspace_id") == principal.workspace_id
-        ],
-        "next_cursor": last.get("gsi1sk") if last else None,
-    }
+    return records.run_history(table, principal.workspace_id, id, limit or settings.runs.history_page_default, cursor)
 
 
 @router.get("/api/leaderboards/{id}/ranking", summary="Current ranking and production model")
-def ranking(id: str, principal: CurrentPrincipal, table: CurrentTable) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_READ)
+def ranking(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     from drgero.runs.selection import latest_completed_run, production_model
 
     leaderboard = get_leaderboard(table, principal.workspace_id, id)
@@ -103,22 +85,19 @@ def ranking(id: str, principal: CurrentPrincipal, table: CurrentTable) -> dict:
 
 
 @router.put("/api/leaderboards/{id}/selection", summary="Choose how the production model is selected")
-def put_selection(id: str, principal: CurrentPrincipal, table: CurrentTable, body: Selection) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_WRITE)
+def put_selection(id: str, principal: LeaderboardsWriter, table: CurrentTable, body: Selection) -> dict:
     from drgero.runs.selection import set_selection
 
     return set_selection(table, principal.workspace_id, id, body)
 
 
 @router.get("/api/runs/{run_id}", summary="A run record")
-def get_run(run_id: str, principal: CurrentPrincipal, table: CurrentTable) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_READ)
+def get_run(run_id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     return records.public_run(records.get_run_for(table, principal.workspace_id, run_id))
 
 
 @router.post("/api/runs/{run_id}/cancel", status_code=202, summary="Cancel a run")
-def cancel(run_id: str, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients) -> dict:
-    principal.require_scope(Scope.RUNS_WRITE)
+def cancel(run_id: str, principal: RunsWriter, settings: CurrentSettings, clients: CurrentClients) -> dict:
     from drgero.runs.cancel import cancel_run
 
     return records.public_run(cancel_run(settings, clients, principal.workspace_id, run_id), include_configs=False)
@@ -127,12 +106,11 @@ def cancel(run_id: str, principal: CurrentPrincipal, settings: CurrentSettings, 
 @router.get("/api/runs/{run_id}/reviews", summary="Human review items of a run (blind by default)")
 def list_reviews(
     run_id: str,
-    principal: CurrentPrincipal,
+    principal: LeaderboardsReader,
     settings: CurrentSettings,
     clients: CurrentClients,
     page: int = Query(default=0, ge=0, le=10_000_000),
 ) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_READ)
     from drgero.runs.review import list_review
 
     return list_review(settings, clients, principal.workspace_id, run_id, page)
@@ -141,12 +119,11 @@ def list_reviews(
 @router.post("/api/runs/{run_id}/reviews", summary="Submit grades (admins may close the review)")
 def submit_reviews(
     run_id: str,
-    principal: CurrentPrincipal,
+    principal: RunsWriter,
     settings: CurrentSettings,
     clients: CurrentClients,
     body: ReviewSubmission,
 ) -> dict:
-    principal.require_scope(Scope.RUNS_WRITE)
     from drgero.runs.review import submit_grades
 
     return submit_grades(settings, clients, principal, run_id, body)

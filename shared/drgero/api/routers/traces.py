@@ -17,12 +17,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from drgero.api.deps import CurrentClients, CurrentPrincipal, CurrentSettings
+from drgero.api.deps import CurrentClients, CurrentSettings, LeaderboardsWriter, TracesReader, body_limit
 from drgero.core.errors import ApiError, bad_request
 from drgero.core.idempotency import check_key
 from drgero.core.validation import invalid
-from drgero.identity.principal import Principal, Scope
-from drgero.store.table import MetadataTable
+from drgero.identity.principal import Principal
 from drgero.traces import TraceKind, TraceStore, trace_url
 from drgero.traces.listing import TraceQuery, list_traces
 from drgero.traces.manual import ManualTraceIn, record_manual_trace
@@ -31,9 +30,8 @@ from drgero.traces.model import REF_ID_PATTERN, TRACE_ID_PATTERN
 router = APIRouter(tags=["traces"])
 
 
-def _trace_reader(principal: CurrentPrincipal) -> Principal:
+def _trace_reader(principal: TracesReader) -> Principal:
     # A dependency, so a caller without the scope gets 403 before any query validation.
-    principal.require_scope(Scope.TRACES_READ)
     return principal
 
 
@@ -67,7 +65,7 @@ def get_traces(
         limit=limit or settings.limits.traces_page_default,
         cursor=cursor,
     )
-    page = list_traces(MetadataTable(clients.dynamodb, settings.aws.table_name), query)
+    page = list_traces(clients.table, query)
     return {"traces": page.traces, "next_cursor": page.next_cursor, "has_more": page.next_cursor is not None}
 
 
@@ -105,15 +103,17 @@ _MANUAL_BODY_DOC = {
 }
 
 
-@router.post("/api/traces", status_code=201, summary="Record a manual event as a trace", openapi_extra=_MANUAL_BODY_DOC)
+@router.post(
+    "/api/traces",
+    status_code=201,
+    summary="Record a manual event as a trace",
+    openapi_extra=_MANUAL_BODY_DOC,
+    dependencies=[body_limit(lambda settings: settings.limits.trace_max_manual_bytes, "A manual trace")],
+)
 async def post_trace(
-    request: Request, principal: CurrentPrincipal, settings: CurrentSettings, clients: CurrentClients
+    request: Request, principal: LeaderboardsWriter, settings: CurrentSettings, clients: CurrentClients
 ) -> dict:
-    principal.require_scope(Scope.LEADERBOARDS_WRITE)
-    limit = settings.limits.trace_max_manual_bytes
     raw = await request.body()
-    if len(raw) > limit:
-        raise ApiError(413, "payload_too_large", f"A manual trace may be at most {limit} bytes.", {"max_bytes": limit})
     try:
         event = ManualTraceIn.model_validate(json.loads(raw))
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:

@@ -6,9 +6,8 @@ backend. Lifecycle: ``starting`` (exported, not yet on the backend) -> the backe
 with the job); on success one transaction appends the tuned model as the model's current
 version; every end emits one ``fine_tune`` trace. Modules, one job each:
 
-- ``keys``: DynamoDB keys of jobs, their lock and Idempotency-Key records; derived ids.
 - ``records``: the job item's statuses, reads (get, list, latest) and public view.
-- ``bodies``: the request bodies (``FineTuneCreate``) and their 400 mapping.
+- ``bodies``: the request bodies (``FineTuneCreate``, validated with ``drgero.core.validation``).
 - ``export``: the deterministic training/validation JSONL built from a dataset version.
 - ``backend``: the OpenAI-style fine-tuning API client (upload, create, read, cancel).
 - ``create``: creating a job (export, lock, Idempotency-Key), then starting it.
@@ -17,6 +16,6 @@ version; every end emits one ``fine_tune`` trace. Modules, one job each:
 - ``completion``: a succeeded job's new model version.
 - ``cancel``: cancelling a job.
 - ``poll``: the sweeper's poller, and applying one backend read to a job.
-- ``tracing``: the ``fine_tune`` trace of an ended job.
+- ``tracing``: the ``fine_tune`` trace of an ended job, and its id (derived from the job id).
 - ``schedules``: recurring fine-tunes (EventBridge Scheduler).
 """

@@ -25,9 +25,16 @@ from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.own_models import registry as drgero_models
 from drgero.own_models.finetune.backend import BackendFactory, default_backend
 from drgero.own_models.finetune.bodies import FineTuneCreate
-from drgero.own_models.finetune.keys import ACTIVE_INDEX_PK, idempotency_key_item, job_key, lock_key, trace_id_of
 from drgero.own_models.finetune.records import STARTING
 from drgero.own_models.finetune.start import export_for, start
+from drgero.own_models.finetune.tracing import trace_id_of
+from drgero.store.keys import (
+    FINE_TUNE_ACTIVE_INDEX_PK,
+    fine_tune_active_index_sk,
+    fine_tune_idempotency_key,
+    fine_tune_job_key,
+    fine_tune_lock_key,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 
@@ -38,12 +45,12 @@ def request_hash(body: Any) -> str:
 def _replay(table: MetadataTable, workspace_id: str, model_id: str, key: str, body: Any) -> dict[str, Any] | None:
     """The job a first request with this Idempotency-Key created (None: the key is new);
     422 ``idempotency_key_reused`` when the body differs."""
-    record = table.get(*idempotency_key_item(workspace_id, model_id, key))
+    record = table.get(*fine_tune_idempotency_key(workspace_id, model_id, key))
     if record is None or int(record.get("expires_at") or 0) < int(clock.now().timestamp()):
         return None
     if record.get("request_hash") != request_hash(body):
         raise key_reused()
-    return table.get(*job_key(workspace_id, model_id, record["job_id"]))
+    return table.get(*fine_tune_job_key(workspace_id, model_id, record["job_id"]))
 
 
 def create_job(
@@ -82,12 +89,12 @@ def create_job(
     now = clock.now()
     job_id = new_id("ftj")
     hyperparameters = request.hyperparameters.model_dump(exclude_none=True) if request.hyperparameters else {}
-    pk, sk = job_key(workspace_id, model_id, job_id)
+    pk, sk = fine_tune_job_key(workspace_id, model_id, job_id)
     item: dict[str, Any] = {
         "pk": pk,
         "sk": sk,
-        "gsi1pk": ACTIVE_INDEX_PK,
-        "gsi1sk": f"{clock.iso(now)}#{job_id}",
+        "gsi1pk": FINE_TUNE_ACTIVE_INDEX_PK,
+        "gsi1sk": fine_tune_active_index_sk(clock.iso(now), job_id),
         "id": job_id,
         "workspace_id": workspace_id,
         "model_id": model_id,
@@ -111,10 +118,10 @@ def create_job(
         "created_at": clock.iso(now),
         "updated_at": clock.iso(now),
     }
-    lpk, lsk = lock_key(workspace_id, model_id)
+    lpk, lsk = fine_tune_lock_key(workspace_id, model_id)
     idempotency: list[dict[str, Any]] = []
     if idempotency_key is not None:
-        ipk, isk = idempotency_key_item(workspace_id, model_id, idempotency_key)
+        ipk, isk = fine_tune_idempotency_key(workspace_id, model_id, idempotency_key)
         expires = int(now.timestamp()) + settings.fine_tune.idempotency_seconds
         idempotency.append(
             {

@@ -14,9 +14,9 @@ from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.own_models.finetune.backend import BackendJob
-from drgero.own_models.finetune.keys import lock_key
 from drgero.own_models.finetune.records import CANCELLED, FAILED, SUCCEEDED
 from drgero.own_models.finetune.tracing import emit_trace
+from drgero.store.keys import fine_tune_lock_key, usage_month_sk, workspace_pk
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 
@@ -93,7 +93,7 @@ def end_job_operation(item: dict[str, Any], changes: dict[str, Any]) -> dict[str
 
 def release_lock_operation(item: dict[str, Any]) -> dict[str, Any]:
     return {
-        "delete": lock_key(item["workspace_id"], item["model_id"]),
+        "delete": fine_tune_lock_key(item["workspace_id"], item["model_id"]),
         "condition": Condition("job_id = :job", values={":job": item["id"]}),
     }
 
@@ -107,7 +107,7 @@ def usage_operations(item: dict[str, Any], changes: dict[str, Any]) -> list[dict
     month = changes["finished_at"][:7]
     return [
         {
-            "update": (f"WS#{item['workspace_id']}", f"USAGE#MONTH#{month}"),
+            "update": (workspace_pk(item["workspace_id"]), usage_month_sk(month)),
             "expression": "ADD spent_micro_usd :d, calls :c",
             "values": {":d": round(float(cost) * 1_000_000), ":c": 1},
         }

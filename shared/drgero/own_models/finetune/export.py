@@ -103,8 +103,3 @@ def build_export(
             {"training_rows": len(training), "min_rows": min_rows, "skipped_rows": skipped},
         )
     return Export(b"".join(training), b"".join(validation), len(training), len(validation), skipped)
-
-
-def object_keys(workspace_id: str, job_id: str) -> tuple[str, str]:
-    base = f"fine-tunes/{workspace_id}/{job_id}"
-    return f"{base}/train.jsonl", f"{base}/validation.jsonl"

@@ -16,9 +16,9 @@ from drgero.core.settings import Settings
 from drgero.own_models.finetune.backend import BackendError, BackendFactory, BackendJob, default_backend
 from drgero.own_models.finetune.completion import complete
 from drgero.own_models.finetune.endings import finish
-from drgero.own_models.finetune.keys import ACTIVE_INDEX_PK
 from drgero.own_models.finetune.records import CANCELLED, FAILED, SUCCEEDED, TERMINAL
 from drgero.own_models.finetune.start import start
+from drgero.store.keys import FINE_TUNE_ACTIVE_INDEX_PK
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.own_models.finetune")
@@ -68,10 +68,10 @@ def poll_jobs(
 ) -> dict[str, int]:
     """The sweeper's ``fine_tune_poll`` job: every active job, once. One job's trouble is
     logged and counted, never allowed to stop the others."""
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
+    table = clients.table
     now = now or clock.now()
     counts = {"polled": 0, "resumed": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "errors": 0}
-    entries, _ = table.query(ACTIVE_INDEX_PK, index="gsi1", limit=settings.fine_tune.poll_max_jobs)
+    entries, _ = table.query(FINE_TUNE_ACTIVE_INDEX_PK, index="gsi1", limit=settings.fine_tune.poll_max_jobs)
     backend = backend_factory(settings)
     try:
         for entry in entries:

@@ -10,7 +10,7 @@ from typing import Any
 
 from drgero.core.errors import not_found
 from drgero.own_models import registry as drgero_models
-from drgero.own_models.finetune.keys import job_key
+from drgero.store.keys import fine_tune_job_key, fine_tune_jobs_prefix, workspace_pk
 from drgero.store.table import MetadataTable
 
 STARTING = "starting"
@@ -54,7 +54,7 @@ def get_job(table: MetadataTable, workspace_id: str, model_id: str, job_id: str)
     drgero_models.get_model(table, workspace_id, model_id)
     if not job_id or len(job_id) > 100:
         raise not_found("Fine-tune job")
-    item = table.get(*job_key(workspace_id, model_id, job_id))
+    item = table.get(*fine_tune_job_key(workspace_id, model_id, job_id))
     if not item:
         raise not_found("Fine-tune job")
     return item
@@ -63,11 +63,15 @@ def get_job(table: MetadataTable, workspace_id: str, model_id: str, job_id: str)
 def list_jobs(table: MetadataTable, workspace_id: str, model_id: str) -> list[dict[str, Any]]:
     """Newest first (job ids sort by creation time)."""
     drgero_models.get_model(table, workspace_id, model_id)
-    return list(table.query_all(f"WS#{workspace_id}", f"FTJOB#{model_id}#", forward=False, consistent=True))
+    return list(
+        table.query_all(workspace_pk(workspace_id), fine_tune_jobs_prefix(model_id), forward=False, consistent=True)
+    )
 
 
 def latest_job(table: MetadataTable, workspace_id: str, model_id: str, leaderboard_id: str) -> dict[str, Any] | None:
-    for item in table.query_all(f"WS#{workspace_id}", f"FTJOB#{model_id}#", forward=False, consistent=True):
+    for item in table.query_all(
+        workspace_pk(workspace_id), fine_tune_jobs_prefix(model_id), forward=False, consistent=True
+    ):
         if item.get("leaderboard_id") == leaderboard_id:
             return item
     return None

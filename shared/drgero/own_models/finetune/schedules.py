@@ -33,6 +33,7 @@ from drgero.own_models.finetune.backend import BackendFactory, default_backend
 from drgero.own_models.finetune.bodies import FineTuneCreate
 from drgero.own_models.finetune.create import create_job
 from drgero.own_models.finetune.records import latest_job
+from drgero.store.keys import drgero_model_key, fine_tune_schedule_key
 from drgero.store.table import MetadataTable
 
 logger = logging.getLogger("drgero.own_models.finetune")
@@ -53,10 +54,6 @@ class ScheduleBody(FineTuneCreate):
 
     # {"cron": "0 4 * * 1"} or {"rate": "7 days"}, optional "timezone" and "enabled".
     schedule: dict[str, Any] = Field()
-
-
-def schedule_key(workspace_id: str, model_id: str) -> tuple[str, str]:
-    return f"WS#{workspace_id}", f"FTSCHED#{model_id}"
 
 
 def schedule_name(model_id: str) -> str:
@@ -82,7 +79,7 @@ def public_schedule(item: dict[str, Any]) -> dict[str, Any]:
 
 def get_schedule(table: MetadataTable, workspace_id: str, model_id: str) -> dict[str, Any]:
     drgero_models.get_model(table, workspace_id, model_id)
-    item = table.get(*schedule_key(workspace_id, model_id))
+    item = table.get(*fine_tune_schedule_key(workspace_id, model_id))
     if not item:
         raise not_found("Fine-tune schedule")
     return item
@@ -100,9 +97,9 @@ def put_schedule(
     get_leaderboard(table, workspace_id, request.leaderboard_id)
     if config is None:
         raise ApiError(400, "invalid_schedule", "schedule must be an object with 'cron' or 'rate'.")
-    previous = table.get(*schedule_key(workspace_id, model_id)) or {}
+    previous = table.get(*fine_tune_schedule_key(workspace_id, model_id)) or {}
     now = clock.iso()
-    pk, sk = schedule_key(workspace_id, model_id)
+    pk, sk = fine_tune_schedule_key(workspace_id, model_id)
     item = {
         **{k: v for k, v in previous.items() if k.startswith("last_")},
         "pk": pk,
@@ -128,7 +125,7 @@ def delete_schedule(
 ) -> None:
     get_schedule(table, workspace_id, model_id)
     _delete_remote(settings, clients, model_id)
-    table.delete(*schedule_key(workspace_id, model_id))
+    table.delete(*fine_tune_schedule_key(workspace_id, model_id))
 
 
 def _sync(settings: Settings, clients: AwsClients, item: dict[str, Any], config: Any) -> None:
@@ -172,15 +169,15 @@ def run_scheduled(
 
     workspace_id = str(event.get("workspace_id") or "")
     model_id = str(event.get("model_id") or "")
-    table = MetadataTable(clients.dynamodb, settings.aws.table_name)
-    schedule = table.get(*schedule_key(workspace_id, model_id)) if workspace_id and model_id else None
+    table = clients.table
+    schedule = table.get(*fine_tune_schedule_key(workspace_id, model_id)) if workspace_id and model_id else None
     if not schedule:
         return {"outcome": "no_schedule"}
-    model = table.get(*drgero_models.model_key(workspace_id, model_id))
+    model = table.get(*drgero_model_key(workspace_id, model_id))
     if not model or model.get("status") == drgero_models.DELETING:
         # The model is gone: its schedule would fire forever for nothing.
         _delete_remote(settings, clients, model_id)
-        table.delete(*schedule_key(workspace_id, model_id))
+        table.delete(*fine_tune_schedule_key(workspace_id, model_id))
         return {"outcome": "model_deleted"}
     result: dict[str, Any]
     try:
@@ -221,7 +218,7 @@ def run_scheduled(
         result = {"outcome": outcomes[exc.code], "reason": exc.message}
     try:
         table.update(
-            *schedule_key(workspace_id, model_id),
+            *fine_tune_schedule_key(workspace_id, model_id),
             "SET #f = :f, #o = :o" + (", #j = :j" if result.get("outcome") == "started" else ""),
             {
                 "#f": "last_fired_at",

@@ -7,7 +7,6 @@ from typing import Any
 
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
-from drgero.own_models.finetune.keys import trace_id_of
 from drgero.own_models.finetune.records import FAILED
 
 logger = logging.getLogger("drgero.own_models.finetune")
@@ -49,3 +48,8 @@ def emit_trace(settings: Settings, clients: AwsClients, item: dict[str, Any]) ->
         QueueSink.from_clients(settings, clients).emit(trace)
     except TraceEmitError as exc:
         logger.warning("fine-tune trace not queued", extra={"job_id": item["id"], "error": str(exc)})
+
+
+def trace_id_of(job_id: str) -> str:
+    """The id of a job's trace: derived from the job id, so every writer names the same trace."""
+    return "tr_" + job_id.split("_", 1)[1]
