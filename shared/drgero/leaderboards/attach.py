@@ -37,12 +37,11 @@ from drgero.core.validation import FrozenModel, parse
 from drgero.leaderboards.candidates import (
     Target,
     identity_key,
-    model_key,
     public_model,
     secret_context,
     summary,
 )
-from drgero.leaderboards.leaderboard import get_leaderboard, leaderboard_key, require_enough_rows
+from drgero.leaderboards.leaderboard import get_leaderboard, require_enough_rows
 from drgero.own_models import registry as drgero_models
 from drgero.providers.autoselect import AutoSelectRequest, ObservedLookup, auto_select
 from drgero.providers.catalog import CatalogModel, OpenRouterCatalog
@@ -50,7 +49,7 @@ from drgero.providers.client import ProviderClient
 from drgero.providers.errors import ProviderError, probe_error
 from drgero.providers.types import CustomTarget, DrGeroTarget, HuggingFaceTarget, OpenRouterTarget
 from drgero.providers.validation import Validated
-from drgero.store.keys import CANDIDATE_PREFIX, leaderboard_pk
+from drgero.store.keys import CANDIDATE_PREFIX, candidate_key, leaderboard_key, leaderboard_pk
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 NAME = Field(default=None, min_length=1, max_length=200)
@@ -158,8 +157,8 @@ async def attach_model(
     model_id = model_id or new_id("mdl")
     now = clock.iso()
     item: dict[str, Any] = {
-        "pk": model_key(leaderboard_id, model_id)[0],
-        "sk": model_key(leaderboard_id, model_id)[1],
+        "pk": candidate_key(leaderboard_id, model_id)[0],
+        "sk": candidate_key(leaderboard_id, model_id)[1],
         "id": model_id,
         "leaderboard_id": leaderboard_id,
         "workspace_id": workspace_id,
@@ -394,7 +393,7 @@ def _request_hash(model_id: str, body: Any) -> str:
 
 def _replay(table: MetadataTable, workspace_id: str, leaderboard_id: str, model_id: str, request_hash: str):
     """The model a first request with this Idempotency-Key attached, or None."""
-    item = table.get(*model_key(leaderboard_id, model_id))
+    item = table.get(*candidate_key(leaderboard_id, model_id))
     if item is None or item.get("workspace_id") != workspace_id:
         return None
     if item.get("request_hash") != request_hash:

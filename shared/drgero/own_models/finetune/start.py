@@ -21,8 +21,9 @@ from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.own_models.finetune.backend import BackendError, BackendFactory, default_backend
 from drgero.own_models.finetune.endings import finish
-from drgero.own_models.finetune.export import build_export, object_keys
+from drgero.own_models.finetune.export import build_export
 from drgero.own_models.finetune.records import FAILED, STARTING, TERMINAL
+from drgero.store.keys import fine_tune_objects
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.own_models.finetune")
@@ -58,7 +59,7 @@ def start(
     key = (item["pk"], item["sk"])
     if export is None:
         export = export_for(settings, clients, item["prompt"], item["dataset"], float(item["validation_fraction"]))
-    train_key, validation_key = object_keys(item["workspace_id"], item["id"])
+    train_key, validation_key = fine_tune_objects(item["workspace_id"], item["id"])
     bucket = settings.aws.bucket_name
     clients.s3.put_object(Bucket=bucket, Key=train_key, Body=export.training, ContentType="application/jsonl")
     training = {**item["training"], "training_uri": f"s3://{bucket}/{train_key}"}
