@@ -23,6 +23,7 @@ from drgero.own_models.finetune.endings import (
 )
 from drgero.own_models.finetune.records import FAILED, SUCCEEDED, TERMINAL
 from drgero.own_models.finetune.tracing import emit_trace
+from drgero.store.keys import drgero_model_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 
@@ -41,7 +42,7 @@ def complete(
             error="The backend reported success without a fine-tuned model id.",
         )
     for _attempt in range(5):
-        model = table.get(*drgero_models.model_key(item["workspace_id"], item["model_id"]))
+        model = table.get(*drgero_model_key(item["workspace_id"], item["model_id"]))
         if not model or model.get("status") == drgero_models.DELETING:
             return finish(
                 table,
@@ -77,7 +78,7 @@ def complete(
             table.transact(
                 [
                     {
-                        "update": drgero_models.model_key(item["workspace_id"], item["model_id"]),
+                        "update": drgero_model_key(item["workspace_id"], item["model_id"]),
                         "expression": "SET #v = list_append(#v, :new), #cv = :cv, #st = :ready, #u = :u",
                         "names": {"#v": "versions", "#cv": "current_version", "#st": "status", "#u": "updated_at"},
                         "values": {

@@ -30,6 +30,7 @@ from drgero.own_models.finetune.start import export_for, start
 from drgero.own_models.finetune.tracing import trace_id_of
 from drgero.store.keys import (
     FINE_TUNE_ACTIVE_INDEX_PK,
+    drgero_model_key,
     fine_tune_active_index_sk,
     fine_tune_idempotency_key,
     fine_tune_job_key,
@@ -147,7 +148,7 @@ def create_job(
         },
         # The model still exists and is not being deleted.
         {
-            "check": drgero_models.model_key(workspace_id, model_id),
+            "check": drgero_model_key(workspace_id, model_id),
             "condition": Condition(
                 "attribute_exists(pk) AND #st <> :deleting",
                 names={"#st": "status"},
