@@ -38,7 +38,7 @@ from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.own_models import registry as drgero_models
-from drgero.own_models.finetune.backend import BackendError, BackendJob, FineTuneBackend
+from drgero.own_models.finetune.backend import BackendError, BackendJob, FineTuneBackend, with_backend_key
 from drgero.own_models.finetune.export import build_export, object_keys
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -382,6 +382,7 @@ def start(
             Bucket=bucket, Key=validation_key, Body=export.validation, ContentType="application/jsonl"
         )
         training["validation_uri"] = f"s3://{bucket}/{validation_key}"
+    settings = with_backend_key(settings, clients)
     backend = backend_factory(settings)
     try:
         train_file = backend.upload_file(f"{item['id']}-train.jsonl", export.training)
@@ -674,6 +675,7 @@ def cancel_job(
         )
     job: BackendJob | None = None
     if item.get("backend_job_id"):
+        settings = with_backend_key(settings, clients)
         backend = backend_factory(settings)
         try:
             job = backend.cancel_job(item["backend_job_id"])
@@ -744,6 +746,9 @@ def poll_jobs(
     now = now or _now()
     counts = {"polled": 0, "resumed": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "errors": 0}
     entries, _ = table.query(ACTIVE_INDEX_PK, index="gsi1", limit=settings.fine_tune.poll_max_jobs)
+    if not entries:
+        return counts
+    settings = with_backend_key(settings, clients)
     backend = backend_factory(settings)
     try:
         for entry in entries:
