@@ -8,7 +8,7 @@ import json
 import pytest
 
 from drgero.core.errors import ApiError
-from drgero.datasets.triggers import handle_message
+from drgero.datasets.triggers import ConsolidateMessage, handle_message
 from drgero.runs.schedules import cron_expression, parse_schedule, rate_expression
 from localcloud.clock import ManualClock
 from localcloud.scheduler import Scheduler
@@ -127,12 +127,12 @@ def test_dataset_improvement_run_starts_after_enough_new_rows(aws, sandbox):
     setup = make_setup(aws, sandbox, dataset={"improvement_run_min_new_rows": 5})
     body = {"workspace_id": setup.workspace_id, "leaderboard_id": setup.leaderboard_id, "reason": "api"}
     status, _, _ = push(aws, setup.leaderboard_id, setup.principal, rows(16)[12:])  # 4 new rows: below
-    handle_message(aws.settings, aws.clients, json.dumps(body))
+    handle_message(aws.settings, aws.clients, ConsolidateMessage(**body))
     status, history = setup.api("GET", f"/api/leaderboards/{setup.leaderboard_id}/runs")
     assert history["runs"] == []
     more = [{"id": f"n{i}", "input": f"{i} + 1", "output": str(i + 1)} for i in range(5)]
     push(aws, setup.leaderboard_id, setup.principal, more)
-    handle_message(aws.settings, aws.clients, json.dumps(body))
+    handle_message(aws.settings, aws.clients, ConsolidateMessage(**body))
     status, history = setup.api("GET", f"/api/leaderboards/{setup.leaderboard_id}/runs")
     assert [r["source"] for r in history["runs"]] == ["dataset_improvement"]
     Driver(aws).drain()
@@ -144,6 +144,6 @@ def test_no_improvement_run_when_the_setting_is_off(aws, sandbox):
     setup = make_setup(aws, sandbox)
     push(aws, setup.leaderboard_id, setup.principal, rows(40)[12:])
     body = {"workspace_id": setup.workspace_id, "leaderboard_id": setup.leaderboard_id, "reason": "api"}
-    handle_message(aws.settings, aws.clients, json.dumps(body))
+    handle_message(aws.settings, aws.clients, ConsolidateMessage(**body))
     status, history = setup.api("GET", f"/api/leaderboards/{setup.leaderboard_id}/runs")
     assert history["runs"] == []

@@ -327,7 +327,9 @@ def _policy_documents(cfn: dict[str, Any]):
         props = res.get("Properties", {})
         docs: list[tuple[str, Any]] = []
         if res["Type"] == "AWS::IAM::Role":
-            docs += [(f"{logical}/{p['PolicyName']}", p["PolicyDocument"]) for p in props.get("Policies", [])]
+            # A conditional policy ({"Fn::If": [condition, policy, NoValue]}) is checked as if granted.
+            policies = [p["Fn::If"][1] if "Fn::If" in p else p for p in props.get("Policies", [])]
+            docs += [(f"{logical}/{p['PolicyName']}", p["PolicyDocument"]) for p in policies]
         elif res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             docs.append((logical, props["PolicyDocument"]))
         elif res["Type"] in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):

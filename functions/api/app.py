@@ -1,16 +1,12 @@
 """api function: the FastAPI app (through Mangum) for /api/* and the /v1 management routes."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
 from drgero.api.app import create_app
 from drgero.core.aws import AwsClients
+from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 
 settings = load_settings()
 app = create_app(settings, AwsClients(settings))

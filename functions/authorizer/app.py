@@ -5,20 +5,21 @@ exact exception API Gateway turns into its 401. Kept lean for cold starts: no Fa
 or huggingface_hub on this import path (tests/test_authorizer.py checks).
 """
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
 
 from drgero.core.aws import AwsClients
+from drgero.core.observability import logger
 from drgero.core.settings import load_settings
 from drgero.identity.authorizer import Authorizer, MissingCredential
-
-logger = Logger()
 
 settings = load_settings()
 _clients = AwsClients(settings)
 authorizer = Authorizer(settings, _clients.table)
 
 
-@logger.inject_lambda_context
+# A REQUEST authorizer event carries the request's requestContext: its lines share the
+# correlation id of the function that serves the request.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event, context):
     try:
         return authorizer.authorize(event)

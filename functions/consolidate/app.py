@@ -1,31 +1,29 @@
 """consolidate function: SQS consumer that merges a PUSH leaderboard's pending batches into a
 new dataset version (drgero.datasets.consolidate; message schema in drgero.datasets.triggers).
 
-Powertools BatchProcessor with partial batch response: a record whose consolidation fails is
-reported, SQS redelivers it (and moves it to the DLQ after maxReceiveCount); the others are
-done. Consolidation is idempotent, so a redelivered or duplicate message is harmless.
+Powertools BatchProcessor with partial batch response (drgero.core.batch: typed records, and
+why a failed record is reported, never raised): SQS redelivers a failed record and moves it to
+the DLQ after maxReceiveCount; the others are done. Consolidation is idempotent, so a
+redelivered or duplicate message is harmless.
 """
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from drgero.core.aws import AwsClients
+from drgero.core.batch import SqsRecord, sqs_processor
+from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
-from drgero.datasets.triggers import handle_message
+from drgero.datasets.triggers import ConsolidateMessage, handle_message
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = sqs_processor(ConsolidateMessage)
 
 settings = load_settings()
 clients = AwsClients(settings)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> dict:
+def record_handler(record: SqsRecord[ConsolidateMessage]) -> dict:
     result = handle_message(settings, clients, record.body)
     logger.info("consolidation", extra=result.body())
     if result.status == "consolidated":

@@ -1,32 +1,29 @@
 """evaluate function: calls one model on one shard of rows and scores what it can at once
 (drgero.runs.evaluate; message schema drgero.runs.messages.EvaluateMessage; docs/runs.md).
 
-Powertools BatchProcessor with partial batch response. Idempotent: a redelivered work item
-reuses the outputs already written and counts its shard at most once.
+Powertools BatchProcessor with partial batch response (drgero.core.batch). Idempotent: a
+redelivered work item reuses the outputs already written and counts its shard at most once.
 """
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from drgero.core.aws import AwsClients
+from drgero.core.batch import SqsRecord, sqs_processor
+from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
 from drgero.runs.evaluate import process_shard
 from drgero.runs.messages import EvaluateMessage
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = sqs_processor(EvaluateMessage)
 
 settings = load_settings()
 clients = AwsClients(settings)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> dict:
-    result = process_shard(settings, clients, EvaluateMessage.model_validate_json(record.body))
+def record_handler(record: SqsRecord[EvaluateMessage]) -> dict:
+    result = process_shard(settings, clients, record.body)
     logger.info("shard evaluated", extra=result)
     metrics.add_metric(name="RowsEvaluated", unit=MetricUnit.Count, value=result.get("rows", 0))
     metrics.add_metric(name="CallErrors", unit=MetricUnit.Count, value=result.get("call_errors", 0))

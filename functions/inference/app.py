@@ -8,19 +8,15 @@ per cold start and keeps warm state across invocations: one event loop with pool
 connections, and a few seconds' cache of each leaderboard's production target.
 """
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from drgero.api.inference_events import error_answer, handle, is_chat
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
+from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
 from drgero.inference.service import InferenceService
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 
 settings = load_settings()
 service = InferenceService(settings, AwsClients(settings))

@@ -1,32 +1,29 @@
 """judge function: scores one shard's candidate outputs with the judge model
 (drgero.runs.judging; message schema drgero.runs.messages.JudgeMessage; docs/runs.md).
 
-Powertools BatchProcessor with partial batch response. Idempotent: judgements already
-written for the shard are reused and the shard is counted at most once.
+Powertools BatchProcessor with partial batch response (drgero.core.batch). Idempotent:
+judgements already written for the shard are reused and the shard is counted at most once.
 """
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from drgero.core.aws import AwsClients
+from drgero.core.batch import SqsRecord, sqs_processor
+from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
 from drgero.runs.judging import process_judge
 from drgero.runs.messages import JudgeMessage
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = sqs_processor(JudgeMessage)
 
 settings = load_settings()
 clients = AwsClients(settings)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> dict:
-    result = process_judge(settings, clients, JudgeMessage.model_validate_json(record.body))
+def record_handler(record: SqsRecord[JudgeMessage]) -> dict:
+    result = process_judge(settings, clients, record.body)
     logger.info("shard judged", extra=result)
     metrics.add_metric(name="RowsJudged", unit=MetricUnit.Count, value=result.get("judged", 0))
     metrics.add_metric(name="JudgeErrors", unit=MetricUnit.Count, value=result.get("judge_errors", 0))

@@ -7,20 +7,16 @@ No web framework on this import path: it is the hot path apps call on every even
 
 import base64
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from drgero.api.raw_events import error_response, header, json_response
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
+from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
 from drgero.datasets.push import Pusher
 from drgero.identity.principal import Principal
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
 
 settings = load_settings()
 pusher = Pusher(settings, AwsClients(settings))

@@ -3,34 +3,35 @@
 
 Messages come from the API (with run_id) and from leaderboards' EventBridge schedules
 (without: a ``schedule`` run is started here). Powertools BatchProcessor with partial batch
-response: a failing record is redelivered; the fan-out is idempotent, so that is harmless.
+response (drgero.core.batch): a failing record, or one whose body is not a RunMessage, is
+redelivered alone; the fan-out is idempotent, so that is harmless.
 """
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from drgero.core.aws import AwsClients
+from drgero.core.batch import SqsRecord, sqs_processor
+from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
 from drgero.runs.fanout import handle_run_message
 from drgero.runs.messages import RunMessage
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = sqs_processor(RunMessage)
 
 settings = load_settings()
 clients = AwsClients(settings)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> dict:
-    # A malformed body raises ValidationError: this record fails alone (and ends in the DLQ).
-    result = handle_run_message(settings, clients, RunMessage.model_validate_json(record.body))
+def record_handler(record: SqsRecord[RunMessage]) -> dict:
+    result = handle_run_message(settings, clients, record.body)
     logger.info("run message", extra=result)
-    metrics.add_metric(name=f"RunFanout_{result['status']}", unit=MetricUnit.Count, value=1)
+    # One metric name, the outcome as its dimension. single_metric, not metrics.add_metric: a
+    # batch's records can end differently, and the dimensions of metrics.add_metric are shared
+    # by every metric the invocation flushes.
+    with single_metric(name="RunMessages", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="status", value=str(result["status"]))
     return result
 
 

@@ -9,12 +9,9 @@ silently doing nothing.
 
 from collections.abc import Callable
 
-from aws_lambda_powertools import Logger
-
 from drgero.core.aws import AwsClients
+from drgero.core.observability import logger
 from drgero.core.settings import Settings, load_settings
-
-logger = Logger()
 
 settings = load_settings()
 clients = AwsClients(settings)

@@ -15,6 +15,7 @@ from drgero.core.settings import Settings
 
 if TYPE_CHECKING:
     import boto3
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     from drgero.store.table import MetadataTable
 
@@ -86,3 +87,14 @@ class AwsClients:
     @cached_property
     def scheduler(self) -> Any:
         return self._client("scheduler")
+
+    @cached_property
+    def secrets(self) -> SecretsProvider:
+        """Secrets Manager through Powertools Parameters: a value is read once and cached in
+        this process (``POWERTOOLS_PARAMETERS_MAX_AGE``, 5 minutes by default), so a rotated
+        secret reaches a warm function within that time."""
+        # Cold start: Parameters is imported by the few paths that read a secret, not by every
+        # function that builds clients.
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        return SecretsProvider(boto3_client=self._client("secretsmanager"))

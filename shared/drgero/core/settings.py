@@ -238,7 +238,12 @@ class FineTuneSettings(BaseModel):
     # (OpenAI, Together, Fireworks; the sandbox locally), run by the operator: its key is a
     # deployment secret, not a workspace integration, and its cost is recorded per job.
     base_url: str = "https://api.openai.com/v1"
+    # The key given directly (the local cloud's sandbox key), or, in AWS, the name of the
+    # Secrets Manager secret holding it (template parameter FineTuneBackendKeySecretName), read
+    # at the first backend call and cached (drgero.own_models.finetune.backend.with_backend_key).
+    # A secret name wins over api_key.
     api_key: str = ""
+    api_key_secret_name: str = ""
     # Name recorded on jobs and traces (which backend trained the model).
     provider_name: str = "openai"
     # Chat-completions URL tuned models answer on (a new model version's endpoint).

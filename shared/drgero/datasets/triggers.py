@@ -11,7 +11,6 @@ Delivery is at least once: a duplicate finds nothing pending and does nothing.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Literal
 
@@ -50,10 +49,9 @@ def after_consolidation(
     maybe_start_improvement_run(settings, clients, workspace_id, leaderboard_id, result.rows_in)
 
 
-def handle_message(settings: Settings, clients: AwsClients, body: str) -> ConsolidationResult:
+def handle_message(settings: Settings, clients: AwsClients, message: ConsolidateMessage) -> ConsolidationResult:
     """One queue message: consolidate, and queue a follow-up when pending rows remain (more
     batches than one run takes, or rows that arrived while this run held the lease)."""
-    message = ConsolidateMessage.model_validate(json.loads(body))
     result = Consolidator(settings, clients).consolidate(message.workspace_id, message.leaderboard_id)
     if result.status == "consolidated" and (result.more_pending or result.pending > 0):
         enqueue(settings, clients, message.workspace_id, message.leaderboard_id, "continue")

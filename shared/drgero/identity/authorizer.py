@@ -20,14 +20,13 @@ httpx or huggingface_hub); PyJWT is imported only when a JWT arrives.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
-
-from aws_lambda_powertools import Logger
 
 from drgero.core.settings import Settings
 from drgero.identity import tokens
@@ -38,7 +37,7 @@ from drgero.identity.sessions import SessionError, SessionVerifier, looks_like_j
 from drgero.store.keys import cred_key, member_index_pk
 from drgero.store.table import MetadataTable
 
-logger = Logger(child=True)
+logger = logging.getLogger(__name__)
 
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "x-dr.gero-api-key")
 WORKSPACE_HEADER = "x-workspace-id"

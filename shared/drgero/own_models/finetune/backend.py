@@ -17,12 +17,15 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from drgero.core.settings import FineTuneSettings, Settings
 from drgero.providers.retry import RetryConfig, backoff_seconds, parse_retry_after
+
+if TYPE_CHECKING:
+    from drgero.core.aws import AwsClients
 
 MAX_ANSWER_BYTES = 1024 * 1024
 _RETRY_AFTER_CAP = 10.0
@@ -92,6 +95,19 @@ def _status(value: str) -> str:
 
 
 Sleep = Callable[[float], None]
+
+
+def with_backend_key(settings: Settings, clients: AwsClients) -> Settings:
+    """``settings`` with the backend key in ``fine_tune.api_key``, called just before a backend
+    is built. In AWS the functions get only the name of the Secrets Manager secret
+    (``fine_tune.api_key_secret_name``): its value is read here, at the first backend call, and
+    cached by ``clients.secrets`` (Powertools Parameters). Without a secret name, ``api_key`` is
+    the key as configured (the local cloud sets its sandbox's key directly)."""
+    name = settings.fine_tune.api_key_secret_name
+    if not name:
+        return settings
+    key = str(clients.secrets.get(name))
+    return settings.model_copy(update={"fine_tune": settings.fine_tune.model_copy(update={"api_key": key})})
 
 
 class FineTuneBackend:

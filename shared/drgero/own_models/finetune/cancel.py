@@ -9,7 +9,13 @@ from typing import Any
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.own_models.finetune.backend import BackendError, BackendFactory, BackendJob, default_backend
+from drgero.own_models.finetune.backend import (
+    BackendError,
+    BackendFactory,
+    BackendJob,
+    default_backend,
+    with_backend_key,
+)
 from drgero.own_models.finetune.endings import finish
 from drgero.own_models.finetune.poll import apply
 from drgero.own_models.finetune.records import CANCELLED, TERMINAL, get_job
@@ -33,6 +39,7 @@ def cancel_job(
         )
     job: BackendJob | None = None
     if item.get("backend_job_id"):
+        settings = with_backend_key(settings, clients)
         backend = backend_factory(settings)
         try:
             job = backend.cancel_job(item["backend_job_id"])

@@ -13,7 +13,13 @@ from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.own_models.finetune.backend import BackendError, BackendFactory, BackendJob, default_backend
+from drgero.own_models.finetune.backend import (
+    BackendError,
+    BackendFactory,
+    BackendJob,
+    default_backend,
+    with_backend_key,
+)
 from drgero.own_models.finetune.completion import complete
 from drgero.own_models.finetune.endings import finish
 from drgero.own_models.finetune.records import CANCELLED, FAILED, SUCCEEDED, TERMINAL
@@ -72,6 +78,9 @@ def poll_jobs(
     now = now or clock.now()
     counts = {"polled": 0, "resumed": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "errors": 0}
     entries, _ = table.query(FINE_TUNE_ACTIVE_INDEX_PK, index="gsi1", limit=settings.fine_tune.poll_max_jobs)
+    if not entries:
+        return counts
+    settings = with_backend_key(settings, clients)
     backend = backend_factory(settings)
     try:
         for entry in entries:

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
-from drgero.own_models.finetune.backend import BackendError, BackendFactory, default_backend
+from drgero.own_models.finetune.backend import BackendError, BackendFactory, default_backend, with_backend_key
 from drgero.own_models.finetune.endings import finish
 from drgero.own_models.finetune.export import build_export
 from drgero.own_models.finetune.records import FAILED, STARTING, TERMINAL
@@ -68,6 +68,7 @@ def start(
             Bucket=bucket, Key=validation_key, Body=export.validation, ContentType="application/jsonl"
         )
         training["validation_uri"] = f"s3://{bucket}/{validation_key}"
+    settings = with_backend_key(settings, clients)
     backend = backend_factory(settings)
     try:
         train_file = backend.upload_file(f"{item['id']}-train.jsonl", export.training)

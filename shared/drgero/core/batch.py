@@ -1,0 +1,44 @@
+"""The SQS consumers' batch processing, one configuration for the five of them (consolidate,
+run_fanout, evaluate, judge, trace_writer).
+
+Typed records: ``sqs_processor(Message)`` is a Powertools BatchProcessor whose record handler
+receives an ``SqsRecord[Message]``, the SQS record with its body parsed and validated as
+``Message`` (the message schemas live with their capability, e.g. drgero.runs.messages). A
+record whose body does not validate fails alone, like a record whose handler raises.
+
+Failure, the one decision (``raise_on_entire_batch_failure=False``, every consumer): a failed
+record is reported in ``batchItemFailures`` (partial batch response), logged as a warning with
+its traceback, and never raised, even when every record of the batch failed. SQS retries a
+reported record exactly as it retries a raised batch, and moves it to the queue's DLQ after
+maxReceiveCount (the DLQ depth alarms in template.yaml then fire). Raising would add nothing
+to that and would make a poison message a function error on each of its attempts: the Lambda
+SQS poller backs off on function errors, slowing the good messages behind it, and the
+functions' error alarms would page for what the DLQ alarm already reports. Those alarms keep
+their meaning: the function itself failed (a timeout, a crash outside the record handler).
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import BaseModel, Json
+
+from drgero.core.observability import logger
+
+RAISE_ON_ENTIRE_BATCH_FAILURE = False  # the decision above, for every consumer
+
+
+class SqsRecord[MessageT: BaseModel](SqsRecordModel):
+    """An SQS record as Lambda delivers it, its JSON body validated as ``MessageT``."""
+
+    body: Json[MessageT]  # type: ignore[assignment]  # the body, parsed: typed where the base has str
+
+
+def sqs_processor(message: type[BaseModel]) -> BatchProcessor:
+    """The BatchProcessor of a consumer whose messages are ``message``."""
+    return BatchProcessor(
+        event_type=EventType.SQS,
+        model=SqsRecord[message],  # type: ignore[valid-type]  # a pydantic generic, parametrized at runtime
+        raise_on_entire_batch_failure=RAISE_ON_ENTIRE_BATCH_FAILURE,
+        logger=logger,
+    )
