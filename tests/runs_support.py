@@ -145,12 +145,7 @@ def sqs_event(messages: list[dict[str, Any]], queue: str) -> dict:
                 "messageId": m["MessageId"],
                 "receiptHandle": m["ReceiptHandle"],
                 "body": m["Body"],
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1795521600000",
-                    "SenderId": "AROAEXAMPLE:test",
-                    "ApproximateFirstReceiveTimestamp": "1795521600010",
-                },
+                "attributes": {"ApproximateReceiveCount": "1"},
                 "messageAttributes": {},
                 "md5OfBody": m.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",

@@ -45,12 +45,7 @@ def sqs_event(*bodies: dict, ids: list[str] | None = None) -> dict:
                 "messageId": (ids or [f"m{i}" for i in range(len(bodies))])[i],
                 "receiptHandle": f"rh{i}",
                 "body": json.dumps(body) if isinstance(body, dict) else body,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1795521600000",
-                    "SenderId": "AROAEXAMPLE:test",
-                    "ApproximateFirstReceiveTimestamp": "1795521600010",
-                },
+                "attributes": {"ApproximateReceiveCount": "1"},
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",

@@ -73,12 +73,7 @@ def writer_event(bodies: list[str]) -> dict:
                 "messageId": f"m{i}",
                 "receiptHandle": "h",
                 "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1795521600000",
-                    "SenderId": "AROAEXAMPLE:test",
-                    "ApproximateFirstReceiveTimestamp": "1795521600010",
-                },
+                "attributes": {"ApproximateReceiveCount": "1"},
                 "messageAttributes": {},
                 "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum
                 "eventSource": "aws:sqs",

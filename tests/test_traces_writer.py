@@ -27,12 +27,7 @@ def sqs_event(bodies: list[str]) -> dict:
                 "messageId": str(uuid.uuid4()),
                 "receiptHandle": "handle",
                 "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1795521600000",
-                    "SenderId": "AROAEXAMPLE:test",
-                    "ApproximateFirstReceiveTimestamp": "1795521600010",
-                },
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795521600000"},
                 "messageAttributes": {},
                 "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum
                 "eventSource": "aws:sqs",
