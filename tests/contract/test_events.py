@@ -1,8 +1,10 @@
 """events/ holds one sample event per trigger (`<function folder>-<what>.json`, usable by
 `sam local invoke -e` and `drgero invoke`). These tests keep every file the exact shape AWS
 sends for its trigger, keep every trigger of template.yaml covered, and invoke each event
-through its real handler on the embedded AWS: a 4xx/5xx answer or reported batch item
-failures are fine, an unhandled exception is not.
+through its real handler on the embedded AWS twice: as it is (ids that name nothing: a 4xx
+answer or reported batch item failures are fine, a 5xx or an unhandled exception is not), and
+retargeted at real resources (ids, credentials and message bodies overridden), where it must
+succeed: a 2xx answer, no batch item failures, the result its function promises.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from typing import Any
 
 import pytest
 
+from drgero.traces import TraceStore
 from localcloud.template import REPO_ROOT, Template
+from tests.support.events import sample_event
+from tests.support.handlers import push
+from tests.support.identity import api_principal, new_workspace
+from tests.support.inference import make_world
+from tests.support.leaderboards import consolidated_rows, create_push_leaderboard
+from tests.support.runs import Driver, Setup, make_setup
 
 EVENTS_DIR = REPO_ROOT / "events"
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
@@ -241,6 +250,7 @@ def test_every_trigger_has_a_sample_event():
 
 def _check_api_response(response: Any) -> None:
     assert isinstance(response, dict) and isinstance(response["statusCode"], int), response
+    assert response["statusCode"] < 500, f"the handler failed: {response}"
     if response["statusCode"] >= 400:
         body = json.loads(response["body"])
         error = body["error"]
@@ -267,3 +277,190 @@ def test_event_invokes_its_function_without_unhandled_error(aws, path):
         failures = (result or {}).get("batchItemFailures", [])
         ids = {r["messageId"] for r in event["Records"]}
         assert {f["itemIdentifier"] for f in failures} <= ids, "reported failures must name records of the batch"
+
+
+# ---------------------------------------------------------------- one success path per sample
+
+
+def _retarget(event: dict[str, Any], workspace_id: str, leaderboard_id: str = "", token_id: str = "") -> dict:
+    """The REST sample aimed at ``leaderboard_id`` of ``workspace_id`` (its authorizer context
+    keeps the sample's kind and scopes)."""
+    if leaderboard_id:
+        old = event["pathParameters"]["id"]
+        event["path"] = event["path"].replace(old, leaderboard_id)
+        event["requestContext"]["path"] = event["requestContext"]["path"].replace(old, leaderboard_id)
+        event["pathParameters"] = {"id": leaderboard_id}
+    authorizer = event["requestContext"]["authorizer"]
+    authorizer["workspace_id"] = workspace_id
+    if token_id:
+        authorizer.update(principalId=token_id, token_id=token_id)
+    return event
+
+
+def _with_bodies(event: dict[str, Any], *bodies: str) -> dict:
+    """The SQS sample carrying ``bodies`` (one record each, the sample's first as the model)."""
+    template = event["Records"][0]
+    event["Records"] = [
+        {
+            **template,
+            "messageId": f"{template['messageId'][:-1]}{i}",
+            "body": body,
+            "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum
+        }
+        for i, body in enumerate(bodies)
+    ]
+    return event
+
+
+def _no_failures(result: Any) -> None:
+    assert result == {"batchItemFailures": []}, result
+
+
+def _api_json(result: dict[str, Any], status: int) -> Any:
+    assert result["statusCode"] == status, result
+    return json.loads(result["body"])
+
+
+def _health(aws, sandbox, event):
+    assert _api_json(aws.functions.invoke("ApiFunction", event), 200)["status"] == "ok"
+
+
+def _authorizer(aws, sandbox, event):
+    seeded = new_workspace(aws)
+    event["headers"]["Authorization"] = f"Bearer {seeded['token']}"
+    event["multiValueHeaders"]["Authorization"] = [f"Bearer {seeded['token']}"]
+    result = aws.functions.invoke("AuthorizerFunction", event)
+    (statement,) = result["policyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow", result
+    assert result["context"]["workspace_id"] == seeded["workspace_id"]
+
+
+def _push(aws, sandbox, event):
+    workspace_id = new_workspace(aws, plan="pro")["workspace_id"]
+    leaderboard_id = create_push_leaderboard(aws, workspace_id)
+    answer = _api_json(aws.functions.invoke("PushIngestFunction", _retarget(event, workspace_id, leaderboard_id)), 202)
+    assert answer["accepted"] == 2, answer
+
+
+def _consolidate(aws, sandbox, event):
+    workspace_id = new_workspace(aws, plan="pro")["workspace_id"]
+    leaderboard_id = create_push_leaderboard(aws, workspace_id)
+    rows = [{"input": "2 + 2 = ?", "output": "4"}, {"input": "3 + 3 = ?", "output": "6"}]
+    status, answer, _ = push(aws, leaderboard_id, api_principal(workspace_id), rows)
+    assert status == 202, answer
+    body = json.loads(event["Records"][0]["body"]) | {"workspace_id": workspace_id, "leaderboard_id": leaderboard_id}
+    _no_failures(aws.functions.invoke("ConsolidateFunction", _with_bodies(event, json.dumps(body))))
+    assert len(consolidated_rows(aws, leaderboard_id)) == 2
+
+
+TOYS = ("sandbox/arithmetic-exact", "sandbox/off-by-one")  # a run compares two models at least
+
+
+def _run_started(aws, sandbox) -> tuple[Setup, str, Driver]:
+    setup = make_setup(aws, sandbox, toys=TOYS, n_rows=6)
+    return setup, setup.start(), Driver(aws)
+
+
+def _deliver_sample(aws, event, driver: Driver, queue: str, function: str) -> None:
+    """Takes the queue's messages and delivers their bodies in the sample's envelope."""
+    messages = driver.receive(queue)
+    assert messages, f"nothing on the {queue} queue"
+    _no_failures(aws.functions.invoke(function, _with_bodies(event, *(m["Body"] for m in messages))))
+    for message in messages:
+        driver.sqs.delete_message(QueueUrl=driver.urls[queue], ReceiptHandle=message["ReceiptHandle"])
+
+
+def _run_fanout(aws, sandbox, event):
+    setup, run_id, driver = _run_started(aws, sandbox)
+    _deliver_sample(aws, event, driver, "runs", "RunFanoutFunction")
+    assert driver.receive("evaluate"), "the run's shards were not queued for evaluation"
+    driver.drain()
+    assert setup.run(run_id)["status"] == "completed"
+
+
+def _evaluate(aws, sandbox, event):
+    setup, run_id, driver = _run_started(aws, sandbox)
+    driver.step("runs")
+    _deliver_sample(aws, event, driver, "evaluate", "EvaluateFunction")
+    driver.drain()
+    assert driver.failures == 0
+    assert setup.run(run_id)["status"] == "completed"
+
+
+def _judge(aws, sandbox, event):
+    # The judge is the sandbox's echo model (an OpenRouter id): whatever it grades, a judge
+    # message is handled (an unusable grade is a judge error of that row, never a failed record).
+    setup = make_setup(aws, sandbox, toys=TOYS, n_rows=6)
+    evaluation = {"type": "judge", "judge_model": "sandbox/echo", "judge_platform": "openrouter", "scale": "0-10"}
+    status, answer = setup.api("PATCH", f"/api/leaderboards/{setup.leaderboard_id}", {"evaluation": evaluation})
+    assert status == 200, answer
+    run_id, driver = setup.start(), Driver(aws)
+    driver.step("runs")
+    while driver.step("evaluate"):
+        pass
+    _deliver_sample(aws, event, driver, "judge", "JudgeFunction")
+    driver.drain()
+    assert driver.failures == 0
+    assert setup.run(run_id)["status"] == "completed"
+
+
+def _inference_world(aws, sandbox):
+    world = make_world(aws, sandbox)
+    world.leaderboard()
+    world.attach_toy("sandbox/echo", "echo")
+    world.select("echo")
+    return world
+
+
+def _inference(aws, sandbox, event):
+    world = _inference_world(aws, sandbox)
+    event = _retarget(event, world.workspace_id, world.leaderboard_id, world.token_id)
+    answer = _api_json(aws.functions.invoke("InferenceFunction", event), 200)
+    assert answer["output"] == "Answer briefly.\n\nWhat is the capital of France?"
+
+
+def _chat_completions(aws, sandbox, event):
+    world = _inference_world(aws, sandbox)
+    event = _retarget(event, world.workspace_id, token_id=world.token_id)
+    body = json.loads(event["body"]) | {"model": f"leaderboard/{world.leaderboard_id}"}
+    event["body"] = json.dumps(body)
+    answer = _api_json(aws.functions.invoke("InferenceFunction", event), 200)
+    assert answer["object"] == "chat.completion" and answer["choices"][0]["message"]["content"]
+
+
+def _sweeper(aws, sandbox, event):
+    result = aws.functions.invoke("SweeperFunction", event)
+    assert result["job"] == event["job"] and result["done"] is True, result
+
+
+def _trace_writer(aws, sandbox, event):
+    _no_failures(aws.functions.invoke("TraceWriterFunction", event))
+    store = TraceStore.from_clients(aws.settings, aws.clients)
+    for record in event["Records"]:
+        trace = json.loads(record["body"])
+        assert store.get(trace["workspace_id"], trace["id"]).id == trace["id"]
+
+
+SUCCESS_PATHS = {
+    "api-health.json": _health,
+    "authorizer-request.json": _authorizer,
+    "push_ingest-push.json": _push,
+    "consolidate-sqs.json": _consolidate,
+    "run_fanout-sqs.json": _run_fanout,
+    "evaluate-sqs.json": _evaluate,
+    "judge-sqs.json": _judge,
+    "inference-inference.json": _inference,
+    "inference-chat-completions.json": _chat_completions,
+    "sweeper-consolidation-sweep.json": _sweeper,
+    "sweeper-fine-tune-poll.json": _sweeper,
+    "sweeper-reservation-sweep.json": _sweeper,
+    "trace_writer-sqs.json": _trace_writer,
+}
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.name)
+def test_event_retargeted_at_real_resources_succeeds(aws, sandbox, path):
+    success = SUCCESS_PATHS.get(path.name)
+    if success is None:
+        pytest.fail(f"{path.name} has no success path: add one to SUCCESS_PATHS")
+    success(aws, sandbox, sample_event(path.name))
