@@ -8,9 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
-from pathlib import Path
 
 import httpx
 import pytest
@@ -155,12 +155,18 @@ def test_local_cloud_refuses_non_loopback_hosts():
         LocalCloud(host="0.0.0.0")  # noqa: S104 - the point of the test
 
 
-def test_stop_leaves_nothing_running(template):
+def test_stop_leaves_nothing_running():
+    before = set(threading.enumerate())
     cloud = LocalCloud(api_port=0, aws_port=0, sandbox_port=0, seed=False).start()
-    api_url, aws_url = cloud.api_url, cloud.aws_endpoint_url
+    urls = (cloud.api_url, cloud.aws_endpoint_url, cloud.sandbox_url)
     cloud.stop()
     cloud.stop()  # idempotent
-    for url in (api_url, aws_url):
+    for url in urls:
         with pytest.raises(httpx.TransportError):
             httpx.get(url, timeout=2)
-    assert isinstance(Path(REPO_ROOT / "template.yaml"), Path)
+    # Every thread the cloud started (servers, SQS pollers, the scheduler) has ended; stop()
+    # joins them, the deadline only absorbs a server thread's last tick.
+    deadline = time.monotonic() + 10
+    while (left := [t.name for t in threading.enumerate() if t not in before]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == []
