@@ -26,36 +26,19 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("DRGERO_CONFIG", None)
 
-from secret_scan import pytest_runtest_makereport  # noqa: E402,F401 - suite-wide secret scan
-
 from drgero.core.aws import AwsClients  # noqa: E402
 from drgero.core.settings import Settings  # noqa: E402
 from localcloud.functions import FunctionRuntime  # noqa: E402
 from localcloud.moto_atomic import install as install_moto_atomicity  # noqa: E402
 from localcloud.resources import CreatedResources, create_resources  # noqa: E402
 from localcloud.template import Template  # noqa: E402
+from tests.support.secret_scan import pytest_runtest_makereport  # noqa: E402,F401 - suite-wide secret scan
+from tests.support.settings import TEST_ENV, settings_from_env  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def template() -> Template:
     return Template.load()
-
-
-def settings_from_env(env: dict[str, str], **overrides) -> Settings:
-    """Settings as a function would read them from ``env`` (DRGERO_GROUP__NAME variables)."""
-    nested: dict = {}
-    for key, value in env.items():
-        if not key.startswith("DRGERO_"):
-            continue
-        path = key.removeprefix("DRGERO_").lower().split("__")
-        node = nested
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    for key, value in overrides.items():
-        group, _, name = key.partition("__")
-        nested.setdefault(group, {})[name] = value
-    return Settings(**nested)
 
 
 @dataclass
@@ -65,12 +48,6 @@ class AwsEnv:
     settings: Settings
     clients: AwsClients
     functions: FunctionRuntime
-
-
-TEST_ENV = {
-    "DRGERO_ENVIRONMENT": "test",
-    "DRGERO_PROVIDERS__ALLOW_LOOPBACK": "true",
-}
 
 
 def _cache_moto_kms_key_material() -> None:

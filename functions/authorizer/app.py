@@ -2,7 +2,7 @@
 
 The logic lives in drgero.identity.authorizer; this handler only maps "no credential" to the
 exact exception API Gateway turns into its 401. Kept lean for cold starts: no FastAPI, httpx
-or huggingface_hub on this import path (tests/test_authorizer.py checks).
+or huggingface_hub on this import path (tests/handler/test_authorizer.py checks).
 """
 
 from aws_lambda_powertools.logging import correlation_paths

@@ -2,7 +2,7 @@
 pins layers/deps/requirements.txt (the Lambda layer) to the same versions.
 
 Used by ``make lock`` (the Makefile), which freezes a fresh environment of ``.[dev]``; run
-``make test`` afterwards and commit both files. tests/test_packaging.py checks that the layer
+``make test`` afterwards and commit both files. tests/contract/test_packaging.py checks that the layer
 lists exactly pyproject's runtime dependencies, each pinned to its version in the lock.
 """
 
@@ -27,7 +27,7 @@ LOCK_HEADER = """\
 LAYER_HEADER = """\
 # Third-party runtime dependencies of every function, shipped as one Lambda layer.
 # The names are [project].dependencies of pyproject.toml, pinned to requirements.lock's versions
-# (written by `make lock`; tests/test_packaging.py checks both).
+# (written by `make lock`; tests/contract/test_packaging.py checks both).
 """
 
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?")

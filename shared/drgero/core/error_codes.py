@@ -4,7 +4,7 @@ The one list the error table of docs/api.md is generated from (``python -m drger
 Nothing raises through it: a code and its status are spelled where the error is raised
 (``ApiError(status, code, ...)``, the helpers of :mod:`drgero.core.errors`, the provider error
 classes, the authorizer's denials, the gateway responses of template.yaml), and
-``tests/test_error_codes.py`` scans those places so this list can neither miss a code or a
+``tests/contract/test_error_codes.py`` scans those places so this list can neither miss a code or a
 status nor keep one nobody raises. A new error code: raise it, then add it here.
 
 ``statuses``: ``"4xx"``/``"5xx"`` where API Gateway picks the status itself (its DEFAULT_4XX and

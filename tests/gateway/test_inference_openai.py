@@ -1,0 +1,91 @@
+"""The OpenAI SDK works against Dr.Gero by changing base_url and api_key.
+
+The SDK's HTTP goes through a handler-backed httpx transport: every request runs the
+emulated API Gateway (real authorizer, real inference function). Errors surface as the
+SDK's own exception classes, with the contract's code in the body."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.support.gateway import Api
+from tests.support.inference import make_world
+
+
+class GatewayTransport(httpx.BaseTransport):
+    """httpx -> the emulated API Gateway, no sockets."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        answer = self.api.request(
+            request.method, path, None, headers=headers, query=request.url.query.decode(), raw_body=request.read()
+        )
+        return httpx.Response(answer.status, headers=answer.headers, content=answer.body)
+
+
+@pytest.fixture
+def world(aws, sandbox):
+    w = make_world(aws, sandbox)
+    w.leaderboard()
+    w.attach_toy("sandbox/echo", "echo")
+    w.select("echo")
+    return w
+
+
+def sdk(world, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url="http://127.0.0.1:3000/v1",
+        api_key=api_key,
+        max_retries=0,
+        http_client=httpx.Client(transport=GatewayTransport(world.api)),
+    )
+
+
+def test_chat_completions_create_through_the_sdk(world):
+    client = sdk(world, world.token)
+    completion = client.chat.completions.create(
+        model=f"leaderboard/{world.leaderboard_id}",
+        messages=[{"role": "user", "content": "Bonjour"}],
+        max_tokens=20,
+        temperature=0,
+    )
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.content == "Answer briefly.\n\nBonjour"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage.total_tokens > 0
+    assert completion.model == f"leaderboard/{world.leaderboard_id}"
+    extra = completion.model_extra["drgero"]
+    assert extra["model"]["id"] == world.models["echo"]
+
+
+def test_sdk_errors_are_the_sdks_exception_classes(world):
+    reader, _ = world.token_with(["leaderboards:read"])
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        sdk(world, reader).chat.completions.create(
+            model=f"leaderboard/{world.leaderboard_id}", messages=[{"role": "user", "content": "x"}]
+        )
+    assert denied.value.code == "insufficient_scope"
+    assert denied.value.type == "permission_error"
+
+    with pytest.raises(openai.NotFoundError):
+        sdk(world, world.token).chat.completions.create(
+            model="leaderboard/lb_unknown", messages=[{"role": "user", "content": "x"}]
+        )
+
+    with pytest.raises(openai.BadRequestError) as streaming:
+        sdk(world, world.token).chat.completions.create(
+            model=f"leaderboard/{world.leaderboard_id}", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+    assert streaming.value.code == "streaming_not_supported"
+    assert streaming.value.param == "stream"
+
+    with pytest.raises(openai.AuthenticationError):
+        sdk(world, "drgero_wrong").chat.completions.create(
+            model=f"leaderboard/{world.leaderboard_id}", messages=[{"role": "user", "content": "x"}]
+        )

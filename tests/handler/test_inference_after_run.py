@@ -1,0 +1,61 @@
+"""The whole loop: a real run (the runs pipeline on the sandbox) ranks the candidates and moves
+production; inference then answers with the winner, and falls back along that ranking."""
+
+from __future__ import annotations
+
+import json
+
+from drgero.identity.credentials import issue_api_token
+from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
+from tests.support.events import rest_event
+from tests.support.runs import Driver, make_setup
+from tests.support.sandbox import sandbox_control
+
+EXACT, COIN, OFF = "sandbox/arithmetic-exact", "sandbox/coin-flip-half", "sandbox/off-by-one"
+
+
+def _infer(aws, setup, principal, body) -> tuple[int, dict]:
+    event = rest_event(
+        "POST",
+        f"/v1/leaderboard/{setup.leaderboard_id}/inference",
+        body,
+        principal,
+        resource="/v1/leaderboard/{id}/inference",
+        path_parameters={"id": setup.leaderboard_id},
+    )
+    answer = aws.functions.invoke("InferenceFunction", event)
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_a_completed_run_makes_its_winner_the_production_model(aws, sandbox):
+    aws.functions.extra_env["DRGERO_INFERENCE__TARGET_CACHE_SECONDS"] = "0"
+    setup = make_setup(aws, sandbox)
+    _secret, token = issue_api_token(setup.table, setup.workspace_id, "app", ["inference"])
+    principal = Principal(
+        kind=PrincipalKind.API_TOKEN, workspace_id=setup.workspace_id, scopes=ALL_SCOPES, token_id=token["id"]
+    )
+    status, before = _infer(aws, setup, principal, {"input": "6 * 7"})
+    assert status == 409 and before["error"]["code"] == "no_production_model"
+
+    status, started = setup.api("POST", f"/api/leaderboards/{setup.leaderboard_id}/runs")
+    assert status == 202, started
+    driver = Driver(aws)
+    driver.drain()
+    assert setup.run(started["run_id"])["status"] == "completed"
+
+    status, answer = _infer(aws, setup, principal, {"input": "6 * 7"})
+    assert status == 200, answer
+    assert answer["output"] == "42"
+    assert answer["model"]["id"] == setup.models[EXACT]
+    assert answer["cost_usd"] > 0  # the sandbox reports usage.cost like OpenRouter
+
+    # The failure policy follows the same ranking: with fallback on, the runner-up answers.
+    status, _ = setup.api(
+        "PATCH", f"/api/leaderboards/{setup.leaderboard_id}", {"inference": {"fallback": True, "max_fallbacks": 1}}
+    )
+    assert status == 200
+    sandbox_control(sandbox, model=EXACT, fail_next=10)
+    status, answer = _infer(aws, setup, principal, {"input": "6 * 7"})
+    assert status == 200, answer
+    assert answer["fallback_from"][0]["id"] == setup.models[EXACT]
+    assert answer["model"]["id"] == setup.models[COIN]  # rank 2 of the run

@@ -1,0 +1,1 @@
+"""Unit tier: domain code called directly, with no AWS (tests/README.md)."""
