@@ -4,6 +4,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
 from drgero.api.app import create_app
+from drgero.api.raw_events import finish, preflight_answer
 from drgero.core.aws import AwsClients
 from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
@@ -17,4 +18,6 @@ _asgi = Mangum(app, lifespan="off")
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event, context):
-    return _asgi(event, context)
+    # CORS preflights (OPTIONS without credentials) are answered here, off the web framework.
+    response = preflight_answer(event, settings) or _asgi(event, context)
+    return finish(event, response, settings)

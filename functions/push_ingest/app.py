@@ -10,7 +10,7 @@ import base64
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from drgero.api.raw_events import error_response, header, json_response
+from drgero.api.raw_events import error_response, finish, header, json_response
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.observability import logger, metrics, tracer
@@ -36,6 +36,10 @@ def _raw_body(event: dict) -> bytes:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event, context):
+    return finish(event, _serve(event, context), settings)
+
+
+def _serve(event: dict, context) -> dict:
     try:
         principal = Principal.from_context((event.get("requestContext") or {}).get("authorizer"))
         leaderboard_id = str((event.get("pathParameters") or {}).get("id") or "")

@@ -10,4 +10,6 @@ one job each:
 - ``bootstrap``: ``drgero bootstrap`` (first workspace and owner token of a deployment).
 - ``seeding``: a workspace with its owner and an owner token, shared by ``bootstrap`` and the
   local cloud's seed, so a local workspace is made the way a deployed one is.
+- ``lock``: ``make lock`` (requirements.lock and the layer's exact pins from one venv).
+- ``reference``: writes (or checks) the generated sections of docs/api.md: routes and error codes.
 """

@@ -1,15 +1,15 @@
-"""docs/api.md's generated sections (routes, error codes) are what drgero.api.reference writes."""
+"""docs/api.md's generated sections (routes, error codes) are what drgero_ops.reference writes."""
 
 import pytest
 
-from drgero.api import reference
 from drgero.core.error_codes import ERROR_CODES
+from drgero_ops import reference
 
 
 def test_docs_api_md_is_up_to_date_with_the_openapi_document_and_the_error_registry():
     current = reference.DOC.read_text(encoding="utf-8")
     wanted = reference.update(current, reference.sections(reference.published_openapi()))
-    assert current == wanted, "docs/api.md is out of date: run .venv/bin/python -m drgero.api.reference"
+    assert current == wanted, "docs/api.md is out of date: run .venv/bin/python -m drgero_ops.reference"
 
 
 def test_the_error_table_has_one_row_per_registered_code():

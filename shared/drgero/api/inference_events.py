@@ -15,7 +15,7 @@ from drgero.core.errors import ApiError
 CHAT_RESOURCE = "/v1/chat/completions"
 
 
-def error_answer(error: ApiError, event: dict, openai_shape: bool) -> dict:
+def error_answer(error: ApiError, event: dict) -> dict:
     req_id = request_id(event)
     return json_response(error.status, error.body(req_id), error.headers)
 
@@ -119,7 +119,3 @@ def handle(event: dict, service: Any) -> tuple[dict, Any]:
     request = parse_inference(body, settings)
     outcome = service.infer(principal, path_leaderboard or "", request)
     return json_response(200, native_body(outcome), _headers(outcome)), outcome
-
-
-def is_chat(event: dict) -> bool:
-    return event.get("resource") == CHAT_RESOURCE

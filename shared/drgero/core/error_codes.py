@@ -1,6 +1,6 @@
 """Every error code the API answers with: the HTTP status(es) it comes with, and when.
 
-The one list the error table of docs/api.md is generated from (``python -m drgero.api.reference``).
+The one list the error table of docs/api.md is generated from (``python -m drgero_ops.reference``).
 Nothing raises through it: a code and its status are spelled where the error is raised
 (``ApiError(status, code, ...)``, the helpers of :mod:`drgero.core.errors`, the provider error
 classes, the authorizer's denials, the gateway responses of template.yaml), and

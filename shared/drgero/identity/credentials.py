@@ -10,6 +10,11 @@ Two items per token (see docs/data-model.md):
   budget counters (``budget_micro_usd``, ``remaining_micro_usd``, ``reserved_micro_usd``,
   ``spent_micro_usd``) that :mod:`drgero.identity.budget` moves atomically.
 
+A workspace's live (unrevoked) API tokens are counted in one item (``WS#{ws}`` /
+``TOKENCOUNT``) that the issuing and revoking transactions move, so a token limit is exact
+under concurrent creates (a count-then-create check lets every racer through). A workspace
+from before the counter existed gets it initialised from a count, once, by a conditional put.
+
 Hashes are plain SHA-256: a token carries ~190 random bits, so unlike a password its hash
 cannot be brute-forced, and a pepper would only add a rotation hazard.
 
@@ -32,6 +37,7 @@ from drgero.identity.principal import PrincipalKind
 from drgero.store.keys import (
     API_TOKEN_PREFIX,
     DATASET_TOKEN_PREFIX,
+    api_token_counter_key,
     api_token_key,
     cred_key,
     dataset_token_key,
@@ -114,8 +120,11 @@ def issue_api_token(
     budget_usd: float | None = None,
     created_by: str = "",
     now: float | None = None,
+    max_live: int | None = None,
 ) -> tuple[str, dict]:
-    """Creates an API token. Returns the secret (shown once) and its public record."""
+    """Creates an API token. Returns the secret (shown once) and its public record.
+    ``max_live``: the workspace's limit of live tokens (403 ``token_limit`` at it), exact under
+    concurrency: the counter moves in the same transaction as the token's items."""
     now = time.time() if now is None else now
     secret = tokens.generate(tokens.API_TOKEN_PREFIX)
     token_id = new_id("tok")
@@ -145,8 +154,46 @@ def issue_api_token(
     if budget_usd is not None:
         listing["budget_micro_usd"] = to_micro(budget_usd)
         listing["remaining_micro_usd"] = to_micro(budget_usd)
-    table.transact([{"put": cred, "condition": _NEW}, {"put": listing, "condition": _NEW}])
+    _ensure_token_counter(table, workspace_id)
+    counter: dict[str, Any] = {
+        "update": api_token_counter_key(workspace_id),
+        "expression": "ADD #c :one",
+        "names": {"#c": "count"},
+        "values": {":one": 1},
+    }
+    if max_live is not None:
+        counter["condition"] = Condition("#c < :max", names={"#c": "count"}, values={":max": max_live})
+    try:
+        table.transact([{"put": cred, "condition": _NEW}, {"put": listing, "condition": _NEW}, counter])
+    except ClientError as exc:
+        if max_live is not None and _failed_index(exc) == 2:
+            raise ApiError(
+                403, "token_limit", f"A workspace may hold {max_live} live tokens; revoke some first."
+            ) from exc
+        raise
     return secret, public_api_token(listing)
+
+
+def _ensure_token_counter(table: MetadataTable, workspace_id: str) -> None:
+    """Initialises the live-token counter from a count when the workspace has none yet (created
+    before it existed). Concurrent initialisers agree: the first conditional put wins."""
+    if table.get(*api_token_counter_key(workspace_id)) is not None:
+        return
+    pk, sk = api_token_counter_key(workspace_id)
+    try:
+        table.put({"pk": pk, "sk": sk, "count": count_api_tokens(table, workspace_id)}, condition=_NEW)
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+
+
+def _failed_index(exc: ClientError) -> int | None:
+    """The index of the first transaction item whose condition failed, if any."""
+    reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons") or []
+    for index, reason in enumerate(reasons):
+        if reason.get("Code") == "ConditionalCheckFailed":
+            return index
+    return None
 
 
 def public_api_token(item: dict) -> dict:
@@ -186,19 +233,30 @@ def count_api_tokens(table: MetadataTable, workspace_id: str) -> int:
 
 
 def revoke_api_token(table: MetadataTable, workspace_id: str, token_id: str, now: float | None = None) -> dict | None:
-    """Revokes every live secret of the token. Idempotent; None when there is no such token."""
+    """Revokes every live secret of the token. Idempotent; None when there is no such token.
+    The live-token counter moves only on the revocation that changed the token (a condition on
+    ``revoked``), so a repeated or concurrent revoke never frees a slot twice."""
     now = time.time() if now is None else now
     item = get_api_token(table, workspace_id, token_id)
     if not item:
         return None
+    if item.get("revoked"):
+        return public_api_token(item)
+    _ensure_token_counter(table, workspace_id)
     hashes = [item["cred_hash"], *(p["cred_hash"] for p in item.get("previous", []))]
     ops: list[dict] = [
         {
             "update": api_token_key(workspace_id, token_id),
             "expression": "SET revoked = :t, revoked_at = if_not_exists(revoked_at, :now)",
-            "values": {":t": True, ":now": now},
-            "condition": Condition("attribute_exists(pk)"),
-        }
+            "values": {":t": True, ":f": False, ":now": now},
+            "condition": Condition("attribute_exists(pk) AND revoked = :f"),
+        },
+        {
+            "update": api_token_counter_key(workspace_id),
+            "expression": "ADD #c :minus",
+            "names": {"#c": "count"},
+            "values": {":minus": -1},
+        },
     ]
     for h in hashes:
         ops.append(
@@ -209,7 +267,16 @@ def revoke_api_token(table: MetadataTable, workspace_id: str, token_id: str, now
                 "condition": Condition("attribute_exists(pk)"),
             }
         )
-    table.transact(ops)
+    try:
+        table.transact(ops)
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+        # Revoked meanwhile (a concurrent revoke won), or rotated: read what is there now.
+        current = get_api_token(table, workspace_id, token_id)
+        if current and current.get("revoked"):
+            return public_api_token(current)
+        return revoke_api_token(table, workspace_id, token_id, now)
     item.update(revoked=True, revoked_at=item.get("revoked_at", now))
     return public_api_token(item)
 

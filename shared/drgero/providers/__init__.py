@@ -1,6 +1,15 @@
 """The provider layer: one way to call any candidate model (OpenRouter, custom endpoints,
 Hugging Face endpoints, Dr.Gero models), with retries, adaptive concurrency, an SSRF guard
-and cost accounting. See docs/providers.md.
+and cost accounting. See docs/providers.md. Modules, one job each:
+
+- ``types``: what a call targets (per platform) and what it returns.
+- ``call``: ``call_model``, the one entry point; ``formats``: each platform's wire format.
+- ``client``: pooled HTTP clients, retries (``retry``), adaptive concurrency (``limiter``), size caps.
+- ``errors``: typed provider errors and the API error each surfaces; ``redact``: secrets scrubbed.
+- ``ssrf``: the guard every user-supplied URL passes.
+- ``validation``: the probe run when a model is attached.
+- ``catalog`` / ``autoselect`` / ``observed``: the OpenRouter catalog, picking candidates under
+  constraints, and our own observed latencies.
 
     from drgero.providers import ProviderClient, call_model, OpenRouterTarget
     client = ProviderClient.shared(settings.providers)

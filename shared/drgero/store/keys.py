@@ -84,6 +84,15 @@ def api_token_key(workspace_id: str, token_id: str) -> tuple[str, str]:
     return workspace_pk(workspace_id), f"{API_TOKEN_PREFIX}{token_id}"
 
 
+# ---- live API tokens of a workspace: one counter item, moved in the transactions that issue
+# and revoke tokens, so the per-workspace token limit holds under concurrent creates.
+API_TOKEN_COUNTER_SK = "TOKENCOUNT"  # noqa: S105 - a sort key, not a secret (and not under TOKEN#)
+
+
+def api_token_counter_key(workspace_id: str) -> tuple[str, str]:
+    return workspace_pk(workspace_id), API_TOKEN_COUNTER_SK
+
+
 # ---- dataset token listing entry
 DATASET_TOKEN_PREFIX = "DSTOKEN#"  # noqa: S105 - a sort-key prefix, not a secret
 

@@ -3,7 +3,15 @@
 Producers build a ``Trace``, apply the leaderboard's ``redact(trace, policy)`` and call
 ``sink.emit(trace)`` on a ``QueueSink`` (no S3 round trip on their path). The trace_writer
 function stores what the queue delivers with ``TraceStore.write`` (S3 object + index).
-See docs/traces.md.
+See docs/traces.md. Modules, one job each:
+
+- ``model``: the trace record and its kinds.
+- ``scrub`` / ``redaction``: secrets removed always; inputs and outputs redacted per leaderboard.
+- ``sink``: how producers emit a trace (to the traces queue).
+- ``store``: the trace writer's storage (S3 object + index items) and reading one back.
+- ``listing``: listing traces by leaderboard, kind and time.
+- ``manual``: manual events recorded through ``POST /api/traces``.
+- ``links``: trace links shown elsewhere (``traces_url``).
 """
 
 from drgero.traces.links import trace_url, traces_url

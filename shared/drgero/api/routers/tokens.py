@@ -78,12 +78,6 @@ def create_token(body: TokenIn, principal: Admin, table: CurrentTable, settings:
     if body.budget_usd is not None and body.budget_usd > settings.auth.max_token_budget_usd:
         raise ApiError(400, "invalid_request", f"budget_usd may be at most {settings.auth.max_token_budget_usd}.")
     _refuse_budget_escape(table, principal)
-    if credentials.count_api_tokens(table, principal.workspace_id) >= settings.auth.max_tokens_per_workspace:
-        raise ApiError(
-            403,
-            "token_limit",
-            f"A workspace may hold {settings.auth.max_tokens_per_workspace} live tokens; revoke some first.",
-        )
     secret, record = credentials.issue_api_token(
         table,
         principal.workspace_id,
@@ -92,6 +86,7 @@ def create_token(body: TokenIn, principal: Admin, table: CurrentTable, settings:
         expires_at=expires,
         budget_usd=body.budget_usd,
         created_by=principal.user_id or principal.token_id,
+        max_live=settings.auth.max_tokens_per_workspace,
     )
     return {**record, "token": secret}
 

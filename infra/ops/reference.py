@@ -1,8 +1,8 @@
 """Writes the generated sections of docs/api.md: the route table (from the OpenAPI document the
 API publishes) and the error-code table (from :mod:`drgero.core.error_codes`).
 
-    .venv/bin/python -m drgero.api.reference          # rewrite docs/api.md in place
-    .venv/bin/python -m drgero.api.reference --check  # exit 1 if docs/api.md is out of date
+    .venv/bin/python -m drgero_ops.reference          # rewrite docs/api.md in place
+    .venv/bin/python -m drgero_ops.reference --check  # exit 1 if docs/api.md is out of date
 
 Each generated section sits between ``<!-- generated: NAME -->`` and ``<!-- end generated -->``
 lines; the prose around them is hand-written and kept. A developer tool: no function imports
@@ -20,7 +20,7 @@ from typing import Any
 from drgero.core.error_codes import ERROR_CODES, ErrorCode
 
 METHODS = ("get", "post", "put", "patch", "delete")
-DOC = Path(__file__).resolve().parents[3] / "docs" / "api.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 _SECTION = re.compile(r"(<!-- generated: (\w+) -->\n).*?(<!-- end generated -->)", re.DOTALL)
 
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None, openapi: Callable[[], dict[str, Any]] = 
     wanted = update(current, sections(openapi()))
     if "--check" in argv:
         if wanted != current:
-            print("docs/api.md is out of date: run .venv/bin/python -m drgero.api.reference", file=sys.stderr)
+            print("docs/api.md is out of date: run .venv/bin/python -m drgero_ops.reference", file=sys.stderr)
             return 1
         return 0
     if wanted != current:
