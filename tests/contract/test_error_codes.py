@@ -49,6 +49,9 @@ DYNAMIC_SITES = {
     # limit_error(kind, ...) with kind from the failed condition, "daily" or "monthly": both are
     # raised with literals elsewhere in the module.
     ("shared/drgero/datasets/push.py", "limit_error"),
+    # parse(..., code=...) hands its own code on to invalid(...): parse is itself a helper whose
+    # call sites are scanned (with its default, invalid_request, where none is given).
+    ("shared/drgero/core/validation.py", "invalid"),
 }
 
 

@@ -321,7 +321,10 @@ def test_routes_come_from_the_template_most_specific_first(template):
     routes = routes_from_template(template)
     assert {(r.path, r.method) for r in routes} >= {("/v1/health", "GET"), ("/api/{proxy+}", "ANY")}
     assert not next(r for r in routes if r.path == "/v1/health").authorized
-    assert next(r for r in routes if r.path == "/api/{proxy+}").authorized
+    assert next(r for r in routes if r.path == "/api/{proxy+}" and r.method == "ANY").authorized
+    # CORS preflights: an exact OPTIONS method, without the authorizer, beats ANY.
+    preflight, _ = match_route(routes, "OPTIONS", "/api/leaderboards")
+    assert (preflight.method, preflight.authorized) == ("OPTIONS", False)
     route, params = match_route(routes, "POST", "/v1/leaderboard/abc/dataset/push")
     assert (route.function, params) == ("PushIngestFunction", {"id": "abc"})
     assert match_route(routes, "GET", "/v1/leaderboard/abc/dataset/push") is None

@@ -58,6 +58,9 @@ ERROR_CODES: dict[str, ErrorCode] = {
         400, meaning="The user belongs to several workspaces and sent no X-Workspace-Id header."
     ),
     "budget_limited_token": _code(403, meaning="A token with a budget tried to create tokens."),
+    "cors_origin_not_allowed": _code(
+        403, meaning="A CORS preflight from an origin that api.cors_allowed_origins does not list."
+    ),
     "token_limit": _code(403, meaning="The workspace already holds auth.max_tokens_per_workspace live tokens."),
     "budget_exhausted": _code(402, meaning="The token's remaining budget cannot cover the call's reservation."),
     "reservation_released": _code(409, meaning="A budget reservation was settled after it had been released."),

@@ -10,11 +10,12 @@ Handlers build one Settings at cold start (``load_settings()``) and pass it down
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -53,6 +54,15 @@ class ApiSettings(BaseModel):
     cors_allowed_origins: list[str] = []
     # How long a browser may cache a preflight answer, in seconds.
     cors_max_age_seconds: int = 600
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _origins_from_text(cls, value: object) -> object:
+        """Text (an environment variable read without pydantic-settings' own JSON decoding, as
+        the test harness and ``drgero invoke`` do) holds a JSON list."""
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
 
 
 class AuthSettings(BaseModel):
