@@ -28,6 +28,8 @@ def record_handler(record: SqsRecord[ConsolidateMessage]) -> dict:
     logger.info("consolidation", extra=result.body())
     if result.status == "consolidated":
         metrics.add_metric(name="RowsConsolidated", unit=MetricUnit.Count, value=result.rows_in)
+    if result.quarantined:  # alarm-worthy: rows that were accepted will never reach a dataset
+        metrics.add_metric(name="BatchesQuarantined", unit=MetricUnit.Count, value=len(result.quarantined))
     return result.body()
 
 

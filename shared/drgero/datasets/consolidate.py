@@ -22,6 +22,16 @@ Steps, in this order (each ``_step(...)`` name is a point where tests inject a c
    record ``marked_version``; delete their pending objects (best effort).
 8. ``release``: delete the lease.
 
+A pending batch whose object is missing or unreadable (deleted by hand, truncated, not JSON
+lines, fewer rows than its record counted) never wedges consolidation: it is quarantined during
+the merge, in ONE conditional transaction that moves its record ``pending`` -> ``failed`` with
+the reason (shown in the status route's ``recent_batches``), takes it out of the pending index,
+and adds its rows to the dataset record's ``consumed_rows`` (they left ``pending``) and
+``failed_rows``. The other batches consolidate; the result lists the quarantined batches, so
+the caller traces them and counts them in the ``BatchesQuarantined`` metric (an alarm-worthy
+figure). Batches are read whole (a push request is at most ``limits.push_max_body_bytes``) so
+a bad one is found before any of its rows reach the spool.
+
 A crash before 6 leaves version n current and every batch pending: the next attempt redoes the
 merge. A crash after 6 leaves version n+1 current, and step 2 of the next attempt finishes the
 marking. No row is lost (a batch is only consumed once a committed version includes it) and
@@ -34,6 +44,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import struct
 import tempfile
 import uuid
@@ -64,6 +75,8 @@ from drgero.store.keys import (
 )
 from drgero.store.table import Condition, deserialize, is_conditional_failure, serialize
 
+logger = logging.getLogger(__name__)
+
 CONSUMED_RECORD_DAYS = 7  # consumed batch records stay listed in the status this long
 _SPOOL_HEADER = struct.Struct(">16sI")  # row-id digest, line length
 
@@ -83,6 +96,7 @@ class ConsolidationResult:
     trimmed_to_max_samples: int = 0
     pending: int = 0
     more_pending: bool = False
+    quarantined: list[dict[str, Any]] = field(default_factory=list)  # [{"batch_id", "rows", "reason"}]
 
     def body(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,6 +162,7 @@ class Consolidator:
         batches, more = self._pending_batches(lb)
         self._step("list")
         version = int(record.get("version") or 0)
+        quarantined: list[dict[str, Any]] = []
         if not batches:
             return ConsolidationResult(
                 status="nothing_pending", version=version, rows=int(record.get("rows") or 0),
@@ -162,8 +177,15 @@ class Consolidator:
             tempfile.TemporaryFile(prefix="drgero-spool-") as spool,
             tempfile.TemporaryFile(prefix="drgero-out-") as out,
         ):
-            merged = self._merge(record, batches, cap, spool, out)
+            merged = self._merge(lb, record, batches, cap, spool, out, quarantined)
             self._step("merge")
+            bad = {q["batch_id"] for q in quarantined}
+            batches = [b for b in batches if b["batch_id"] not in bad]
+            if not batches:
+                return ConsolidationResult(
+                    status="nothing_pending", version=version, rows=int(record.get("rows") or 0),
+                    pending=self._pending(lb), quarantined=quarantined,
+                )  # fmt: skip
             new_version = version + 1
             data_key = version_object_key(lb, new_version)
             data_version_id = self._upload(data_key, out, "application/gzip")
@@ -238,6 +260,7 @@ class Consolidator:
             trimmed_to_max_samples=merged.trimmed,
             pending=self._pending(lb),
             more_pending=more,
+            quarantined=quarantined,
         )
 
     # ------------------------------------------------------------------ lease
@@ -346,8 +369,11 @@ class Consolidator:
             )
 
     # ------------------------------------------------------------------ merge
-    def _sources(self, record: dict[str, Any], batches: list[dict[str, Any]]) -> Iterator[tuple[bool, bytes]]:
-        """(is_pending, line) for every row: the current version first, then each batch in order."""
+    def _sources(
+        self, lb: str, record: dict[str, Any], batches: list[dict[str, Any]], quarantined: list[dict[str, Any]]
+    ) -> Iterator[tuple[bool, bytes]]:
+        """(is_pending, line) for every row: the current version first, then each readable batch
+        in order (an unreadable one is quarantined and skipped)."""
         if int(record.get("version") or 0) and record.get("s3_key"):
             body = self.clients.s3.get_object(
                 Bucket=self.bucket, Key=record["s3_key"], VersionId=record["s3_version_id"]
@@ -357,20 +383,81 @@ class Consolidator:
                     if line.strip():
                         yield False, line.rstrip(b"\n")
         for batch in batches:
-            body = self.clients.s3.get_object(Bucket=self.bucket, Key=batch["s3_key"])["Body"]
-            for line in body.iter_lines(chunk_size=1024 * 1024):
-                if line.strip():
-                    yield True, line
+            lines, reason = self._batch_lines(batch)
+            if reason is not None:
+                self._quarantine(lb, batch, reason)
+                quarantined.append({"batch_id": batch["batch_id"], "rows": int(batch["rows"]), "reason": reason})
+                continue
+            for line in lines:
+                yield True, line
+
+    def _batch_lines(self, batch: dict[str, Any]) -> tuple[list[bytes], str | None]:
+        """A pending batch's rows, or the reason it cannot be read."""
+        try:
+            body = self.clients.s3.get_object(Bucket=self.bucket, Key=batch["s3_key"])["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404", "NoSuchVersion"):
+                return [], "the pending object is missing"
+            raise  # throttling, access: a retry can succeed, so the message is retried
+        lines = [line for line in body.split(b"\n") if line.strip()]
+        for number, line in enumerate(lines, start=1):
+            try:
+                row = json.loads(line)
+            except ValueError:
+                return [], f"line {number} of the pending object is not JSON"
+            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+                return [], f"line {number} of the pending object is not a normalized row"
+        if len(lines) != int(batch["rows"]):
+            return [], f"the pending object holds {len(lines)} rows; the batch record counted {batch['rows']}"
+        return lines, None
+
+    def _quarantine(self, lb: str, batch: dict[str, Any], reason: str) -> None:
+        """``pending`` -> ``failed`` once (conditional), with its rows out of ``pending``."""
+        rows = int(batch["rows"])
+        try:
+            self.table.transact(
+                [
+                    {
+                        "update": batch_key(lb, batch["batch_id"]),
+                        "expression": "SET #s = :f, failed_reason = :r, failed_at = :now REMOVE gsi1pk, gsi1sk",
+                        "names": {"#s": "state"},
+                        "values": {":f": "failed", ":r": reason, ":now": iso(self._clock()), ":p": "pending"},
+                        "condition": Condition("#s = :p"),
+                    },
+                    {
+                        "update": dataset_key(lb),
+                        "expression": "ADD consumed_rows :n, failed_rows :n",
+                        "values": {":n": rows},
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            return  # already quarantined (or consumed) by an earlier attempt
+        logger.warning(
+            "pending batch quarantined",
+            extra={"leaderboard_id": lb, "batch_id": batch["batch_id"], "rows": rows,
+                   "reason": reason},
+        )  # fmt: skip
 
     def _merge(
-        self, record: dict[str, Any], batches: list[dict[str, Any]], cap: int, spool: IO[bytes], out: IO[bytes]
+        self,
+        lb: str,
+        record: dict[str, Any],
+        batches: list[dict[str, Any]],
+        cap: int,
+        spool: IO[bytes],
+        out: IO[bytes],
+        quarantined: list[dict[str, Any]],
     ) -> _Merged:
         merged = _Merged()
         newest: dict[bytes, int] = {}
         position = 0
         pack = _SPOOL_HEADER.pack
         write = spool.write
-        for is_pending, line in self._sources(record, batches):
+        for is_pending, line in self._sources(lb, record, batches, quarantined):
             key = _row_key(line)
             newest[key] = position
             write(pack(key, len(line)))

@@ -75,6 +75,8 @@ def dataset_status(
         "accepted": accepted,
         "pending": pending,
         "consolidated": int(record.get("rows") or 0),
+        # Rows of pending batches quarantined because their object was missing or unreadable.
+        "failed": int(record.get("failed_rows") or 0),
         "dataset": {
             "version": version,
             "rows": int(record.get("rows") or 0),
@@ -99,8 +101,13 @@ def dataset_status(
         "tokens": [
             {k: t[k] for k in ("id", "name", "prefix", "last4", "created_at")} for t in list_dataset_tokens(table, lb)
         ],
-        "recent_batches": [
-            {"batch_id": b["batch_id"], "rows": b["rows"], "received_at": b["received_at"], "state": b["state"]}
-            for b in batches[:RECENT_BATCHES]
-        ],
+        "recent_batches": [_batch_view(b) for b in batches[:RECENT_BATCHES]],
     }
+
+
+def _batch_view(batch: dict[str, Any]) -> dict[str, Any]:
+    view = {k: batch[k] for k in ("batch_id", "rows", "received_at", "state")}
+    if batch.get("state") == "failed":
+        view["reason"] = batch.get("failed_reason")
+        view["failed_at"] = batch.get("failed_at")
+    return view

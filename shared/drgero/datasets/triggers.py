@@ -39,11 +39,14 @@ def after_consolidation(
 ) -> None:
     """What follows a consolidation that wrote a new version, wherever it ran (the queue or the
     API's inline path): its dataset trace, and a dataset-improvement run when enough new rows
-    arrived (docs/runs.md)."""
+    arrived (docs/runs.md). Quarantined pending batches leave an error trace either way."""
+    from drgero.datasets.tracing import emit_consolidation_trace, emit_quarantine_trace
+    from drgero.runs.improvement import maybe_start_improvement_run
+
+    if result.quarantined:
+        emit_quarantine_trace(settings, clients, workspace_id, leaderboard_id, result.quarantined)
     if result.status != "consolidated":
         return
-    from drgero.datasets.tracing import emit_consolidation_trace
-    from drgero.runs.improvement import maybe_start_improvement_run
 
     emit_consolidation_trace(settings, clients, workspace_id, leaderboard_id, result.body())
     maybe_start_improvement_run(settings, clients, workspace_id, leaderboard_id, result.rows_in)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from drgero.api.deps import CurrentClients, CurrentSettings, require_leaderboard_scope
+from drgero.core.observability import metrics
 from drgero.datasets.consolidate import Consolidator
 from drgero.datasets.push import enqueue_consolidation
 from drgero.datasets.status import dataset_record, dataset_status, pending_rows, push_leaderboard
@@ -59,6 +61,8 @@ def consolidate(id: str, principal: DatasetWriter, settings: CurrentSettings, cl
     if result.more_pending:
         enqueue_consolidation(settings, clients, principal.workspace_id, leaderboard_id, "continue")
     after_consolidation(settings, clients, principal.workspace_id, leaderboard_id, result)
+    if result.quarantined:  # the same alarm-worthy metric as the consolidate function's
+        metrics.add_metric(name="BatchesQuarantined", unit=MetricUnit.Count, value=len(result.quarantined))
     return JSONResponse(result.body(), status_code=200)
 
 
