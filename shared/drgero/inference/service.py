@@ -242,16 +242,25 @@ class InferenceService:
         )
         estimate = worst_case_cost(target.models, rendered, max_tokens)
         reservation_id = new_id("resv")
-        reservation = with_conflict_retry(
-            lambda: budget.reserve(
-                self.table,
-                self.settings,
-                principal,
-                estimate,
-                purpose=f"inference:{leaderboard_id}",
-                reservation_id=reservation_id,
+        try:
+            reservation = with_conflict_retry(
+                lambda: budget.reserve(
+                    self.table,
+                    self.settings,
+                    principal,
+                    estimate,
+                    purpose=f"inference:{leaderboard_id}",
+                    reservation_id=reservation_id,
+                )
             )
-        )
+        except ApiError:
+            raise  # refused (402, 401): nothing is held
+        except Exception:
+            # Ambiguous: the reservation may have committed before the error reached us (a
+            # timeout, a 5xx after the write). No hold may outlive this call, so release it by
+            # its id; a reservation that never committed has nothing to release.
+            self._release(budget, reservation_id, missing_ok=True)
+            raise
         started = time.perf_counter()
         failed: list[tuple[ModelChoice, Any]] = []
         try:
@@ -359,9 +368,12 @@ class InferenceService:
         except Exception:  # noqa: BLE001 - the answer is paid for; the sweeper charges the hold later
             logger.exception("inference settlement failed; the reservation sweep will charge it")
 
-    def _release(self, budget: Any, reservation_id: str) -> None:
+    def _release(self, budget: Any, reservation_id: str, missing_ok: bool = False) -> None:
         try:
             with_conflict_retry(lambda: budget.release(self.table, reservation_id))
+        except ApiError as exc:
+            if not (missing_ok and exc.status == 404):
+                logger.exception("inference release failed; the reservation sweep will close it")
         except Exception:  # noqa: BLE001 - the caller's error matters more; the sweep settles the hold
             logger.exception("inference release failed; the reservation sweep will close it")
 

@@ -1,0 +1,56 @@
+"""No hold outlives its call: a reserve whose answer is lost after DynamoDB committed it (a
+timeout, a 5xx) is released before the error surfaces, so the sweeper never charges a hold
+for a call that never reached a model."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from drgero.identity.credentials import get_api_token
+from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
+from drgero.inference.request import InferenceRequest
+from drgero.inference.service import InferenceService
+from tests.support.inference import make_world
+
+
+class LostAnswerDynamo:
+    """Applies the first TransactWriteItems, then raises as if its answer was lost (500)."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.lost = 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs):
+        answer = self._client.transact_write_items(**kwargs)
+        if self.lost == 0:
+            self.lost += 1
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "lost"}}, "TransactWriteItems")
+        return answer
+
+
+def test_an_ambiguous_reserve_is_released_before_the_error_surfaces(aws, sandbox):
+    world = make_world(aws, sandbox)
+    world.leaderboard()
+    world.attach_custom("priced")
+    world.select("priced")
+    _secret, token_id = world.token_with(["inference"], budget_usd=1.0)
+    lost = LostAnswerDynamo(aws.clients.dynamodb)
+    aws.clients.__dict__["dynamodb"] = lost
+    service = InferenceService(aws.settings, aws.clients)
+    principal = Principal(
+        kind=PrincipalKind.API_TOKEN, workspace_id=world.workspace_id, scopes=ALL_SCOPES, token_id=token_id
+    )
+    with pytest.raises(ClientError):
+        service.infer(principal, world.leaderboard_id, InferenceRequest("question", None, 200, None, {}))
+    assert lost.lost == 1
+    token = get_api_token(world.table, world.workspace_id, token_id)
+    assert token["reserved_micro_usd"] == 0 and token["spent_micro_usd"] == 0
+    assert token["remaining_micro_usd"] == 1_000_000
+    # The next call works and is charged once.
+    outcome = service.infer(principal, world.leaderboard_id, InferenceRequest("again", None, 200, None, {}))
+    token = get_api_token(world.table, world.workspace_id, token_id)
+    assert token["reserved_micro_usd"] == 0 and token["spent_micro_usd"] == round(outcome.cost_usd * 1_000_000)
