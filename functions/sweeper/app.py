@@ -38,6 +38,13 @@ def fine_tune_poll(settings: Settings, clients: AwsClients) -> dict:
     return poll_jobs(settings, clients)
 
 
+def run_sweep(settings: Settings, clients: AwsClients) -> dict:
+    """Fails runs whose work was dead-lettered or that stopped moving (drgero.runs.sweep)."""
+    from drgero.runs.sweep import sweep_runs
+
+    return sweep_runs(settings, clients)
+
+
 def fine_tune_scheduled(settings: Settings, clients: AwsClients, event: dict) -> dict:
     """One firing of a model's fine-tune schedule (drgero.own_models.finetune.schedules)."""
     from drgero.own_models.finetune.schedules import run_scheduled
@@ -49,6 +56,7 @@ JOBS: dict[str, Callable[[Settings, AwsClients], dict]] = {
     "consolidation_sweep": consolidation_sweep,
     "reservation_sweep": reservation_sweep,
     "fine_tune_poll": fine_tune_poll,
+    "run_sweep": run_sweep,
 }
 
 # Jobs fired by schedules created at runtime, whose input carries more than the job name:

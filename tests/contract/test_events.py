@@ -433,6 +433,18 @@ def _sweeper(aws, sandbox, event):
     assert result["job"] == event["job"] and result["done"] is True, result
 
 
+def _run_sweep(aws, sandbox, event):
+    # A run whose fan-out message sits in the runs DLQ: the sweep fails it and deletes the message.
+    setup, run_id, driver = _run_started(aws, sandbox)
+    (message,) = driver.receive("runs")
+    dlq = aws.functions.environment("SweeperFunction")["DRGERO_AWS__RUNS_DLQ_URL"]
+    driver.sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+    driver.sqs.delete_message(QueueUrl=driver.urls["runs"], ReceiptHandle=message["ReceiptHandle"])
+    result = aws.functions.invoke("SweeperFunction", event)
+    assert result["job"] == event["job"] and result["dead_letters_failed"] == 1, result
+    assert setup.run(run_id)["status"] == "failed"
+
+
 def _trace_writer(aws, sandbox, event):
     _no_failures(aws.functions.invoke("TraceWriterFunction", event))
     store = TraceStore.from_clients(aws.settings, aws.clients)
@@ -454,6 +466,7 @@ SUCCESS_PATHS = {
     "sweeper-consolidation-sweep.json": _sweeper,
     "sweeper-fine-tune-poll.json": _sweeper,
     "sweeper-reservation-sweep.json": _sweeper,
+    "sweeper-run-sweep.json": _run_sweep,
     "trace_writer-sqs.json": _trace_writer,
 }
 

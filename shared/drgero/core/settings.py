@@ -36,6 +36,11 @@ class AwsSettings(BaseModel):
     evaluate_queue_url: str = ""
     judge_queue_url: str = ""
     traces_queue_url: str = ""
+    # The run pipeline's dead-letter queues, read by the sweeper's run sweep (drgero.runs.sweep);
+    # empty: that queue is not read.
+    runs_dlq_url: str = ""
+    evaluate_dlq_url: str = ""
+    judge_dlq_url: str = ""
     schedule_group_name: str = "drgero"
     scheduler_role_arn: str = ""
     runs_queue_arn: str = ""
@@ -219,6 +224,10 @@ class RunsSettings(BaseModel):
     review_page_rows: int = Field(25, ge=1, le=500)
     # Runs listed per page of GET /api/leaderboards/{id}/runs.
     history_page_default: int = Field(20, ge=1, le=200)
+    # A run that has not moved (no shard counted, no status change) for this many seconds is
+    # failed by the sweeper's run sweep, naming the step it was stuck in. Keep it well above
+    # the slowest shard (the evaluate function's timeout) and aggregation_lease_seconds.
+    stall_seconds: int = Field(3600, ge=60)
 
 
 class InferenceSettings(BaseModel):

@@ -12,6 +12,10 @@ Lifecycle, messages and idempotency rules: docs/runs.md. Modules, one job each:
 - ``completion``: counting finished shards exactly once; deciding what comes next.
 - ``aggregate``: the ranking and the production move.
 - ``review``: human evaluation.
+- ``cancel``: cancelling a run.
+- ``failure``: ending a run that cannot end by itself (failed, naming the step, keeping
+  what was scored).
+- ``sweep``: the sweeper's run sweep: the run DLQs and stalled runs.
 - ``selection``: production model and the selection strategy.
 - ``schedules``: EventBridge Scheduler schedules of leaderboards.
 - ``improvement``: runs started by dataset growth.

@@ -119,7 +119,8 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
     finish_as = run.get("finish_as") or records.COMPLETED
     candidate_cost = sum(row["cost_usd"] or 0.0 for row in ranking["rows"])
     judge_cost = sum(row.get("judge_cost_usd") or 0.0 for row in ranking["rows"])
-    partial = finish_as == records.CANCELLED or any((row.get("not_run") or 0) > 0 for row in ranking["rows"])
+    # Only a completed run is whole: a cancelled or failed one ranks what was scored.
+    partial = finish_as != records.COMPLETED or any((row.get("not_run") or 0) > 0 for row in ranking["rows"])
     moved = False
     if finish_as == records.COMPLETED:
         moved = move_production(table, run, ranking.get("winner_model_id"))

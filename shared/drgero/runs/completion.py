@@ -13,7 +13,6 @@ of aggregation is retaken after ``runs.aggregation_lease_seconds`` by the next r
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -46,7 +45,8 @@ def complete_shard(
         sets.append(f"#s{i} = :s{i}")
     froms = {f":from{i}": state for i, state in enumerate(from_states)}
     values.update(froms)
-    counters = "ADD shards_done :one"
+    # Every counted shard is progress: the run sweep fails a run whose progress_at is too old.
+    counters = "SET progress_at = :now ADD shards_done :one"
     if final_state == records.SHARD_CANCELLED:
         counters += ", shards_cancelled :one"
     try:
@@ -62,7 +62,7 @@ def complete_shard(
                 {
                     "update": run_key(run_id),
                     "expression": counters,
-                    "values": {":one": 1},
+                    "values": {":one": 1, ":now": values[":now"]},
                     "condition": Condition("attribute_exists(pk)"),
                 },
             ]
@@ -91,14 +91,25 @@ def maybe_finish(settings: Settings, clients: AwsClients, run_id: str) -> str | 
     return take_aggregation(settings, clients, run)
 
 
+def aggregation_lease(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """A new aggregation owner and the attributes that hold its lease on the run."""
+    owner = uuid.uuid4().hex
+    until = int(clock.now().timestamp() + settings.runs.aggregation_lease_seconds)
+    return owner, {"aggregation_owner": owner, "aggregation_lease_until": until}
+
+
+def lease_over(run: dict[str, Any]) -> bool:
+    """True when no aggregation holds the run (its lease, if any, has run out)."""
+    return float(run.get("aggregation_lease_until") or 0) < clock.now().timestamp()
+
+
 def take_aggregation(settings: Settings, clients: AwsClients, run: dict[str, Any]) -> str | None:
     """Conditionally moves the run to ``aggregating`` (or retakes a stale aggregation) and
     aggregates. Only the caller whose transition succeeded aggregates."""
     table = clients.table
     status = run["status"]
-    owner = uuid.uuid4().hex
-    now = time.time()
-    lease = {"aggregation_owner": owner, "aggregation_lease_until": int(now + settings.runs.aggregation_lease_seconds)}
+    now = clock.now().timestamp()
+    owner, lease = aggregation_lease(settings)
     if status in (records.RUNNING, records.AWAITING_REVIEW):
         taken = records.transition(
             table, run["id"], (status,), records.AGGREGATING, {**lease, "finish_as": records.COMPLETED}
@@ -107,7 +118,7 @@ def take_aggregation(settings: Settings, clients: AwsClients, run: dict[str, Any
         taken = records.transition(
             table, run["id"], (status,), records.AGGREGATING, {**lease, "finish_as": records.CANCELLED}
         )
-    elif status == records.AGGREGATING and float(run.get("aggregation_lease_until") or 0) < now:
+    elif status == records.AGGREGATING and lease_over(run):
         taken = records.transition(
             table,
             run["id"],

@@ -151,8 +151,9 @@ def _snapshot(settings: Settings, clients: AwsClients, table: MetadataTable, run
 
 def _fail(table: MetadataTable, run: dict[str, Any], reason: str) -> dict[str, Any]:
     logger.warning("run failed at fan-out", extra={"run_id": run["id"], "reason": reason})
+    error = records.run_error("setup_failed", reason, records.STEP_FAN_OUT)
     updated = records.transition(
-        table, run["id"], (records.QUEUED,), records.FAILED, {"error": reason, "finished_at": clock.iso_millis()}
+        table, run["id"], (records.QUEUED,), records.FAILED, {"error": error, "finished_at": clock.iso_millis()}
     )
     records.release_active_marker(table, run)
     return updated or records.get_run(table, run["id"]) or run

@@ -6,12 +6,17 @@ Statuses::
     queued ──fanout──► running ──all shards──► aggregating ──► completed
        │                  │  └──(human)──► awaiting_review ──graded/closed──► aggregating
        │                  └──cancel──► cancelling ──all shards──► aggregating ──► cancelled (partial)
-       └──cancel──► cancelled            (failed: the run could not be set up, e.g. no dataset)
+       └──cancel──► cancelled
+    failed: the run could not be set up (e.g. no dataset), or it could not end by itself
+    (work dead-lettered, no progress for runs.stall_seconds: drgero.runs.failure)
 
 Every transition is a conditional update on the current status, so concurrent workers and
-redelivered messages can never move a run twice. The leaderboard item carries
-``active_run_id`` while a run is queued/running/cancelling/aggregating (a conditional put
-refuses a second run: 409); it is removed when the run reaches a final state or awaits review.
+redelivered messages can never move a run twice. Every transition, and every shard counted,
+moves ``progress_at``: the run sweep fails a run whose ``progress_at`` is too old. The
+leaderboard item carries ``active_run_id`` while a run is queued/running/cancelling/aggregating
+(a conditional put refuses a second run: 409); it is removed when the run reaches a final
+state or awaits review. The run's active-run entry (``RUN#{run}`` / ``ACTIVE``, gsi1
+``RUNS#ACTIVE``) is how the run sweep finds the runs to watch without a scan.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drgero.core import clock
 from drgero.core.errors import not_found
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.store.keys import history_index_pk, leaderboard_key, run_key
@@ -34,6 +40,20 @@ SOURCES = ("manual", "schedule", "dataset_improvement")
 # Shard states: pending -> (judge runs: evaluated ->) done | cancelled.
 SHARD_PENDING, SHARD_EVALUATED, SHARD_DONE, SHARD_CANCELLED = "pending", "evaluated", "done", "cancelled"
 SHARD_FINISHED = frozenset({SHARD_DONE, SHARD_CANCELLED})
+
+# The steps a failed run's ``error.step`` names.
+STEP_FAN_OUT, STEP_EVALUATE, STEP_JUDGE, STEP_AGGREGATION = "fan-out", "evaluate", "judge", "aggregation"
+
+
+def run_error(code: str, message: str, step: str) -> dict[str, str]:
+    """The ``error`` of a failed run: what went wrong and in which step."""
+    return {"code": code, "message": message, "step": step}
+
+
+def progress_of(item: dict[str, Any]) -> str:
+    """When the run last moved (``progress_at``; runs started before it existed fall back to
+    when they started running, or were created)."""
+    return item.get("progress_at") or item.get("running_at") or item["started_at"]
 
 
 def run_history(
@@ -80,11 +100,12 @@ def transition(
     extra_condition: str = "",
     extra_values: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """Moves the run to ``to`` when its status is one of ``allowed_from``; returns the new item,
-    or None when the condition failed (another worker moved it, or it is already there)."""
+    """Moves the run to ``to`` when its status is one of ``allowed_from``, and ``progress_at``
+    to now; returns the new item, or None when the condition failed (another worker moved it,
+    or it is already there)."""
     names = {"#st": "status"}
-    values: dict[str, Any] = {":to": to, **(extra_values or {})}
-    sets = ["#st = :to"]
+    values: dict[str, Any] = {":to": to, ":progress_at": clock.iso_millis(), **(extra_values or {})}
+    sets = ["#st = :to", "progress_at = :progress_at"]
     for i, (name, value) in enumerate((extra_set or {}).items()):
         names[f"#x{i}"] = name
         values[f":x{i}"] = value
@@ -142,6 +163,7 @@ def _progress(item: dict[str, Any]) -> dict[str, Any]:
         "shards_cancelled": cancelled,
         "shards_finished": finished,
         "rows": item.get("rows"),
+        "progress_at": item.get("progress_at"),
     }
 
 

@@ -1,5 +1,6 @@
-"""Starting a run: checks, the run item + the leaderboard's active-run marker in one
-transaction, then the runs-queue message for the fan-out.
+"""Starting a run: checks, the run item + its active-run entry (what the run sweep watches) +
+the leaderboard's active-run marker in one transaction, then the runs-queue message for the
+fan-out.
 
 Sources: ``manual`` (POST /api/leaderboards/{id}/runs), ``schedule`` (the leaderboard's
 EventBridge schedule, started by the fan-out function) and ``dataset_improvement`` (after a
@@ -26,7 +27,16 @@ from drgero.evaluation.run_plan import ModelLoad, estimate_run_seconds
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.runs import records
 from drgero.runs.dataset import pinned_dataset
-from drgero.store.keys import candidate_key, history_index_pk, history_index_sk, leaderboard_key, run_key
+from drgero.store.keys import (
+    ACTIVE_RUNS_INDEX_PK,
+    active_run_index_sk,
+    active_run_key,
+    candidate_key,
+    history_index_pk,
+    history_index_sk,
+    leaderboard_key,
+    run_key,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")
@@ -178,6 +188,7 @@ def start_run(
         "rows": dataset["rows"],
         "created_at": now,
         "started_at": now,
+        "progress_at": now,
         "started_by": started_by,
         "shards_done": 0,
         "estimated_seconds": estimate(
@@ -189,6 +200,8 @@ def start_run(
         table.transact(
             [
                 {"put": item, "condition": Condition("attribute_not_exists(pk)")},
+                # How the run sweep finds this run until it has ended (drgero.runs.sweep).
+                {"put": _active_entry(item)},
                 {
                     "update": (lb_pk, lb_sk),
                     "expression": "SET active_run_id = :run",
@@ -214,10 +227,24 @@ def start_run(
         except ClientError as exc:
             # Not queued: nothing will ever move this run, so it must not block the leaderboard.
             logger.error("run not queued", extra={"run_id": run_id, "error": str(exc)})
-            records.transition(table, run_id, (records.QUEUED,), records.FAILED, {"error": "could not be queued"})
+            error = records.run_error("run_not_queued", "The run could not be queued.", records.STEP_FAN_OUT)
+            records.transition(table, run_id, (records.QUEUED,), records.FAILED, {"error": error, "finished_at": now})
             records.release_active_marker(table, item)
             raise ApiError(503, "run_not_queued", "The run could not be queued; try again.") from exc
     return item
+
+
+def _active_entry(run: dict[str, Any]) -> dict[str, Any]:
+    pk, sk = active_run_key(run["id"])
+    return {
+        "pk": pk,
+        "sk": sk,
+        "gsi1pk": ACTIVE_RUNS_INDEX_PK,
+        "gsi1sk": active_run_index_sk(run["started_at"], run["id"]),
+        "run_id": run["id"],
+        "workspace_id": run["workspace_id"],
+        "leaderboard_id": run["leaderboard_id"],
+    }
 
 
 def _in_progress(active_run_id: str) -> ApiError:

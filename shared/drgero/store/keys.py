@@ -244,6 +244,20 @@ def history_index_sk(started_at: str, run_id: str) -> str:
     return f"{started_at}#{run_id}"
 
 
+# ---- active-run entry (gsi1: every run not yet seen ended, for the run sweep)
+ACTIVE_RUN_SK = "ACTIVE"
+ACTIVE_RUNS_INDEX_PK = "RUNS#ACTIVE"
+
+
+def active_run_key(run_id: str) -> tuple[str, str]:
+    return run_pk(run_id), ACTIVE_RUN_SK
+
+
+def active_run_index_sk(started_at: str, run_id: str) -> str:
+    """gsi1sk of an active-run entry: oldest run first."""
+    return f"{started_at}#{run_id}"
+
+
 # ---- run shard
 SHARD_PREFIX = "SHARD#"
 
