@@ -11,6 +11,10 @@ import contextlib
 import gzip
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import httpx
@@ -191,3 +195,46 @@ def test_a_stale_local_json_says_the_cloud_is_not_running(tmp_path):
     with contextlib.redirect_stderr(err):
         assert devjwt.main(["--state-dir", str(tmp_path)]) == 2
     assert "not running" in err.getvalue() and "stale" in err.getvalue()
+
+
+def _drgero_local(state, *extra: str) -> tuple[dict, str]:
+    """Runs ``drgero local`` until its local.json is up, then stops it with SIGTERM; returns
+    what local.json said and the command's output."""
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    argv = [sys.executable, "-m", "drgero_ops.cli", "local", "--api-port", "0", "--aws-port", "0",
+            "--sandbox-port", "0", "--state-dir", str(state), *extra]  # fmt: skip
+    local_json = state / "local.json"
+    before = local_json.read_text() if local_json.exists() else ""
+    proc = subprocess.Popen(  # noqa: S603 - our own console script
+        argv, cwd=state.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if local_json.exists() and local_json.read_text() not in ("", before):
+                break
+            time.sleep(0.1)
+        info = json.loads(local_json.read_text())
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+    return info, output
+
+
+def test_drgero_local_replaces_a_stale_local_json_and_restores_its_state(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    stale = {"status": "running", "pid": 2**22 + 12345, "aws_endpoint_url": "http://127.0.0.1:9", "token": "old"}
+    (state / "local.json").write_text(json.dumps(stale))
+    first, output = _drgero_local(state)
+    assert "replacing a stale" in output and "state saved" in output
+    assert first["restored"] is False and first["start_id"]
+    second, _ = _drgero_local(state)
+    assert second["restored"] is True and second["start_id"] != first["start_id"]
+    assert (second["workspace_id"], second["token"]) == (first["workspace_id"], first["token"])
+    third, _ = _drgero_local(state, "--fresh")
+    assert third["restored"] is False and third["workspace_id"] != first["workspace_id"]
