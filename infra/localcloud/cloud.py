@@ -9,6 +9,12 @@ real handlers in-process, each with its template environment pointed at the embe
 the template's schedules, the seed (if ``localcloud.seed`` exists), the SQS pollers, the API
 Gateway emulation and the scheduler. ``stop()`` undoes all of it; every LocalCloud has its own
 moto process, so nothing leaks from one to the next.
+
+Given a ``state_dir`` (``drgero local`` passes ``.drgero``), it keeps its state there and
+restores it on the next start (``localcloud.state_dir``): the embedded AWS's tables, objects,
+queues, KMS keys and schedules, the dev issuer's signing secret and the seeded workspace.
+Creating the template's resources and schedules skips what the restored state already has.
+``fresh=True`` forgets the saved state first. Without a ``state_dir`` nothing is kept.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ import importlib
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from localcloud.apigateway import ApiServer, Gateway
@@ -29,6 +37,7 @@ from localcloud.moto_server import MotoServer
 from localcloud.resources import CreatedResources, create_resources
 from localcloud.scheduler import Scheduler
 from localcloud.sqs_poller import SqsPoller, SqsSource
+from localcloud.state_dir import StateDir
 from localcloud.template import Template
 
 logger = logging.getLogger("localcloud")
@@ -96,6 +105,9 @@ class LocalCloud:
         sandbox: bool = True,
         preload_functions: bool = False,
         template: Template | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        fresh: bool = False,
+        save_interval: float = 2.0,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"the local cloud binds to loopback only, not {host!r}")
@@ -111,7 +123,15 @@ class LocalCloud:
         self._function_overrides = dict(function_overrides or {})
         self._want = {"api": api, "pollers": pollers, "scheduler": scheduler, "seed": seed, "sandbox": sandbox}
         self._preload = preload_functions
-        self._moto = MotoServer(host, aws_port)
+        self.state = StateDir(Path(state_dir)) if state_dir is not None else None
+        self._fresh = fresh
+        # Public for tests: ``aws_server.save()`` and ``aws_server.kill()`` (a crash).
+        self.aws_server = MotoServer(
+            host,
+            aws_port,
+            state_file=self.state.aws_state if self.state is not None else None,
+            save_interval=save_interval,
+        )
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
         self._api_server: ApiServer | None = None
@@ -125,6 +145,7 @@ class LocalCloud:
         self.sandbox_url: str | None = None
         self.seed_info: dict[str, Any] = {}
         self.started_at: str | None = None
+        self.start_id: str | None = None
         self._running = False
 
     # ---------------------------------------------------------------- lifecycle
@@ -142,7 +163,9 @@ class LocalCloud:
     def _start(self) -> None:
         import boto3
 
-        endpoint = self._moto.start()
+        if self.state is not None and self._fresh:
+            self.state.wipe()
+        endpoint = self.aws_server.start()
         self.created = create_resources(boto3.session.Session(), self.template, endpoint, self.region)
         if self._want["sandbox"]:
             self._start_sandbox()
@@ -162,6 +185,8 @@ class LocalCloud:
                     self.functions.module(logical)
         self._create_template_schedules()
         self.started_at = datetime.now(UTC).isoformat()
+        # Tells this start's local.json from one a killed earlier start left behind.
+        self.start_id = uuid.uuid4().hex
         self._running = True
         if self._want["seed"]:
             self._seed()
@@ -195,7 +220,7 @@ class LocalCloud:
         if self._sandbox_stop is not None:
             stop_sandbox, self._sandbox_stop = self._sandbox_stop, None
             stop_sandbox()
-        self._moto.stop()
+        self.aws_server.stop()
         self._clients.clear()
 
     def __enter__(self) -> LocalCloud:
@@ -227,12 +252,30 @@ class LocalCloud:
             env["DRGERO_FINE_TUNE__BASE_URL"] = f"{self.sandbox_url.rstrip('/')}/v1"
             env["DRGERO_FINE_TUNE__API_KEY"] = "sk-sandbox-fine-tune"  # noqa: S105 - a toy key of the local sandbox
             env["DRGERO_FINE_TUNE__PROVIDER_NAME"] = "sandbox"
-        # The local dev JWT issuer (a fresh secret per cloud), so functions trust its sessions.
+        # The local dev JWT issuer, so functions trust its sessions: a fresh secret per cloud,
+        # kept in the state dir (if any) so sessions outlive a restart.
         identity = _optional_module("localcloud.identity")
         if identity is not None and hasattr(identity, "local_identity_env"):
-            env.update(identity.local_identity_env())
+            env.update(identity.local_identity_env(self._jwt_secret()))
         env.update(self._env_overrides)
         return env
+
+    def _jwt_secret(self) -> str | None:
+        """The saved dev issuer secret, saving a new one if there is none (None: no state dir)."""
+        if self.state is None:
+            return None
+        saved = self.state.identity()
+        if not saved.get("jwt_secret"):
+            import secrets
+
+            saved["jwt_secret"] = secrets.token_urlsafe(32)
+            self.state.save_identity(saved)
+        return str(saved["jwt_secret"])
+
+    def save_state(self) -> None:
+        """Saves the embedded AWS's state to the state dir now (it also saves periodically and
+        on a clean stop)."""
+        self.aws_server.save()
 
     def _start_sandbox(self) -> None:
         module = _optional_module("localcloud.sandbox")
@@ -246,13 +289,26 @@ class LocalCloud:
         if module is None or not hasattr(module, "seed_local"):
             logger.info("no seed (localcloud.seed) yet; skipping")
             return
-        self.seed_info = dict(module.seed_local(self) or {})
+        previous = None
+        if self.state is not None and self.aws_server.restored:
+            previous = self.state.identity().get("seed")
+        self.seed_info = dict(module.seed_local(self, previous) or {})
+        if self.state is not None:
+            saved = self.state.identity()
+            saved["seed"] = {k: v for k, v in self.seed_info.items() if k != "user_jwt"}
+            self.state.save_identity(saved)
 
     def _create_template_schedules(self) -> None:
         """The template's ScheduleV2 function events, created in moto's default group so they
-        are listed like any schedule (and fired by the same scheduler)."""
+        are listed like any schedule (and fired by the same scheduler). One a restored state
+        already has is kept as it is."""
         assert self.created is not None
         client = self.client("scheduler")
+        existing = {
+            schedule["Name"]
+            for page in client.get_paginator("list_schedules").paginate(GroupName="default")
+            for schedule in page.get("Schedules", [])
+        }
         role = self.created.attrs.get("SchedulerRole", {}).get("Arn", "arn:aws:iam::123456789012:role/local-scheduler")
         for logical, res in self.template.functions.items():
             for event_name, event in res.get("Properties", {}).get("Events", {}).items():
@@ -269,6 +325,8 @@ class LocalCloud:
                     "Target": target,
                     "State": props.get("State", "ENABLED"),
                 }
+                if kwargs["Name"] in existing:
+                    continue
                 if props.get("ScheduleExpressionTimezone"):
                     kwargs["ScheduleExpressionTimezone"] = props["ScheduleExpressionTimezone"]
                 client.create_schedule(**kwargs)
@@ -300,7 +358,7 @@ class LocalCloud:
 
     @property
     def aws_endpoint_url(self) -> str:
-        return self._moto.url
+        return self.aws_server.url
 
     def invoke(self, function: str, event: dict) -> Any:
         """Invokes a function (logical id or folder name) with one event, in-process."""
@@ -371,6 +429,9 @@ class LocalCloud:
             "region": self.region,
             "pid": os.getpid(),
             "started_at": self.started_at,
+            "start_id": self.start_id,
+            "state_dir": str(self.state.root) if self.state is not None else None,
+            "restored": self.aws_server.restored,
             "resources": self.resources(),
             # What `drgero invoke` needs to run a function against this cloud.
             "created": {"refs": self.created.refs, "attrs": self.created.attrs},

@@ -4,16 +4,17 @@
     .venv/bin/drgero mint-jwt --sub alice --email alice@example.com --ttl 3600
 
 It reads the issuer secret from ``.drgero/local.json`` (the local cloud's function env), so
-it only works against a local cloud; real deployments use their identity provider.
+it only works against a running local cloud (a ``local.json`` a ``kill -9`` left behind is
+refused as stale); real deployments use their identity provider.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from drgero_ops.local import cloud_alive, not_running_message, read_local_json
 from localcloud.identity import LOCAL_AUDIENCE, LOCAL_ISSUER, LOCAL_OWNER_EMAIL, LOCAL_OWNER_ID, mint_jwt
 
 
@@ -25,10 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default=".drgero", help="where the local cloud wrote local.json")
     args = parser.parse_args(argv)
     path = Path(args.state_dir) / "local.json"
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        print(f"error: no local cloud state at {path}; start one with 'make local'", file=sys.stderr)
+    info = read_local_json(path)
+    if info is None or not cloud_alive(info):
+        print(f"error: {not_running_message(path, info)}", file=sys.stderr)
         return 2
     env = info.get("function_env") or {}
     secret = env.get("DRGERO_AUTH__JWT_HS256_SECRET")

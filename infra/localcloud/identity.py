@@ -1,8 +1,9 @@
 """Shared pieces of the local identity: the dev JWT issuer and its session tokens (used by
 seed.py and devjwt.py; the workspace itself is seeded by drgero_ops.seeding).
 
-The dev issuer signs HS256 with a secret generated per local cloud; the functions verify
-with it because :func:`local_identity_env` puts it into their environment (the same
+The dev issuer signs HS256 with a secret generated per local cloud (kept in its state dir, if
+it has one, so sessions outlive a restart); the functions verify with it because
+:func:`local_identity_env` puts it into their environment (the same
 ``auth.jwt_*`` settings a Supabase deployment uses).
 """
 

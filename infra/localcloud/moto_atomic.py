@@ -18,18 +18,24 @@ structures writers replace. SQS is not locked: its long polls would hold the loc
 20 s, and moto's SQS keeps its own per-queue locks.
 
 The local cloud's moto server process and the test suite's in-process moto both call it, so
-what the tests prove is what ``make local`` does.
+what the tests prove is what ``make local`` does. :func:`quiesced` takes both locks, so the
+local cloud's state snapshots (``localcloud.moto_state``) never catch a request half applied.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _installed = False
 _install_lock = threading.Lock()
+# One lock per data service, process-wide; reentrant because a snapshot may be taken from a
+# thread that already holds one.
+_DYNAMODB_LOCK = threading.RLock()
+_S3_LOCK = threading.RLock()
 
 
 def _serialized(method: Callable[..., Any], lock: threading.RLock) -> Callable[..., Any]:
@@ -51,10 +57,15 @@ def install() -> None:
         from moto.dynamodb.responses import DynamoHandler
         from moto.s3.responses import S3Response
 
-        dynamodb_lock = threading.RLock()
-        DynamoHandler.call_action = _serialized(DynamoHandler.call_action, dynamodb_lock)
-
-        s3_lock = threading.RLock()
-        S3Response.key_response = _serialized(S3Response.key_response, s3_lock)
-        S3Response.bucket_response = _serialized(S3Response.bucket_response, s3_lock)
+        DynamoHandler.call_action = _serialized(DynamoHandler.call_action, _DYNAMODB_LOCK)
+        S3Response.key_response = _serialized(S3Response.key_response, _S3_LOCK)
+        S3Response.bucket_response = _serialized(S3Response.bucket_response, _S3_LOCK)
         _installed = True
+
+
+@contextlib.contextmanager
+def quiesced() -> Iterator[None]:
+    """Holds DynamoDB and S3 still: no request of theirs runs (or is half done) inside the
+    block. Always taken in this order; a request holds at most one, so this cannot deadlock."""
+    with _DYNAMODB_LOCK, _S3_LOCK:
+        yield

@@ -2,7 +2,9 @@
 on an AWS endpoint (the embedded moto server, or moto's in-process mock in unit tests), and
 resolves the intrinsic functions in function environments against what it created.
 
-Nothing here declares a resource: everything comes from template.yaml.
+Nothing here declares a resource: everything comes from template.yaml. Creating is
+idempotent: a resource that already exists (the local cloud restored its saved state) is
+kept and only named, so a restart neither fails nor duplicates anything.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from localcloud.template import Template
 
@@ -95,10 +99,28 @@ def create_resources(
     return created
 
 
+def _exists(call: Any, **kwargs: Any) -> bool:
+    """Whether a describe-style call finds its resource (any not-found error code: False)."""
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in {"ResourceNotFoundException", "NoSuchBucket", "404", "NotFoundException"} or code.endswith(
+            "NonExistentQueue"
+        ):
+            return False
+        raise
+    return True
+
+
 def _create_tables(ddb: Any, template: Template, created: CreatedResources) -> None:
     for logical, res in template.of_type("AWS::DynamoDB::Table").items():
         props = res["Properties"]
         name = props.get("TableName") or _local_name(logical)
+        created.refs[logical] = name
+        created.attrs[logical] = {"Arn": f"arn:aws:dynamodb:{created.region}:{ACCOUNT_ID}:table/{name}"}
+        if _exists(ddb.describe_table, TableName=name):
+            continue
         kwargs: dict[str, Any] = {
             "TableName": name,
             "AttributeDefinitions": props["AttributeDefinitions"],
@@ -114,22 +136,22 @@ def _create_tables(ddb: Any, template: Template, created: CreatedResources) -> N
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
             )
-        created.refs[logical] = name
-        created.attrs[logical] = {"Arn": f"arn:aws:dynamodb:{created.region}:{ACCOUNT_ID}:table/{name}"}
 
 
 def _create_buckets(s3: Any, template: Template, created: CreatedResources) -> None:
     for logical, res in template.of_type("AWS::S3::Bucket").items():
         props = res.get("Properties", {})
         name = props.get("BucketName") or _local_name(logical)
+        created.refs[logical] = name
+        created.attrs[logical] = {"Arn": f"arn:aws:s3:::{name}"}
+        if _exists(s3.head_bucket, Bucket=name):
+            continue
         if created.region == "us-east-1":
             s3.create_bucket(Bucket=name)
         else:
             s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": created.region})
         if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-        created.refs[logical] = name
-        created.attrs[logical] = {"Arn": f"arn:aws:s3:::{name}"}
 
 
 def _create_queues(sqs: Any, template: Template, created: CreatedResources) -> None:
@@ -155,6 +177,7 @@ def _create_queues(sqs: Any, template: Template, created: CreatedResources) -> N
                     "maxReceiveCount": int(policy["maxReceiveCount"]),
                 }
             )
+        # Same name and attributes: SQS answers the existing queue's URL (a restored state's).
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         created.refs[logical] = url
         created.attrs[logical] = {
@@ -165,8 +188,17 @@ def _create_queues(sqs: Any, template: Template, created: CreatedResources) -> N
 
 
 def _create_kms_keys(kms: Any, template: Template, created: CreatedResources) -> None:
+    # Each key gets an alias from its logical id, how a restart finds the key that sealed what
+    # the restored tables hold (a new key could not decrypt it).
     for logical, res in template.of_type("AWS::KMS::Key").items():
-        meta = kms.create_key(Description=res.get("Properties", {}).get("Description", logical))["KeyMetadata"]
+        alias = f"alias/{_local_name(logical)}"
+        try:
+            meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NotFoundException":
+                raise
+            meta = kms.create_key(Description=res.get("Properties", {}).get("Description", logical))["KeyMetadata"]
+            kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
         created.refs[logical] = meta["KeyId"]
         created.attrs[logical] = {"Arn": meta["Arn"], "KeyId": meta["KeyId"]}
 
@@ -174,7 +206,12 @@ def _create_kms_keys(kms: Any, template: Template, created: CreatedResources) ->
 def _create_schedule_groups(scheduler: Any, template: Template, created: CreatedResources) -> None:
     for logical, res in template.of_type("AWS::Scheduler::ScheduleGroup").items():
         name = created.resolve(res.get("Properties", {}).get("Name")) or _local_name(logical)
-        arn = scheduler.create_schedule_group(Name=name)["ScheduleGroupArn"]
+        try:
+            arn = scheduler.get_schedule_group(Name=name)["Arn"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            arn = scheduler.create_schedule_group(Name=name)["ScheduleGroupArn"]
         created.refs[logical] = name
         created.attrs[logical] = {"Arn": arn}
 

@@ -70,9 +70,18 @@ def _ensure_identity_env(cloud: Any) -> None:
         )
 
 
-def seed_local(cloud: Any) -> dict[str, str]:
+def seed_local(cloud: Any, previous: dict[str, str] | None = None) -> dict[str, str]:
+    """Seeds the local workspace, or reuses ``previous`` (what an earlier start of a restored
+    state seeded) when its workspace is still in the table: a restart keeps one workspace
+    and its owner token; only the session JWT is minted anew."""
     from drgero.core.aws import AwsClients
+    from drgero.workspaces.membership import get_workspace
 
     _ensure_identity_env(cloud)
     settings = settings_from_env(cloud.functions.environment("ApiFunction"))
-    return seed(settings, AwsClients(settings), settings.auth.jwt_hs256_secret)
+    clients = AwsClients(settings)
+    secret = settings.auth.jwt_hs256_secret
+    if previous and previous.get("workspace_id") and get_workspace(clients.table, previous["workspace_id"]):
+        jwt = mint_jwt(secret, issuer=settings.auth.jwt_issuer, audience=settings.auth.jwt_audience)
+        return {**previous, "user_jwt": jwt}
+    return seed(settings, clients, secret)

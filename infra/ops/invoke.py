@@ -9,33 +9,12 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from drgero_ops.local import load_settings, state_file
-
-
-def _alive(info: dict[str, Any]) -> bool:
-    """True when local.json describes a local cloud that is still running."""
-    pid = info.get("pid")
-    if info.get("status") != "running" or not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        pass
-    url = urlsplit(info.get("aws_endpoint_url") or "")
-    try:
-        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=1):
-            return True
-    except OSError:
-        return False
+from drgero_ops.local import cloud_alive, load_settings, not_running_message, read_local_json, state_file
 
 
 def _runtime_for_running_cloud(info: dict[str, Any], template: Any) -> Any:
@@ -84,21 +63,19 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         return 2
     settings = load_settings()
     path = state_file(args.state_dir or settings.local.state_dir)
-    info = None
-    if path.exists():
-        with contextlib.suppress(json.JSONDecodeError, OSError):  # unreadable: treated as absent
-            info = json.loads(path.read_text(encoding="utf-8"))
+    info = read_local_json(path)
     ephemeral = None
     # Logs (Powertools writes to stdout) go to stderr so stdout is just the result.
     with contextlib.redirect_stdout(sys.stderr):
         os.environ.update(FAKE_CREDENTIALS)
-        if info and _alive(info) and "created" in info:
+        if info and cloud_alive(info) and "created" in info:
             print(f"invoking against the running local cloud ({info['api_url']})", file=sys.stderr)
             runtime = _runtime_for_running_cloud(info, template)
         else:
             from localcloud.cloud import LocalCloud
 
-            print("no running local cloud; starting an ephemeral one", file=sys.stderr)
+            reason = not_running_message(path, info) if info else "no running local cloud"
+            print(f"{reason}; starting an ephemeral one", file=sys.stderr)
             ephemeral = LocalCloud(
                 api_port=0, aws_port=0, sandbox_port=0, api=False, pollers=False, scheduler=False
             ).start()

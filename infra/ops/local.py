@@ -1,6 +1,9 @@
 """``drgero local``: the local cloud in the foreground, described in ``DIR/local.json`` while it
-runs (Ctrl-C or SIGTERM stops it and removes the file). Also where ``local.json`` lives and how
-the commands read the settings, shared with ``drgero invoke``.
+runs (Ctrl-C or SIGTERM stops it and removes the file). Its state is kept in DIR and restored
+on the next start (``--fresh`` starts empty; see docs/local-cloud.md). Also where
+``local.json`` lives, how to tell whether it describes a running cloud (a ``kill -9`` leaves a
+stale one behind), and how the commands read the settings, shared with ``drgero invoke`` and
+``drgero mint-jwt``.
 
 The local cloud (``localcloud``) is imported when the command runs, not with the CLI: the
 AWS-side commands (``drgero bootstrap``) never load moto.
@@ -13,6 +16,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -28,6 +32,44 @@ def load_settings() -> Any:
 
 def state_file(state_dir: str | os.PathLike[str]) -> Path:
     return Path(state_dir) / "local.json"
+
+
+def read_local_json(path: Path) -> dict[str, Any] | None:
+    """What ``local.json`` says, or None when it is absent or unreadable (treated as absent)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def cloud_alive(info: dict[str, Any]) -> bool:
+    """True when ``local.json`` describes a local cloud that is still running: its process
+    exists and its embedded AWS answers (a reused pid alone does not count)."""
+    pid = info.get("pid")
+    if info.get("status") != "running" or not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        pass
+    url = urlsplit(info.get("aws_endpoint_url") or "")
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def not_running_message(path: Path, info: dict[str, Any] | None) -> str:
+    if info is None:
+        return f"the local cloud is not running (no {path}); start it with 'make local'"
+    return (
+        f"the local cloud is not running ({path} is stale: pid {info.get('pid')}, started "
+        f"{info.get('started_at')}, is gone); start it with 'make local'"
+    )
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -69,9 +111,19 @@ def _banner(cloud: Any, path: Path) -> str:
 
 def cmd_local(args: argparse.Namespace) -> int:
     from localcloud.cloud import LocalCloud
+    from localcloud.moto_server import StateRestoreError
 
     settings = load_settings()
     path = state_file(args.state_dir or settings.local.state_dir)
+    previous = read_local_json(path)
+    if previous is not None and cloud_alive(previous):
+        print(f"error: a local cloud is already running on this state dir (pid {previous.get('pid')}, "
+              f"{previous.get('api_url')}); stop it first", file=sys.stderr)  # fmt: skip
+        return 1
+    if previous is not None:
+        # A kill -9 left it (and the owner token in it) behind: it describes nothing now.
+        print(f"replacing a stale {path} (pid {previous.get('pid')} is gone)", file=sys.stderr)
+        path.unlink()
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -88,9 +140,14 @@ def cmd_local(args: argparse.Namespace) -> int:
         redelivery_delay_seconds=settings.local.redelivery_delay_seconds,
         poll_wait_seconds=settings.local.poll_wait_seconds,
         preload_functions=True,
+        state_dir=path.parent,
+        fresh=args.fresh,
     )
     try:
         cloud.start()
+    except StateRestoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"error: could not start the local cloud: {exc} (is a port in use? see --api-port/--aws-port)",
               file=sys.stderr)  # fmt: skip
@@ -107,5 +164,6 @@ def cmd_local(args: argparse.Namespace) -> int:
         cloud.stop()
         with contextlib.suppress(FileNotFoundError):  # already removed: nothing to clean up
             path.unlink()
+    print(f"state saved in {path.parent} (restored by the next start; --fresh starts empty)", flush=True)
     print("stopped.", flush=True)
     return 0
