@@ -15,6 +15,7 @@ import logging
 
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
+from drgero.traces import QueueSink, Trace, TraceEmitError
 
 logger = logging.getLogger("drgero.datasets")
 
@@ -26,8 +27,6 @@ def consolidation_trace_id(leaderboard_id: str, version: int) -> str:
 def emit_consolidation_trace(
     settings: Settings, clients: AwsClients, workspace_id: str, leaderboard_id: str, result: dict
 ) -> None:
-    from drgero.traces import QueueSink, Trace, TraceEmitError
-
     try:
         trace = Trace(
             id=consolidation_trace_id(leaderboard_id, int(result["version"])),

@@ -42,6 +42,9 @@ def after_consolidation(
     arrived (docs/runs.md)."""
     if result.status != "consolidated":
         return
+    # Cold start: these load only after a consolidation that wrote a version. The run-start
+    # subtree (evaluation, regex: ~15 modules) stays off the consolidate function's import, the
+    # trace module off the api function's (which imports this module for its consolidate route).
     from drgero.datasets.tracing import emit_consolidation_trace
     from drgero.runs.improvement import maybe_start_improvement_run
 
