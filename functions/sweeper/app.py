@@ -19,6 +19,8 @@ clients = AwsClients(settings)
 
 def consolidation_sweep(settings: Settings, clients: AwsClients) -> dict:
     """Enqueues consolidation for leaderboards due by time or size (drgero.datasets.triggers)."""
+    # Cold start: each job imports its own domain subtree when it runs, so a sweeper instance
+    # loads only what the jobs it serves need (the import itself stays at core + settings).
     from drgero.datasets.triggers import consolidation_sweep as sweep
 
     return dict(sweep(settings, clients))
@@ -26,28 +28,28 @@ def consolidation_sweep(settings: Settings, clients: AwsClients) -> dict:
 
 def reservation_sweep(settings: Settings, clients: AwsClients) -> dict:
     """Charges budget reservations left open by callers that died (drgero.identity.budget.sweep)."""
-    from drgero.identity.budget import sweep
+    from drgero.identity.budget import sweep  # Cold start: per job, as above (loads boto3 via the table).
 
     return sweep(clients.table)
 
 
 def fine_tune_poll(settings: Settings, clients: AwsClients) -> dict:
     """Moves active fine-tune jobs on from their backend's status (drgero.own_models.finetune.poll)."""
-    from drgero.own_models.finetune.poll import poll_jobs
+    from drgero.own_models.finetune.poll import poll_jobs  # Cold start: per job (the provider layer, httpx).
 
     return poll_jobs(settings, clients)
 
 
 def run_sweep(settings: Settings, clients: AwsClients) -> dict:
     """Fails runs whose work was dead-lettered or that stopped moving (drgero.runs.sweep)."""
-    from drgero.runs.sweep import sweep_runs
+    from drgero.runs.sweep import sweep_runs  # Cold start: per job, as above.
 
     return sweep_runs(settings, clients)
 
 
 def fine_tune_scheduled(settings: Settings, clients: AwsClients, event: dict) -> dict:
     """One firing of a model's fine-tune schedule (drgero.own_models.finetune.schedules)."""
-    from drgero.own_models.finetune.schedules import run_scheduled
+    from drgero.own_models.finetune.schedules import run_scheduled  # Cold start: per job, as above.
 
     return run_scheduled(settings, clients, event)
 

@@ -21,6 +21,7 @@ from fastapi import Depends, Request
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
+from drgero.identity.access import require_leaderboard_access
 from drgero.identity.principal import Principal, Scope
 from drgero.store.table import MetadataTable
 
@@ -63,8 +64,6 @@ def require_leaderboard_scope(scope: Scope, allow_dataset_token: bool) -> Any:
     call (:func:`drgero.identity.access.require_leaderboard_access`)."""
 
     def principal_with_access(id: str, request: Request) -> Principal:
-        from drgero.identity.access import require_leaderboard_access
-
         principal = get_principal(request)
         require_leaderboard_access(principal, id, scope, allow_dataset_token=allow_dataset_token)
         return principal

@@ -6,11 +6,15 @@ fields plus OpenAI's ``type`` and ``param``), so contract clients and OpenAI SDK
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import Any
 
 from drgero.api.raw_events import json_response, request_id
 from drgero.core.errors import ApiError
+from drgero.identity.principal import Principal
+from drgero.inference.request import parse_chat, parse_inference
 
 CHAT_RESOURCE = "/v1/chat/completions"
 
@@ -74,9 +78,6 @@ def _reject_constant(name: str) -> Any:
 def read_json(event: dict, max_bytes: int) -> Any:
     """The body as JSON: 413 over ``max_bytes``, 400 when empty, not base64 or not strict
     JSON (``NaN``/``Infinity`` are refused: they would poison traces and captured rows)."""
-    import base64
-    import json
-
     raw = event.get("body") or ""
     if event.get("isBase64Encoded"):
         try:
@@ -102,9 +103,6 @@ def read_json(event: dict, max_bytes: int) -> Any:
 
 def handle(event: dict, service: Any) -> tuple[dict, Any]:
     """One request: (HTTP answer, the outcome or None). Raises ApiError for the caller to map."""
-    from drgero.identity.principal import Principal
-    from drgero.inference.request import parse_chat, parse_inference
-
     settings = service.settings.inference
     principal = Principal.from_context((event.get("requestContext") or {}).get("authorizer"))
     chat = event.get("resource") == CHAT_RESOURCE

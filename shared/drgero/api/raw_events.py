@@ -8,6 +8,7 @@ answers a CORS preflight.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -33,8 +34,6 @@ def json_body(event: dict, max_bytes: int) -> Any:
     """The request body as JSON: 413 over ``max_bytes``, 400 when it is not JSON."""
     raw = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        import base64
-
         raw_bytes = base64.b64decode(raw)
     else:
         raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)

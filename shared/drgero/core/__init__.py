@@ -8,5 +8,7 @@
 - ``validation``: the strict pydantic base models, and a failed validation as the 400 ``ApiError``.
 - ``secrets``: KMS seal/unseal of the secrets we call with later, and their masked hints.
 - ``queues``: sending JSON messages (one, or batches of ten) to the product's SQS queues.
+- ``observability``: the Powertools logger, tracer and metrics every function shares; domain loggers wired to them.
+- ``batch``: the SQS consumers' BatchProcessor, typed records (``SqsRecord``) and its one failure policy.
 - ``idempotency``: the ``Idempotency-Key`` validator, and which mechanism each route uses.
 """

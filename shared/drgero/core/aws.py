@@ -30,6 +30,8 @@ _session_lock = threading.Lock()
 def _process_session() -> boto3.session.Session:
     global _shared_session
     if _shared_session is None:
+        # Cold start: boto3 (~200 ms) loads with the first client, not at import; the sweeper
+        # function imports no table code and pays for it only when a job runs.
         import boto3
 
         _shared_session = boto3.session.Session()
@@ -43,7 +45,7 @@ class AwsClients:
         self._table: MetadataTable | None = None
 
     def _client(self, service: str) -> Any:
-        from botocore.config import Config
+        from botocore.config import Config  # Cold start: with boto3, at the first client (above).
 
         with _session_lock:
             session = self._session or _process_session()

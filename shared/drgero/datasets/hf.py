@@ -24,6 +24,7 @@ without a working Hugging Face integration, empty. The hub being unreachable is 
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import tempfile
@@ -33,12 +34,26 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+# The hub client at module scope: this module is itself the deferred import. Only the api
+# function's GET-dataset path loads it (drgero.api.routers.leaderboards), and always to call the hub.
+import httpx2  # huggingface_hub's HTTP client
+from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
 from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.datasets.rows import RowError, encode_row, normalize_row
 from drgero.datasets.s3io import upload_stream
+from drgero.identity.integrations import get_integration_key
 from drgero.store.keys import snapshot_object_key
 
 MAX_REPORTED_ERRORS = 100
@@ -106,14 +121,6 @@ def parse_hf_url(url: str) -> HfFile:
 # ------------------------------------------------------------------ reading
 def _hub_errors(exc: Exception, ref: HfFile, has_token: bool) -> ApiError:
     """Maps huggingface_hub's errors to what the user should do."""
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        HfHubHTTPError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
     integration = (
         "the workspace's Hugging Face integration has no access to it; request access on Hugging Face "
         "with that account, or update the key (PUT /api/integrations/huggingface)"
@@ -174,8 +181,6 @@ class Snapshot:
 
 def snapshot_lines(lines: Iterator[bytes], out: Any) -> Snapshot:
     """Normalizes each line into ``out`` (a binary file); reports malformed lines by number."""
-    import gzip
-
     result = Snapshot(errors=[])
     assert result.errors is not None
     with gzip.GzipFile(fileobj=out, mode="wb") as gz:
@@ -207,14 +212,7 @@ def resolve_and_snapshot(
 ) -> dict[str, Any]:
     """Resolves the URL to a pinned commit, snapshots the normalized rows into S3 and returns
     the ``dataset.resolved`` record; 400 with a clear code when the file cannot be used."""
-    import httpx2  # huggingface_hub's HTTP client
-    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import HfHubHTTPError
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
-
     ref = parse_hf_url(url)
-    from drgero.identity.integrations import get_integration_key
-
     token = get_integration_key(settings, clients, workspace_id, "huggingface")
     auth: str | bool = token or False  # False: never use a token from the machine's HF cache
     endpoint = settings.providers.huggingface_endpoint.rstrip("/")

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from drgero.core import queues
 from drgero.core.aws import AwsClients
@@ -43,6 +45,7 @@ from drgero.core.idempotency import check_key
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.datasets.rows import normalize_rows
+from drgero.identity.access import require_leaderboard_access
 from drgero.identity.principal import Principal, Scope
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.store.keys import (
@@ -146,8 +149,6 @@ def validate_rows(rows: list[Any], settings: Settings) -> tuple[list[bytes], lis
 # ------------------------------------------------------------------ authorization
 def authorize_push(principal: Principal, leaderboard_id: str) -> None:
     """The leaderboard's own hpd_ token, or an API token / user with leaderboards:write."""
-    from drgero.identity.access import require_leaderboard_access
-
     require_leaderboard_access(principal, leaderboard_id, Scope.LEADERBOARDS_WRITE, allow_dataset_token=True)
 
 
@@ -242,12 +243,14 @@ class Pusher:
         key: str,
         lambda_context: Any,
     ) -> PushResult:
+        # Cold start: Powertools idempotency loads only when a push carries an Idempotency-Key
+        # (push_ingest function); the other functions that import this module never come here.
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
             idempotent_function,
         )
-        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (  # Cold start: as above.
             IdempotencyAlreadyInProgressError,
             IdempotencyValidationError,
         )
@@ -394,8 +397,6 @@ class Pusher:
         return operation
 
     def _put_batch_object(self, key: str, lines: list[bytes]) -> None:
-        from botocore.exceptions import ClientError
-
         try:
             self.clients.s3.put_object(
                 Bucket=self.settings.aws.bucket_name,
@@ -411,8 +412,6 @@ class Pusher:
 
     def _discard_object(self, key: str) -> None:
         """Removes the object of a refused request (it has no batch record, so nothing reads it)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             self.clients.s3.delete_object(Bucket=self.settings.aws.bucket_name, Key=key)
         except (BotoCoreError, ClientError):
@@ -446,9 +445,6 @@ def _transact_with_conflict_retry(table: MetadataTable, operations: list[dict[st
     """DynamoDB cancels a transaction that races another one on the same item
     (``TransactionConflict``); under concurrent pushes to one leaderboard that is expected, so
     retry with jittered backoff. Condition failures are answers, not conflicts: never retried."""
-    import random
-    import time
-
     for attempt in range(attempts):
         try:
             table.transact(operations)

@@ -13,6 +13,7 @@ from typing import Any
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
+from drgero.identity.credentials import list_dataset_tokens
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.store.keys import BATCH_PREFIX, dataset_key, day_counter_sk, leaderboard_pk, month_counter_sk
 from drgero.store.table import MetadataTable
@@ -45,8 +46,6 @@ def pending_rows(record: dict[str, Any]) -> int:
 def dataset_status(
     settings: Settings, clients: AwsClients, table: MetadataTable, leaderboard: dict[str, Any]
 ) -> dict[str, Any]:
-    from drgero.identity.credentials import list_dataset_tokens
-
     lb = leaderboard["id"]
     record = dataset_record(table, lb)
     now = datetime.now(UTC)

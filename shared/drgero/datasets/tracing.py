@@ -16,6 +16,7 @@ import logging
 
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
+from drgero.traces import QueueSink, Trace, TraceEmitError, TraceStatus
 
 logger = logging.getLogger("drgero.datasets")
 
@@ -27,8 +28,6 @@ def consolidation_trace_id(leaderboard_id: str, version: int) -> str:
 def emit_consolidation_trace(
     settings: Settings, clients: AwsClients, workspace_id: str, leaderboard_id: str, result: dict
 ) -> None:
-    from drgero.traces import QueueSink, Trace, TraceEmitError
-
     try:
         trace = Trace(
             id=consolidation_trace_id(leaderboard_id, int(result["version"])),
@@ -48,8 +47,6 @@ def emit_quarantine_trace(
 ) -> None:
     """The audit record of quarantined pending batches (their ids, rows and reasons). The id is
     derived from the batch ids: a redelivered message re-emits the same trace."""
-    from drgero.traces import QueueSink, Trace, TraceEmitError, TraceStatus
-
     ids = ",".join(sorted(q["batch_id"] for q in quarantined))
     rows = sum(int(q["rows"]) for q in quarantined)
     try:

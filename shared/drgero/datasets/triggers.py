@@ -40,6 +40,9 @@ def after_consolidation(
     """What follows a consolidation that wrote a new version, wherever it ran (the queue or the
     API's inline path): its dataset trace, and a dataset-improvement run when enough new rows
     arrived (docs/runs.md). Quarantined pending batches leave an error trace either way."""
+    # Cold start: these load only after a consolidation. The run-start subtree (evaluation,
+    # regex: ~15 modules) stays off the consolidate function's import, the trace module off
+    # the api function's (which imports this module for its consolidate route).
     from drgero.datasets.tracing import emit_consolidation_trace, emit_quarantine_trace
     from drgero.runs.improvement import maybe_start_improvement_run
 

@@ -28,6 +28,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from drgero.core.settings import Settings
 from drgero.identity import tokens
 from drgero.identity.access import scopes_for_role
@@ -36,6 +38,7 @@ from drgero.identity.principal import Principal, PrincipalKind
 from drgero.identity.sessions import SessionError, SessionVerifier, looks_like_jwt
 from drgero.store.keys import cred_key, member_index_pk
 from drgero.store.table import MetadataTable
+from drgero.workspaces.membership import memberships_of
 
 logger = logging.getLogger(__name__)
 
@@ -237,8 +240,6 @@ class Authorizer:
         )
 
     def _touch(self, record: CredentialRecord, now: float) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             touch_last_used(
                 self.table, record.workspace_id, record.token_id, now, self.settings.auth.last_used_granularity_seconds
@@ -273,8 +274,6 @@ class Authorizer:
         """The user's ``{workspace: role}``. The cache may only delay taking access away (the
         documented bound): a workspace the cached answer lacks - one just created or joined -
         triggers a fresh read, and a user with no workspace is never cached."""
-        from drgero.workspaces.membership import memberships_of
-
         now = self.clock()
         key = member_index_pk(user_id)
         cached, value = self.cache.get(key, now)

@@ -137,6 +137,8 @@ def _probe(settings: Settings, provider: str) -> str:
 def validate_key(settings: Settings, provider: str, api_key: str) -> dict[str, Any]:
     """Asks the provider whether ``api_key`` works: ``{"valid", "status", "detail"}`` with
     status ``valid``, ``invalid`` or ``unreachable``. Never echoes the key."""
+    # Cold start: httpx loads only to check a key (api function); evaluate, judge and inference
+    # import this module for get_integration_key alone.
     import httpx
 
     check_provider(provider)

@@ -15,6 +15,8 @@ and caches it, so the authorizer stays free of httpx.
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,9 +68,6 @@ class SessionVerifier:
         document (Cognito and Supabase both publish one)."""
         if self.auth.jwt_jwks_url:
             return self.auth.jwt_jwks_url
-        import json
-        import urllib.request
-
         url = self.auth.jwt_issuer.rstrip("/") + "/.well-known/openid-configuration"
         if not url.startswith("https://") and not url.startswith("http://127.0.0.1"):
             raise SessionError("invalid_token", "The issuer must be an https URL for key discovery.")
@@ -80,7 +79,7 @@ class SessionVerifier:
 
     def _jwks(self) -> Any:
         if self._jwks_client is None:
-            from jwt import PyJWKClient
+            from jwt import PyJWKClient  # Cold start: as in verify().
 
             self._jwks_client = PyJWKClient(
                 self._jwks_url(),
@@ -91,6 +90,8 @@ class SessionVerifier:
         return self._jwks_client
 
     def verify(self, token: str) -> SessionClaims:
+        # Cold start: PyJWT and cryptography (~90 ms) load when the first user JWT arrives; the
+        # authorizer function answers API and dataset tokens without them.
         import jwt
 
         if not self.auth.jwt_issuer:
@@ -111,7 +112,7 @@ class SessionVerifier:
     def _signing_key(self, token: str, alg: Any) -> Any:
         """The key that must have signed ``token``: the HS256 secret, or the identity provider's
         public key for its ``kid`` (JWKS)."""
-        import jwt
+        import jwt  # Cold start: as in verify().
 
         if alg == "HS256":
             if not self.auth.jwt_hs256_secret:
@@ -129,7 +130,7 @@ class SessionVerifier:
 
     def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
         """The verified claims (signature, expiry, issuer, audience); each failure its own message."""
-        import jwt
+        import jwt  # Cold start: as in verify().
 
         try:
             return jwt.decode(

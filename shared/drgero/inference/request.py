@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from drgero.core.errors import ApiError
 from drgero.core.settings import InferenceSettings
 from drgero.core.validation import parse
+from drgero.datasets.rows import RowError, messages_to_text
 
 INVALID = "The request body is not valid."
 MODEL_PREFIX = "leaderboard/"
@@ -118,8 +119,6 @@ def _limits(messages: list[ChatMessage] | None, max_tokens: int | None, settings
 
 
 def _text_of(messages: list[ChatMessage]) -> tuple[str, list[dict[str, Any]]]:
-    from drgero.datasets.rows import RowError, messages_to_text
-
     plain = [m.model_dump(mode="json", exclude_none=True) for m in messages]
     try:
         return messages_to_text(plain), plain

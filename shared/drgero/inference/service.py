@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,11 +31,14 @@ from typing import Any
 
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
+from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.identity.principal import Principal, Scope
+from drgero.identity.access import require_leaderboard_access
+from drgero.identity.principal import Principal, PrincipalKind, Scope
 from drgero.inference.capture import CaptureDecision, batch_id_for, captured_row, decide
 from drgero.inference.request import InferenceRequest
 from drgero.inference.target import ModelChoice, ProductionTarget, TargetCache, resolve
+from drgero.leaderboards.prompt import render_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +134,6 @@ def with_conflict_retry(step: Any, attempts: int = 8, sleep: Any = time.sleep) -
     calls with one token all move that token's budget item. The budget steps are idempotent
     (same reservation id), so a retry never counts twice. Failed conditions are answers
     (402), never retried here."""
-    import random
-
     for attempt in range(attempts):
         try:
             return step()
@@ -177,6 +179,7 @@ class InferenceService:
     @property
     def provider_client(self) -> Any:
         if self._provider_client is None:
+            # Cold start: the provider layer and httpx (~160 modules) load with the first model call.
             from drgero.providers.client import ProviderClient
 
             self._provider_client = ProviderClient.shared(inference_provider_settings(self.settings))
@@ -185,7 +188,7 @@ class InferenceService:
     @property
     def sink(self) -> Any:
         if self._sink is None:
-            from drgero.traces.sink import QueueSink
+            from drgero.traces.sink import QueueSink  # Cold start: the traces package, at the first trace.
 
             self._sink = QueueSink.from_clients(self.settings, self.clients)
         return self._sink
@@ -193,7 +196,7 @@ class InferenceService:
     @property
     def pusher(self) -> Any:
         if self._pusher is None:
-            from drgero.datasets.push import Pusher
+            from drgero.datasets.push import Pusher  # Cold start: only for the first captured call.
 
             self._pusher = Pusher(self.settings, self.clients)
         return self._pusher
@@ -203,9 +206,6 @@ class InferenceService:
     def authorize(principal: Principal, leaderboard_id: str | None) -> None:
         """The ``inference`` scope; dataset (hpd_) tokens never (404 for another leaderboard,
         403 for their own). ``leaderboard_id`` None: not known yet (the chat route's body)."""
-        from drgero.identity.access import require_leaderboard_access
-        from drgero.identity.principal import PrincipalKind
-
         if leaderboard_id is None:
             principal.require_workspace()
             if principal.kind is PrincipalKind.DATASET_TOKEN:
@@ -227,11 +227,11 @@ class InferenceService:
         )
 
     def infer(self, principal: Principal, leaderboard_id: str, request: InferenceRequest) -> InferenceOutcome:
-        from drgero.core.ids import new_id
+        # Cold start: the budget, provider and trace modules (httpx among them) load with the first
+        # call that passed authorization, not at import (inference function).
         from drgero.identity import budget
-        from drgero.leaderboards.prompt import render_prompt
         from drgero.providers.errors import ProviderError
-        from drgero.traces.model import new_trace_id
+        from drgero.traces.model import new_trace_id  # the traces package (~11 modules)
 
         target = self.target(principal, leaderboard_id)
         trace_id = new_trace_id()
@@ -333,6 +333,7 @@ class InferenceService:
         failed: list[tuple[ModelChoice, Any]],
     ) -> tuple[Any, ModelChoice]:
         """The production model, then each fallback while the failure is retryable."""
+        # Cold start: the provider layer, with the first model call (as provider_client).
         from drgero.providers.call import call_model
         from drgero.providers.errors import ProviderError
 
@@ -392,6 +393,7 @@ class InferenceService:
         capture: str,
         error: Any,
     ) -> None:
+        # Cold start: the traces package, at the first trace (as sink).
         from drgero.traces.model import ModelInfo, Trace, TraceKind, TraceStatus
         from drgero.traces.redaction import RedactionPolicy, redact
 

@@ -26,6 +26,7 @@ from typing import Any
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
+from drgero.identity.integrations import get_integration_key
 from drgero.inference.config import CaptureRule, InferencePolicy
 from drgero.store.table import MetadataTable
 
@@ -72,9 +73,11 @@ def fallback_ids(table: MetadataTable, leaderboard: dict[str, Any], production_i
     """The next ``limit`` models of the latest completed ranking, still attached, scored."""
     if limit <= 0:
         return []
+    # Cold start: candidates, runs and selection (with the provider layer and httpx) load with
+    # the first target resolution, not at import (inference function).
     from drgero.leaderboards.candidates import attached_model_ids
     from drgero.runs import records
-    from drgero.runs.selection import latest_completed_run
+    from drgero.runs.selection import latest_completed_run  # with candidates: httpx
 
     latest = latest_completed_run(table, leaderboard["id"])
     ranking = records.ranking_of(latest) if latest else None
@@ -94,9 +97,10 @@ def fallback_ids(table: MetadataTable, leaderboard: dict[str, Any], production_i
 def resolve(settings: Settings, clients: AwsClients, table: MetadataTable, workspace_id: str, leaderboard_id: str):
     """Reads the leaderboard through the caller's workspace (404 otherwise) and loads the
     production model (409 ``no_production_model`` when there is none) and its fallbacks."""
+    # Cold start: as in fallback_ids (the leaderboard, candidate and run modules, httpx).
     from drgero.leaderboards.candidates import attached_model_ids
     from drgero.leaderboards.leaderboard import get_leaderboard
-    from drgero.runs.selection import production_model
+    from drgero.runs.selection import production_model  # with candidates: httpx
 
     leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
     production = production_model(leaderboard)
@@ -123,14 +127,13 @@ def resolve(settings: Settings, clients: AwsClients, table: MetadataTable, works
 def _load_choice(
     settings: Settings, clients: AwsClients, table: MetadataTable, workspace_id: str, leaderboard_id: str, model_id: str
 ) -> ModelChoice:
+    # Cold start: as in fallback_ids.
     from drgero.leaderboards.candidates import load_target
     from drgero.providers.types import Pricing
 
     target, item = load_target(table, settings, clients, workspace_id, leaderboard_id, model_id)
     api_key = None
     if target.platform == "openrouter":
-        from drgero.identity.integrations import get_integration_key
-
         api_key = get_integration_key(settings, clients, workspace_id, "openrouter")
     pricing = getattr(target, "pricing", None)
     if isinstance(item.get("pricing"), dict):

@@ -34,6 +34,7 @@ from drgero.core.idempotency import key_reused
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.core.validation import FrozenModel, parse
+from drgero.identity.integrations import require_integration
 from drgero.leaderboards.candidates import (
     Target,
     identity_key,
@@ -44,11 +45,11 @@ from drgero.leaderboards.candidates import (
 from drgero.leaderboards.leaderboard import get_leaderboard, require_enough_rows
 from drgero.own_models import registry as drgero_models
 from drgero.providers.autoselect import AutoSelectRequest, ObservedLookup, auto_select
-from drgero.providers.catalog import CatalogModel, OpenRouterCatalog
+from drgero.providers.catalog import CatalogModel, OpenRouterCatalog, S3CatalogStore
 from drgero.providers.client import ProviderClient
 from drgero.providers.errors import ProviderError, probe_error
 from drgero.providers.types import CustomTarget, DrGeroTarget, HuggingFaceTarget, OpenRouterTarget
-from drgero.providers.validation import Validated
+from drgero.providers.validation import UnknownModel, Validated, validate_target
 from drgero.store.keys import CANDIDATE_PREFIX, candidate_key, leaderboard_key, leaderboard_pk
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -345,23 +346,17 @@ def provider_client(settings: Settings) -> ProviderClient:
 
 def catalog(settings: Settings, clients: AwsClients) -> OpenRouterCatalog:
     """The OpenRouter catalog, cached in the data bucket for ``providers.catalog_ttl_seconds``."""
-    from drgero.providers.catalog import S3CatalogStore
-
     return OpenRouterCatalog(provider_client(settings), S3CatalogStore(clients.s3, settings.aws.bucket_name))
 
 
 def openrouter_key(settings: Settings, clients: AwsClients, workspace_id: str) -> str:
     """The workspace's OpenRouter key, or 409 ``integration_required``."""
-    from drgero.identity.integrations import require_integration
-
     return require_integration(settings, clients, workspace_id, "openrouter")
 
 
 def validator(settings: Settings, clients: AwsClients, workspace_id: str) -> Validator:
     """``validate`` for :func:`attach_model`: the OpenRouter id against the catalog (needs the
     workspace's key: 409 ``integration_required``), endpoints by a probe."""
-    from drgero.providers.validation import UnknownModel, validate_target
-
     client = provider_client(settings)
 
     async def validate(target: Target) -> Any:
@@ -463,6 +458,7 @@ async def auto_attach_for_workspace(
 ) -> dict[str, Any]:
     """``POST /api/leaderboards/{id}/models/auto-select`` (idempotent by construction, see
     :func:`auto_attach`)."""
+    # Cold start: auto-select is the only user of observed latencies; off the api function's import.
     from drgero.providers.observed import observed_lookup
 
     leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)

@@ -430,10 +430,12 @@ def _dataset_changes(
 def delete_leaderboard(table: MetadataTable, settings: Settings, workspace_id: str, leaderboard_id: str) -> None:
     """Deletes the leaderboard and its leaderboard-scoped records (plan permitting)."""
     get_leaderboard(table, workspace_id, leaderboard_id)
+    # Cold start: plans and credentials load only to delete a leaderboard (api function); the
+    # consolidate, evaluate, judge, push_ingest and run_fanout functions read leaderboards only.
+    from drgero.identity.credentials import revoke_all_dataset_tokens
     from drgero.workspaces import plans
 
     plans.check_can_delete_leaderboard(table, settings, workspace_id)
-    from drgero.identity.credentials import revoke_all_dataset_tokens
 
     pk, sk = leaderboard_key(workspace_id, leaderboard_id)
     table.transact(

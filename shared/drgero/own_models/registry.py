@@ -36,6 +36,8 @@ from drgero.core.errors import ApiError, not_found
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.core.validation import StrictModel, parse
+from drgero.leaderboards.candidates import identity_key
+from drgero.leaderboards.leaderboard import list_leaderboards
 from drgero.providers.errors import ProviderError, probe_error
 from drgero.providers.ssrf import GuardPolicy, check_address, check_url_syntax
 from drgero.providers.types import MAX_URL_LENGTH, DrGeroTarget, EndpointAuth
@@ -423,14 +425,10 @@ def delete_model(
 def identity_sk(model_id: str) -> str:
     """The candidate identity item a leaderboard has while this model is attached to it
     (``drgero.leaderboards.candidates.identity_key`` of a Dr.Gero target: only the model id counts)."""
-    from drgero.leaderboards.candidates import identity_key
-
     return identity_key("-", DrGeroTarget(model_id=model_id, url="https://identity.invalid"))[1]
 
 
 def attached_leaderboards(table: MetadataTable, workspace_id: str, model_id: str) -> list[dict[str, Any]]:
-    from drgero.leaderboards.leaderboard import list_leaderboards
-
     sk = identity_sk(model_id)
     return [
         {"id": lb["id"], "name": lb["name"]}

@@ -22,6 +22,7 @@ from typing import Any
 
 from drgero.core import clock
 from drgero.core.settings import Settings
+from drgero.leaderboards.leaderboard import list_leaderboards
 from drgero.providers.autoselect import ObservedLatency, ObservedLookup
 from drgero.store import keys
 from drgero.store.table import MetadataTable, deserialize
@@ -38,8 +39,6 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 def _candidate_map(table: MetadataTable, workspace_id: str) -> dict[str, str]:
     """Candidate model id -> OpenRouter model id, over the workspace's leaderboards."""
-    from drgero.leaderboards.leaderboard import list_leaderboards
-
     mapping: dict[str, str] = {}
     for leaderboard in list_leaderboards(table, workspace_id):
         for item in table.query_all(keys.leaderboard_pk(leaderboard["id"]), keys.CANDIDATE_PREFIX):

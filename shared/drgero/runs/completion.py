@@ -85,6 +85,8 @@ def maybe_finish(settings: Settings, clients: AwsClients, run_id: str) -> str | 
         return None
     status = run["status"]
     if status == records.RUNNING and run.get("evaluation_type") == "human":
+        # Cold start: review (with the provider layer) loads only when a human-graded run's last
+        # shard finishes (evaluate function). Also a cycle: review imports this module.
         from drgero.runs.review import open_review
 
         return open_review(settings, clients, run)
@@ -132,6 +134,8 @@ def take_aggregation(settings: Settings, clients: AwsClients, run: dict[str, Any
         return None
     if taken is None:
         return None
+    # Cold start: aggregation (statistics, the provider layer) loads only for the run's last
+    # shard (evaluate and judge functions).
     from drgero.runs.aggregate import aggregate
 
     return aggregate(settings, clients, taken, owner)

@@ -29,6 +29,7 @@ from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.exact import ExactMatchOptions, ExactScorer, RegexLimits
+from drgero.identity.integrations import get_integration_key
 from drgero.leaderboards.prompt import render_prompt
 from drgero.runs import records
 from drgero.runs.completion import complete_shard, maybe_finish
@@ -171,6 +172,8 @@ def _trace_shard(
 
 def _load_target(settings: Settings, clients: AwsClients, run: dict[str, Any], model_id: str) -> tuple[Any, Any, Any]:
     """(target, openrouter key or None, pricing or None); raises ApiError when the model is gone."""
+    # Cold start: candidates and the provider layer (httpx, ~160 modules) load with the first
+    # shard that calls a model (evaluate function); duplicates and reused outputs never do.
     from drgero.leaderboards.candidates import load_target
     from drgero.providers.types import Pricing
 
@@ -178,8 +181,6 @@ def _load_target(settings: Settings, clients: AwsClients, run: dict[str, Any], m
     target, item = load_target(table, settings, clients, run["workspace_id"], run["leaderboard_id"], model_id)
     api_key = None
     if target.platform == "openrouter":
-        from drgero.identity.integrations import get_integration_key
-
         api_key = get_integration_key(settings, clients, run["workspace_id"], "openrouter")
     pricing = None
     if isinstance(item.get("pricing"), dict):
@@ -198,7 +199,7 @@ async def _call_rows(
     shard: dict[str, Any],
     provider_client: Any,
 ) -> list[dict[str, Any]]:
-    from drgero.providers import ProviderClient, ProviderError, call_model
+    from drgero.providers import ProviderClient, ProviderError, call_model  # Cold start: as in _load_target.
 
     rows = [
         json.loads(line)

@@ -159,6 +159,8 @@ def _fail_with_ranking(
     if taken is None:
         return BUSY
     logger.warning("run failing: ranking what was scored", extra=_log_fields(run, error))
+    # Cold start: the ranking subtree (drgero.evaluation) loads only when a stuck run is failed,
+    # not with every run sweep (the same reason drgero.runs.completion defers it).
     from drgero.runs.aggregate import aggregate
 
     aggregate(settings, clients, taken, owner)

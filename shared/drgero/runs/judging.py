@@ -23,6 +23,7 @@ from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.judge import JudgeOptions, arun_judge, build_judge_request
+from drgero.identity.integrations import get_integration_key
 from drgero.leaderboards.prompt import render_prompt
 from drgero.runs import records
 from drgero.runs.completion import complete_shard, maybe_finish
@@ -91,15 +92,15 @@ def _stats(judgements: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _judge_target(settings: Settings, clients: AwsClients, run: dict[str, Any], options: JudgeOptions) -> tuple:
+    # Cold start: the provider layer (httpx, ~160 modules) loads with the first shard that calls
+    # the judge (judge function); duplicates, cancelled runs and reused judgements never do.
     from drgero.providers import OpenRouterTarget
 
     if options.judge_platform == "openrouter":
-        from drgero.identity.integrations import get_integration_key
-
         return OpenRouterTarget(model=options.judge_model), get_integration_key(
             settings, clients, run["workspace_id"], "openrouter"
         )
-    from drgero.leaderboards.candidates import load_target
+    from drgero.leaderboards.candidates import load_target  # Cold start: as above (it loads the providers).
 
     table = clients.table
     target, _item = load_target(
@@ -116,7 +117,7 @@ async def _judge_rows(
     outputs: list[dict[str, Any]],
     provider_client: Any,
 ) -> list[dict[str, Any]]:
-    from drgero.providers import ProviderClient, ProviderError, call_model
+    from drgero.providers import ProviderClient, ProviderError, call_model  # Cold start: as in _judge_target.
 
     config = run["leaderboard_config"]
     options = parse_evaluation(config.get("evaluation"))

@@ -79,6 +79,7 @@ def open_review(settings: Settings, clients: AwsClients, run: dict[str, Any]) ->
             if not o.get("error")
         )
     if total == 0:  # nothing to grade (every call failed): rank right away
+        # A cycle (completion imports this module), and off the api function's import (cold start).
         from drgero.runs.completion import take_aggregation
 
         return take_aggregation(settings, clients, run)
@@ -184,6 +185,8 @@ def submit_grades(
     run = records.get_run(table, run_id) or run
     status = run["status"]
     if submission.close or int(run.get("grades_done") or 0) >= int(run.get("review_total") or 0):
+        # Cold start: completion loads only when a submission ends the review (api function).
+        # Also a cycle: completion imports this module (open_review).
         from drgero.runs.completion import take_aggregation
 
         status = take_aggregation(settings, clients, run) or (records.get_run(table, run_id) or run)["status"]

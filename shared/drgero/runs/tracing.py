@@ -7,11 +7,13 @@ fail the shard: the run record is the source of truth, the trace is the audit co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
+from drgero.traces import QueueSink, RedactionPolicy, Trace, TraceEmitError, redact
 
 logger = logging.getLogger("drgero.runs")
 
@@ -24,8 +26,6 @@ def trace_id_for(ref: str, suffix: str = "") -> str:
 
 
 def emit_run_trace(settings: Settings, clients: AwsClients, leaderboard: dict[str, Any] | None, **fields: Any) -> None:
-    from drgero.traces import QueueSink, RedactionPolicy, Trace, TraceEmitError, redact
-
     try:
         trace = Trace(kind="run", **fields)
         trace = redact(trace, RedactionPolicy.of_leaderboard(leaderboard))
@@ -39,8 +39,6 @@ def emit_run_trace(settings: Settings, clients: AwsClients, leaderboard: dict[st
 def run_async(coroutine: Any) -> Any:
     """Runs a coroutine on a fresh event loop without touching the thread's current loop
     (``asyncio.run`` would unset it, and Mangum in the same thread relies on it)."""
-    import asyncio
-
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(coroutine)

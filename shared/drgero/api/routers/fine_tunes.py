@@ -9,11 +9,13 @@ workspace's model, leaderboard or job is a 404.
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from drgero.api.deps import CurrentClients, CurrentSettings, CurrentTable, LeaderboardsReader, ModelsWriter, body_limit
 from drgero.core.errors import ApiError
@@ -52,8 +54,6 @@ def _documented_body(model: Any) -> dict[str, Any]:
 
 
 async def _json_object(request: Request) -> Any:
-    import json
-
     try:
         return json.loads(await request.body() or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -86,8 +86,6 @@ async def create_fine_tune(
         ),
     ] = None,
 ) -> JSONResponse:
-    from starlette.concurrency import run_in_threadpool
-
     check_key(idempotency_key)
     raw = await _json_object(request)
     # Blocking backend and S3 calls: off the event loop.

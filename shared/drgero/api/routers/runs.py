@@ -20,8 +20,10 @@ from drgero.api.deps import (
 )
 from drgero.leaderboards.leaderboard import Selection, get_leaderboard
 from drgero.runs import records
-from drgero.runs.review import ReviewSubmission
+from drgero.runs.review import ReviewSubmission, list_review, submit_grades
+from drgero.runs.selection import latest_completed_run, production_model, set_selection
 from drgero.runs.start import StartRunBody
+from drgero.runs.start import start_run as start
 
 router = APIRouter(tags=["runs"])
 
@@ -34,8 +36,6 @@ def start_run(
     clients: CurrentClients,
     body: StartRunBody | None = None,
 ) -> JSONResponse:
-    from drgero.runs.start import start_run as start
-
     run = start(
         settings,
         clients,
@@ -65,8 +65,6 @@ def list_runs(
 
 @router.get("/api/leaderboards/{id}/ranking", summary="Current ranking and production model")
 def ranking(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
-    from drgero.runs.selection import latest_completed_run, production_model
-
     leaderboard = get_leaderboard(table, principal.workspace_id, id)
     latest = latest_completed_run(table, id)
     ranking = records.ranking_of(latest) if latest else None
@@ -86,8 +84,6 @@ def ranking(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict
 
 @router.put("/api/leaderboards/{id}/selection", summary="Choose how the production model is selected")
 def put_selection(id: str, principal: LeaderboardsWriter, table: CurrentTable, body: Selection) -> dict:
-    from drgero.runs.selection import set_selection
-
     return set_selection(table, principal.workspace_id, id, body)
 
 
@@ -98,6 +94,7 @@ def get_run(run_id: str, principal: LeaderboardsReader, table: CurrentTable) -> 
 
 @router.post("/api/runs/{run_id}/cancel", status_code=202, summary="Cancel a run")
 def cancel(run_id: str, principal: RunsWriter, settings: CurrentSettings, clients: CurrentClients) -> dict:
+    # Cold start: cancelling is rare; runs.cancel stays off the api function's import.
     from drgero.runs.cancel import cancel_run
 
     return records.public_run(cancel_run(settings, clients, principal.workspace_id, run_id), include_configs=False)
@@ -111,8 +108,6 @@ def list_reviews(
     clients: CurrentClients,
     page: int = Query(default=0, ge=0, le=10_000_000),
 ) -> dict:
-    from drgero.runs.review import list_review
-
     return list_review(settings, clients, principal.workspace_id, run_id, page)
 
 
@@ -124,6 +119,4 @@ def submit_reviews(
     clients: CurrentClients,
     body: ReviewSubmission,
 ) -> dict:
-    from drgero.runs.review import submit_grades
-
     return submit_grades(settings, clients, principal, run_id, body)

@@ -13,7 +13,7 @@ from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.own_models import registry as drgero_models
-from drgero.own_models.finetune.backend import BackendJob
+from drgero.own_models.finetune.backend import BackendJob, FineTuneBackend
 from drgero.own_models.finetune.endings import (
     end_job_operation,
     ending_changes,
@@ -23,6 +23,7 @@ from drgero.own_models.finetune.endings import (
 )
 from drgero.own_models.finetune.records import FAILED, SUCCEEDED, TERMINAL
 from drgero.own_models.finetune.tracing import emit_trace
+from drgero.providers.types import EndpointAuth
 from drgero.store.keys import drgero_model_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -117,9 +118,6 @@ def _version_record(
 ) -> dict[str, Any]:
     """A model version calling the tuned model on the backend's chat endpoint, through the
     models module's own record builder (same secret encryption and shape)."""
-    from drgero.own_models.finetune.backend import FineTuneBackend
-    from drgero.providers.types import EndpointAuth
-
     url = FineTuneBackend(settings.fine_tune).inference_url
     key = settings.fine_tune.api_key
     auth = EndpointAuth(kind="bearer", secret=key) if key else EndpointAuth()

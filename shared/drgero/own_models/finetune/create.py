@@ -28,6 +28,7 @@ from drgero.own_models.finetune.bodies import FineTuneCreate
 from drgero.own_models.finetune.records import STARTING
 from drgero.own_models.finetune.start import export_for, start
 from drgero.own_models.finetune.tracing import trace_id_of
+from drgero.runs.dataset import pinned_dataset
 from drgero.store.keys import (
     FINE_TUNE_ACTIVE_INDEX_PK,
     drgero_model_key,
@@ -72,8 +73,6 @@ def create_job(
     With an ``idempotency_key``, a retry with the same body returns the first request's job
     (``item["replayed"]`` is True) for ``fine_tune.idempotency_seconds``, whatever became of
     it; the key's record is written in the job's own transaction."""
-    from drgero.runs.dataset import pinned_dataset
-
     request: FineTuneCreate = parse(FineTuneCreate, body, "The fine-tune request is not valid.")
     model = drgero_models.get_model(table, workspace_id, model_id)
     if model.get("status") == drgero_models.DELETING:

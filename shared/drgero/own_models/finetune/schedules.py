@@ -33,6 +33,7 @@ from drgero.own_models.finetune.backend import BackendFactory, default_backend
 from drgero.own_models.finetune.bodies import FineTuneCreate
 from drgero.own_models.finetune.create import create_job
 from drgero.own_models.finetune.records import latest_job
+from drgero.runs.dataset import pinned_dataset
 from drgero.store.keys import drgero_model_key, fine_tune_schedule_key
 from drgero.store.table import MetadataTable
 
@@ -89,6 +90,8 @@ def put_schedule(
     table: MetadataTable, settings: Settings, clients: AwsClients, workspace_id: str, model_id: str, body: Any
 ) -> dict[str, Any]:
     """``PUT /api/models/{id}/fine-tune-schedule``: stores the schedule and syncs EventBridge."""
+    # Cold start: run schedules (the EventBridge Scheduler code) load only when a fine-tune
+    # schedule is written or removed; off the api function's import.
     from drgero.runs.schedules import parse_schedule
 
     request: ScheduleBody = parse(ScheduleBody, body, "The fine-tune schedule is not valid.")
@@ -129,7 +132,7 @@ def delete_schedule(
 
 
 def _sync(settings: Settings, clients: AwsClients, item: dict[str, Any], config: Any) -> None:
-    from drgero.runs.schedules import upsert_schedule
+    from drgero.runs.schedules import upsert_schedule  # Cold start: as in put_schedule.
 
     if not config.enabled:
         _delete_remote(settings, clients, item["model_id"])
@@ -149,7 +152,7 @@ def _sync(settings: Settings, clients: AwsClients, item: dict[str, Any], config:
 
 
 def _delete_remote(settings: Settings, clients: AwsClients, model_id: str) -> bool:
-    from drgero.runs.schedules import delete_named_schedule
+    from drgero.runs.schedules import delete_named_schedule  # Cold start: as in put_schedule.
 
     return delete_named_schedule(settings, clients, schedule_name(model_id))
 
@@ -165,8 +168,6 @@ def run_scheduled(
     ``{"outcome": "started" | "dataset_unchanged" | "in_progress" | "dataset_empty" |
     "no_schedule" | "not_trainable", "job_id"?}``; never raises for an expected skip, so
     EventBridge does not retry a firing that has nothing to do."""
-    from drgero.runs.dataset import pinned_dataset
-
     workspace_id = str(event.get("workspace_id") or "")
     model_id = str(event.get("model_id") or "")
     table = clients.table

@@ -23,6 +23,7 @@ from drgero.own_models.finetune.backend import BackendError, BackendFactory, def
 from drgero.own_models.finetune.endings import finish
 from drgero.own_models.finetune.export import build_export
 from drgero.own_models.finetune.records import FAILED, STARTING, TERMINAL
+from drgero.runs.dataset import read_lines
 from drgero.store.keys import fine_tune_objects
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -30,8 +31,6 @@ logger = logging.getLogger("drgero.own_models.finetune")
 
 
 def export_for(settings: Settings, clients: AwsClients, prompt: str, dataset: dict[str, Any], fraction: float):
-    from drgero.runs.dataset import read_lines
-
     limits = settings.fine_tune
     rows = (json.loads(line) for line in read_lines(clients.s3, settings.aws.bucket_name, dataset))
     return build_export(

@@ -8,6 +8,7 @@ from typing import Any
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.own_models.finetune.records import FAILED
+from drgero.traces import QueueSink, Trace, TraceEmitError
 
 logger = logging.getLogger("drgero.own_models.finetune")
 
@@ -15,8 +16,6 @@ logger = logging.getLogger("drgero.own_models.finetune")
 def emit_trace(settings: Settings, clients: AwsClients, item: dict[str, Any]) -> None:
     """One ``fine_tune`` trace per ended job; its id comes from the job id, so a repeat is
     stored once. A trace that cannot be queued is logged: the job record is the truth."""
-    from drgero.traces import QueueSink, Trace, TraceEmitError
-
     error = (item.get("error") or {}).get("message")
     try:
         trace = Trace(
