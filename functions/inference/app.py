@@ -11,8 +11,8 @@ connections, and a few seconds' cache of each leaderboard's production target.
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from drgero.api.inference_events import error_answer, handle
-from drgero.api.raw_events import finish
+from drgero.api.inference_events import handle
+from drgero.api.raw_events import error_response, finish
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.observability import logger, metrics, tracer
@@ -36,12 +36,12 @@ def _serve(event: dict) -> dict:
     except ApiError as error:
         logger.info("inference refused", extra={"status": error.status, "code": error.code})
         metrics.add_metric(name="InferenceRefused", unit=MetricUnit.Count, value=1)
-        return error_answer(error, event)
+        return error_response(error, event)
     except Exception:  # noqa: BLE001 - an unexpected failure still answers in the route's error shape
         logger.exception("inference failed")
         metrics.add_metric(name="InferenceErrors", unit=MetricUnit.Count, value=1)
         internal = ApiError(500, "internal_error", "Something went wrong on our side; retry the request.")
-        return error_answer(internal, event)
+        return error_response(internal, event)
     metrics.add_metric(name="InferenceCalls", unit=MetricUnit.Count, value=1)
     if outcome.fallback_from:
         metrics.add_metric(name="InferenceFallbacks", unit=MetricUnit.Count, value=1)

@@ -5,12 +5,10 @@ accepts the request whole or refuses it, the result becomes a 202 or the contrac
 No web framework on this import path: it is the hot path apps call on every event.
 """
 
-import base64
-
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from drgero.api.raw_events import error_response, finish, header, json_response
+from drgero.api.raw_events import error_response, finish, header, json_response, raw_body
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.observability import logger, metrics, tracer
@@ -20,16 +18,6 @@ from drgero.identity.principal import Principal
 
 settings = load_settings()
 pusher = Pusher(settings, AwsClients(settings))
-
-
-def _raw_body(event: dict) -> bytes:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        try:
-            return base64.b64decode(body, validate=True)
-        except ValueError as exc:
-            raise ApiError(400, "invalid_json", "The request body is not valid base64.") from exc
-    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -46,7 +34,7 @@ def _serve(event: dict, context) -> dict:
         result = pusher.push(
             principal,
             leaderboard_id,
-            _raw_body(event),
+            raw_body(event),
             idempotency_key=header(event, "Idempotency-Key"),
             lambda_context=context,
         )

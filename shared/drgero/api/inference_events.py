@@ -6,22 +6,14 @@ fields plus OpenAI's ``type`` and ``param``), so contract clients and OpenAI SDK
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from typing import Any
 
-from drgero.api.raw_events import json_response, request_id
-from drgero.core.errors import ApiError
+from drgero.api.raw_events import json_response, read_json
 from drgero.identity.principal import Principal
 from drgero.inference.request import parse_chat, parse_inference
 
 CHAT_RESOURCE = "/v1/chat/completions"
-
-
-def error_answer(error: ApiError, event: dict) -> dict:
-    req_id = request_id(event)
-    return json_response(error.status, error.body(req_id), error.headers)
 
 
 def _headers(outcome: Any) -> dict[str, str]:
@@ -71,36 +63,6 @@ def chat_body(leaderboard_id: str, outcome: Any, now: float | None = None) -> di
     }
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def read_json(event: dict, max_bytes: int) -> Any:
-    """The body as JSON: 413 over ``max_bytes``, 400 when empty, not base64 or not strict
-    JSON (``NaN``/``Infinity`` are refused: they would poison traces and captured rows)."""
-    raw = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(raw, validate=True)
-        except ValueError as exc:
-            raise ApiError(400, "invalid_json", "The request body is not valid base64.") from exc
-    else:
-        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
-    if len(data) > max_bytes:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"The request body is {len(data)} bytes; the limit is {max_bytes} bytes (inference.max_body_bytes).",
-            {"limit_bytes": max_bytes, "size_bytes": len(data)},
-        )
-    if not data.strip():
-        raise ApiError(400, "invalid_json", "The request body is empty; send a JSON object.")
-    try:
-        return json.loads(data, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
-
-
 def handle(event: dict, service: Any) -> tuple[dict, Any]:
     """One request: (HTTP answer, the outcome or None). Raises ApiError for the caller to map."""
     settings = service.settings.inference
@@ -109,7 +71,7 @@ def handle(event: dict, service: Any) -> tuple[dict, Any]:
     path_leaderboard = None if chat else str((event.get("pathParameters") or {}).get("id") or "")
     # Credentials before the body: a caller who may not call inference learns nothing more.
     service.authorize(principal, path_leaderboard)
-    body = read_json(event, settings.max_body_bytes)
+    body = read_json(event, settings.max_body_bytes, "inference.max_body_bytes")
     if chat:
         leaderboard_id, request = parse_chat(body, settings)
         outcome = service.infer(principal, leaderboard_id, request)

@@ -30,25 +30,38 @@ def request_id(event: dict) -> str:
     return str((event.get("requestContext") or {}).get("requestId") or "local")
 
 
-def json_body(event: dict, max_bytes: int) -> Any:
-    """The request body as JSON: 413 over ``max_bytes``, 400 when it is not JSON."""
-    raw = event.get("body") or ""
+def raw_body(event: dict) -> bytes:
+    """The request body as bytes (API Gateway base64-encodes binary bodies); 400 ``invalid_json``
+    when a body that says it is base64 is not."""
+    body = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        raw_bytes = base64.b64decode(raw)
-    else:
-        raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-    if len(raw_bytes) > max_bytes:
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_json", "The request body is not valid base64.") from exc
+    return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json(event: dict, max_bytes: int, setting: str) -> Any:
+    """The body as JSON: 413 over ``max_bytes`` (naming ``setting``), 400 when empty, not base64
+    or not strict JSON (``NaN``/``Infinity`` are refused: they would poison traces and rows)."""
+    data = raw_body(event)
+    if len(data) > max_bytes:
         raise ApiError(
             413,
             "payload_too_large",
-            f"The request body is {len(raw_bytes)} bytes; the limit is {max_bytes} bytes.",
-            {"limit_bytes": max_bytes, "size_bytes": len(raw_bytes)},
+            f"The request body is {len(data)} bytes; the limit is {max_bytes} bytes ({setting}).",
+            {"limit_bytes": max_bytes, "size_bytes": len(data)},
         )
-    if not raw_bytes.strip():
-        raise ApiError(400, "invalid_json", "The request body is empty; send a JSON document.")
+    if not data.strip():
+        raise ApiError(400, "invalid_json", "The request body is empty; send a JSON object.")
     try:
-        return json.loads(raw_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(data, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
 
 
