@@ -2,7 +2,9 @@
 
 - ``settings``: the one typed settings class, read from the environment once by handlers.
 - ``aws``: the AWS clients, built lazily once per process and passed into the domain.
-- ``errors``: ``ApiError``, the contract's error body and its shorthands.
+- ``errors``: ``ApiError``, the one error body (the contract's fields plus OpenAI's) and its shorthands.
+- ``error_codes``: the registry of every error code with its status and meaning (docs/api.md's table).
+- ``cors``: which browser origins may call the API, and the CORS headers of answers and preflights.
 - ``ids``: time-ordered, unguessable ids (``lb_01jd…``).
 - ``clock``: ``now()`` and the timestamp formats items and answers use.
 - ``validation``: the strict pydantic base models, and a failed validation as the 400 ``ApiError``.
