@@ -4,6 +4,7 @@ Settings a function would read from an environment."""
 from __future__ import annotations
 
 from drgero.core.settings import Settings
+from localcloud.identity import settings_from_env as local_settings_from_env
 
 TEST_ENV = {
     "DRGERO_ENVIRONMENT": "test",
@@ -12,21 +13,13 @@ TEST_ENV = {
 
 
 def settings_from_env(env: dict[str, str], **overrides) -> Settings:
-    """Settings as a function would read them from ``env`` (DRGERO_GROUP__NAME variables);
-    ``overrides`` are ``group__name=value``."""
-    nested: dict = {}
-    for key, value in env.items():
-        if not key.startswith("DRGERO_"):
-            continue
-        path = key.removeprefix("DRGERO_").lower().split("__")
-        node = nested
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
+    """Settings as a function would read them from ``env`` (DRGERO_GROUP__NAME variables), read
+    the local cloud's way (``localcloud.identity.settings_from_env``); ``overrides`` are
+    ``group__name=value``."""
+    merged = dict(env)
     for key, value in overrides.items():
-        group, _, name = key.partition("__")
-        nested.setdefault(group, {})[name] = value
-    return Settings(**nested)
+        merged[f"DRGERO_{key.upper()}"] = value
+    return local_settings_from_env(merged)
 
 
 def relaxed_settings(settings: Settings) -> Settings:
