@@ -72,17 +72,6 @@ def not_running_message(path: Path, info: dict[str, Any] | None) -> str:
     )
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Atomic write, readable by the owner only (it holds a token once identity seeds one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
-
-
 def _banner(cloud: Any, path: Path) -> str:
     res = cloud.resources()
     lines = [
@@ -112,6 +101,7 @@ def _banner(cloud: Any, path: Path) -> str:
 def cmd_local(args: argparse.Namespace) -> int:
     from localcloud.cloud import LocalCloud
     from localcloud.moto_server import StateRestoreError
+    from localcloud.state_dir import write_private_json
 
     settings = load_settings()
     path = state_file(args.state_dir or settings.local.state_dir)
@@ -155,7 +145,7 @@ def cmd_local(args: argparse.Namespace) -> int:
     try:
         # The CLI process is the local cloud: clients built from the environment go to moto too.
         os.environ["AWS_ENDPOINT_URL"] = cloud.aws_endpoint_url
-        _write_json(path, cloud.info())
+        write_private_json(path, cloud.info())  # it holds the owner token: owner-only, atomic
         print(_banner(cloud, path), flush=True)
         while not stop.wait(0.5):
             pass
