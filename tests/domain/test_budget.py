@@ -1,6 +1,5 @@
 """Token budgets: atomic reservations under concurrency, settle/release/sweep in every order."""
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -8,37 +7,16 @@ import pytest
 from drgero.core.errors import ApiError
 from drgero.identity import budget, credentials
 from drgero.identity.principal import Principal, PrincipalKind
-from drgero.store.table import MetadataTable
 from tests.support.identity import new_workspace, use_local_identity
-
-
-class AtomicRequests:
-    """The DynamoDB client with each request executed atomically, as DynamoDB does. moto's
-    in-process backend is not thread-safe (a transaction deep-copies the table while another
-    thread writes), so without this the test would exercise moto's races, not ours. Threads
-    still interleave freely *between* requests, which is where our races would be."""
-
-    def __init__(self, client):
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name):
-        method = getattr(self._client, name)
-        if not callable(method):
-            return method
-
-        def call(*args, **kwargs):
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
 
 
 @pytest.fixture
 def setup(aws):
     use_local_identity(aws)
     ws = new_workspace(aws, "alpha")
-    table = MetadataTable(AtomicRequests(aws.clients.dynamodb), aws.settings.aws.table_name)
+    # No test-side lock: the embedded AWS itself keeps DynamoDB's per-request atomicity
+    # (localcloud.moto_atomic), so the threads below race exactly as they would in AWS.
+    table = aws.clients.table
     _, record = credentials.issue_api_token(table, ws["workspace_id"], "app", {"inference"}, budget_usd=10.0)
     principal = Principal(
         kind=PrincipalKind.API_TOKEN,

@@ -17,7 +17,6 @@ from drgero.identity.credentials import get_api_token
 from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
 from drgero.inference.request import InferenceRequest
 from drgero.inference.service import InferenceService, with_conflict_retry
-from tests.support.aws import make_atomic
 from tests.support.inference import make_world
 
 
@@ -60,7 +59,6 @@ def test_concurrent_calls_with_one_token_are_each_charged_exactly_once(aws, sand
     world.select("priced")
     _secret, token_id = world.token_with(["inference"], budget_usd=1.0)
 
-    make_atomic(aws.clients)
     conflicting = ConflictingDynamo(aws.clients.dynamodb)
     aws.clients.__dict__["dynamodb"] = conflicting
     service = InferenceService(aws.settings, aws.clients)

@@ -4,7 +4,6 @@ consumer would, and clients whose requests are atomic (as in AWS) for concurrenc
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from drgero.store.table import MetadataTable
@@ -30,32 +29,3 @@ def drain_queue(aws: Any, queue_url: str) -> list[str]:
 def queued_traces(aws: Any) -> list[dict[str, Any]]:
     """The traces waiting on the traces queue (what the functions emitted), taken off it."""
     return [json.loads(body) for body in drain_queue(aws, aws.settings.aws.traces_queue_url)]
-
-
-class AtomicRequests:
-    """A boto3 client whose requests each run atomically, as they do in AWS. moto's in-process
-    backend is not thread-safe (a transaction deep-copies the table while another thread
-    writes), so without this a concurrency test would exercise moto's races, not ours.
-    Threads still interleave freely between requests, which is where our races would be."""
-
-    _lock = threading.Lock()  # one lock for every wrapped client: one moto
-
-    def __init__(self, client):
-        self._client = client
-
-    def __getattr__(self, name):
-        method = getattr(self._client, name)
-        if not callable(method):
-            return method
-
-        def call(*args, **kwargs):
-            with AtomicRequests._lock:
-                return method(*args, **kwargs)
-
-        return call
-
-
-def make_atomic(clients) -> None:
-    """Wraps an AwsClients' DynamoDB and S3 clients (and so every table built on them)."""
-    clients.__dict__["dynamodb"] = AtomicRequests(clients.dynamodb)
-    clients.__dict__["s3"] = AtomicRequests(clients.s3)
