@@ -73,6 +73,10 @@ class MotoServer:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            # Its own session: a Ctrl-C in the terminal (SIGINT to the whole foreground process
+            # group) must not kill it before its final save. It stops when we close its stdin
+            # (stop(), or our own death), which is when it saves and exits.
+            start_new_session=True,
         )
         threading.Thread(target=self._read_lines, args=(self._proc.stdout,), daemon=True).start()
         fields = self._read_port_line().split()  # PORT <port> RESTORED <0|1>

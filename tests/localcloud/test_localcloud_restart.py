@@ -238,3 +238,55 @@ def test_drgero_local_replaces_a_stale_local_json_and_restores_its_state(tmp_pat
     assert (second["workspace_id"], second["token"]) == (first["workspace_id"], first["token"])
     third, _ = _drgero_local(state, "--fresh")
     assert third["restored"] is False and third["workspace_id"] != first["workspace_id"]
+
+
+def _start_local(state) -> tuple[subprocess.Popen, dict]:
+    """``drgero local`` in a process group of its own, as a terminal runs it; its local.json."""
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    argv = [sys.executable, "-m", "drgero_ops.cli", "local", "--api-port", "0", "--aws-port", "0",
+            "--sandbox-port", "0", "--state-dir", str(state)]  # fmt: skip
+    local_json = state / "local.json"
+    proc = subprocess.Popen(  # noqa: S603 - our own console script
+        argv, cwd=state.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline and not local_json.exists():
+        time.sleep(0.1)
+    return proc, json.loads(local_json.read_text())
+
+
+def _ctrl_c(proc: subprocess.Popen) -> str:
+    """What a Ctrl-C at the terminal does: SIGINT to the whole foreground process group."""
+    os.killpg(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    return output
+
+
+def test_a_ctrl_c_right_after_a_write_keeps_the_write(tmp_path):
+    # The embedded AWS runs in a session of its own: the terminal's SIGINT reaches only
+    # `drgero local`, which closes the moto process's stdin, and that final save keeps what
+    # was written after the last periodic save.
+    state = tmp_path / "state"
+    state.mkdir()
+    proc, info = _start_local(state)
+    try:
+        headers = {"Authorization": f"Bearer {info['token']}"}
+        body = {"name": "kept", "prompt": "Q: {input}", "dataset": {"mode": "PUSH"}, "evaluation": {"type": "exact"}}
+        created = httpx.post(f"{info['api_url']}/api/leaderboards", headers=headers, json=body, timeout=30)
+        assert created.status_code == 201, created.text
+        _ctrl_c(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    proc, info = _start_local(state)
+    try:
+        listed = httpx.get(f"{info['api_url']}/api/leaderboards", headers=headers, timeout=30).json()
+        assert [lb["id"] for lb in listed["leaderboards"]] == [created.json()["id"]]
+        _ctrl_c(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
