@@ -4,7 +4,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
 from drgero.api.app import create_app
-from drgero.api.raw_events import finish, preflight_answer
+from drgero.api.raw_events import finish, preflight_answer, too_deep_answer
 from drgero.core.aws import AwsClients
 from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
@@ -18,6 +18,7 @@ _asgi = Mangum(app, lifespan="off")
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event, context):
-    # CORS preflights (OPTIONS without credentials) are answered here, off the web framework.
-    response = preflight_answer(event, settings) or _asgi(event, context)
+    # Answered here, off the web framework: CORS preflights (OPTIONS without credentials), and
+    # bodies nested too deep to parse safely (api.max_json_depth).
+    response = preflight_answer(event, settings) or too_deep_answer(event, settings) or _asgi(event, context)
     return finish(event, response, settings)

@@ -71,7 +71,7 @@ def handle(event: dict, service: Any) -> tuple[dict, Any]:
     path_leaderboard = None if chat else str((event.get("pathParameters") or {}).get("id") or "")
     # Credentials before the body: a caller who may not call inference learns nothing more.
     service.authorize(principal, path_leaderboard)
-    body = read_json(event, settings.max_body_bytes, "inference.max_body_bytes")
+    body = read_json(event, settings.max_body_bytes, "inference.max_body_bytes", service.settings.api.max_json_depth)
     if chat:
         leaderboard_id, request = parse_chat(body, settings)
         outcome = service.infer(principal, leaderboard_id, request)

@@ -14,6 +14,7 @@ from typing import Any
 
 from drgero.core import cors
 from drgero.core.errors import ApiError
+from drgero.core.json_depth import check_depth
 from drgero.core.settings import Settings
 
 
@@ -46,9 +47,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def read_json(event: dict, max_bytes: int, setting: str) -> Any:
-    """The body as JSON: 413 over ``max_bytes`` (naming ``setting``), 400 when empty, not base64
-    or not strict JSON (``NaN``/``Infinity`` are refused: they would poison traces and rows)."""
+def read_json(event: dict, max_bytes: int, setting: str, max_depth: int) -> Any:
+    """The body as JSON: 413 over ``max_bytes`` (naming ``setting``), 400 when empty, nested
+    deeper than ``max_depth``, not base64 or not strict JSON (``NaN``/``Infinity`` are refused:
+    they would poison traces and rows)."""
     data = raw_body(event)
     if len(data) > max_bytes:
         raise ApiError(
@@ -59,6 +61,7 @@ def read_json(event: dict, max_bytes: int, setting: str) -> Any:
         )
     if not data.strip():
         raise ApiError(400, "invalid_json", "The request body is empty; send a JSON object.")
+    check_depth(data, max_depth)
     try:
         return json.loads(data, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -87,6 +90,19 @@ def finish(event: dict, response: dict, settings: Settings) -> dict:
         if name.lower() not in present:
             headers[name] = value
     return response
+
+
+def too_deep_answer(event: dict, settings: Settings) -> dict | None:
+    """The 400 ``json_too_deep`` answer for a body nested deeper than ``api.max_json_depth``
+    (None when it is not): the api function checks every body before its web framework parses
+    it, so no route can meet a ``RecursionError``."""
+    if not event.get("body"):
+        return None
+    try:
+        check_depth(raw_body(event), settings.api.max_json_depth)
+    except ApiError as error:
+        return error_response(error, event)
+    return None
 
 
 def preflight_answer(event: dict, settings: Settings) -> dict | None:

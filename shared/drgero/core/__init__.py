@@ -4,6 +4,7 @@
 - ``aws``: the AWS clients, built lazily once per process and passed into the domain.
 - ``errors``: ``ApiError``, the one error body (the contract's fields plus OpenAI's) and its shorthands.
 - ``error_codes``: the registry of every error code with its status and meaning (docs/api.md's table).
+- ``json_depth``: the bound on a JSON body's nesting, checked before parsing (400 ``json_too_deep``).
 - ``cors``: which browser origins may call the API, and the CORS headers of answers and preflights.
 - ``ids``: time-ordered, unguessable ids (``lb_01jd…``).
 - ``clock``: ``now()`` and the timestamp formats items and answers use.

@@ -58,6 +58,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
         400, meaning="The user belongs to several workspaces and sent no X-Workspace-Id header."
     ),
     "budget_limited_token": _code(403, meaning="A token with a budget tried to create tokens."),
+    "json_too_deep": _code(400, meaning="The JSON body nests deeper than api.max_json_depth levels."),
     "cors_origin_not_allowed": _code(
         403, meaning="A CORS preflight from an origin that api.cors_allowed_origins does not list."
     ),

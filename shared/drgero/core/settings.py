@@ -59,6 +59,10 @@ class ApiSettings(BaseModel):
     cors_allowed_origins: list[str] = []
     # How long a browser may cache a preflight answer, in seconds.
     cors_max_age_seconds: int = 600
+    # Deepest nesting of arrays/objects a JSON request body may have, on every JSON surface
+    # (400 json_too_deep above it, checked before parsing). OpenAI tools/json_schema payloads
+    # nest about a dozen levels.
+    max_json_depth: int = Field(64, ge=8, le=512)
 
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod

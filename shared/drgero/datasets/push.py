@@ -43,6 +43,7 @@ from drgero.core.clock import now as utc_now
 from drgero.core.errors import ApiError
 from drgero.core.idempotency import check_key
 from drgero.core.ids import new_id
+from drgero.core.json_depth import check_depth
 from drgero.core.settings import Settings
 from drgero.datasets.rows import normalize_rows
 from drgero.identity.access import require_leaderboard_access
@@ -93,6 +94,7 @@ def parse_body(raw: bytes, settings: Settings) -> list[Any]:
         )
     if not raw.strip():
         raise ApiError(400, "invalid_json", "The request body is empty; send a row, an array of rows or {rows: [...]}.")
+    check_depth(raw, settings.api.max_json_depth)
     try:
         document = json.loads(raw, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
