@@ -86,7 +86,7 @@ def _read_dead_letters(
         for message in messages:
             try:
                 outcome = _dead_letter(settings, clients, message["Body"], step)
-            except Exception:
+            except Exception:  # one message's trouble must not stop the others; the sweep raises at the end
                 logger.exception("dead-lettered message not handled", extra={"message_id": message["MessageId"]})
                 errors.append(message["MessageId"])
                 outcome = "unhandled"
@@ -150,7 +150,7 @@ def _end_stalled(settings: Settings, clients: AwsClients, counts: Counter[str], 
         run_id = entry["run_id"]
         try:
             outcome = _watch(settings, clients, run_id, now)
-        except Exception:
+        except Exception:  # one run's trouble must not stop the others; the sweep raises at the end
             logger.exception("stalled run not handled", extra={"run_id": run_id})
             errors.append(run_id)
             outcome = "unhandled"
