@@ -159,7 +159,7 @@ def test_manual_trace_on_another_workspaces_leaderboard_is_404(aws):
         (json.dumps({"name": "x", "created_at": "2999-01-01T00:00:00Z"}), "invalid_request"),
         (json.dumps({"name": "x", "created_at": "2001-01-01T00:00:00Z"}), "invalid_request"),
         ('{"name": "x", "metadata": {"a": ' + "[" * 40 + "]" * 40 + "}}", "invalid_request"),  # too deep
-        ('{"name": "x", "input": ' + "[" * 30000 + "]" * 30000 + "}", "invalid_json"),  # deeper than the parser
+        ('{"name": "x", "input": ' + "[" * 30000 + "]" * 30000 + "}", "json_too_deep"),  # api.max_json_depth
     ],
 )
 def test_malformed_manual_trace_is_400(aws, raw, code):
