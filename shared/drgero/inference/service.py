@@ -255,7 +255,7 @@ class InferenceService:
             )
         except ApiError:
             raise  # refused (402, 401): nothing is held
-        except Exception:
+        except Exception:  # any other failure is ambiguous; released below, then re-raised
             # Ambiguous: the reservation may have committed before the error reached us (a
             # timeout, a 5xx after the write). No hold may outlive this call, so release it by
             # its id; a reservation that never committed has nothing to release.
