@@ -8,10 +8,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from drgero.identity.credentials import get_api_token
-from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
 from drgero.inference.request import InferenceRequest
-from drgero.inference.service import InferenceService
-from tests.support.inference import make_world
+from tests.support.inference import budgeted_service
 
 
 class LostAnswerDynamo:
@@ -33,17 +31,8 @@ class LostAnswerDynamo:
 
 
 def test_an_ambiguous_reserve_is_released_before_the_error_surfaces(aws, sandbox):
-    world = make_world(aws, sandbox)
-    world.leaderboard()
-    world.attach_custom("priced")
-    world.select("priced")
-    _secret, token_id = world.token_with(["inference"], budget_usd=1.0)
-    lost = LostAnswerDynamo(aws.clients.dynamodb)
-    aws.clients.__dict__["dynamodb"] = lost
-    service = InferenceService(aws.settings, aws.clients)
-    principal = Principal(
-        kind=PrincipalKind.API_TOKEN, workspace_id=world.workspace_id, scopes=ALL_SCOPES, token_id=token_id
-    )
+    world, service, principal, token_id = budgeted_service(aws, sandbox, LostAnswerDynamo)
+    lost = aws.clients.dynamodb
     with pytest.raises(ClientError):
         service.infer(principal, world.leaderboard_id, InferenceRequest("question", None, 200, None, {}))
     assert lost.lost == 1

@@ -14,10 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from drgero.identity.credentials import get_api_token
-from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
 from drgero.inference.request import InferenceRequest
-from drgero.inference.service import InferenceService, with_conflict_retry
-from tests.support.inference import make_world
+from drgero.inference.service import with_conflict_retry
+from tests.support.inference import budgeted_service, make_world
 
 
 def _conflict() -> ClientError:
@@ -53,18 +52,8 @@ class ConflictingDynamo:
 
 
 def test_concurrent_calls_with_one_token_are_each_charged_exactly_once(aws, sandbox):
-    world = make_world(aws, sandbox)
-    world.leaderboard()
-    world.attach_custom("priced")
-    world.select("priced")
-    _secret, token_id = world.token_with(["inference"], budget_usd=1.0)
-
-    conflicting = ConflictingDynamo(aws.clients.dynamodb)
-    aws.clients.__dict__["dynamodb"] = conflicting
-    service = InferenceService(aws.settings, aws.clients)
-    principal = Principal(
-        kind=PrincipalKind.API_TOKEN, workspace_id=world.workspace_id, scopes=ALL_SCOPES, token_id=token_id
-    )
+    world, service, principal, token_id = budgeted_service(aws, sandbox, ConflictingDynamo)
+    conflicting = aws.clients.dynamodb
 
     def call(i: int):
         request = InferenceRequest(f"question number {i}", None, 200, None, {})

@@ -155,3 +155,23 @@ def make_world(aws, sandbox: str, **env: str) -> World:
     world = World(aws, sandbox, Api(aws), seeded["workspace_id"], seeded["token"], seeded["token_id"])
     put_integration(world.settings(), aws.clients, world.workspace_id, "openrouter", SANDBOX_KEY)
     return world
+
+
+def budgeted_service(aws, sandbox: str, dynamodb_wrapper: Any, budget_usd: float = 1.0) -> tuple[World, Any, Any, str]:
+    """A leaderboard serving the fixed-price ``priced`` custom model, an API token with
+    ``budget_usd``, and an in-process ``InferenceService`` whose DynamoDB client is wrapped by
+    ``dynamodb_wrapper(client)`` (a fault injector). Returns (world, service, principal, token id)."""
+    from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
+    from drgero.inference.service import InferenceService
+
+    world = make_world(aws, sandbox)
+    world.leaderboard()
+    world.attach_custom("priced")
+    world.select("priced")
+    _secret, token_id = world.token_with(["inference"], budget_usd=budget_usd)
+    aws.clients.__dict__["dynamodb"] = dynamodb_wrapper(aws.clients.dynamodb)
+    service = InferenceService(aws.settings, aws.clients)
+    principal = Principal(
+        kind=PrincipalKind.API_TOKEN, workspace_id=world.workspace_id, scopes=ALL_SCOPES, token_id=token_id
+    )
+    return world, service, principal, token_id
