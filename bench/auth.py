@@ -8,8 +8,8 @@ Against the embedded AWS (a moto server on loopback, resources created from temp
   with the lookup cached, and with the cache cleared (one GetItem, plus the throttled
   ``last_used_at`` write);
 - ``jwt_hs256_cache_hit``: a user session (HS256 verify + cached memberships);
-- ``budget_reserve+settle``: one reservation transaction plus its settlement (two
-  transactions and a read), the budget overhead of a paid call.
+- ``budget_reserve+settle``: the budget overhead of a paid call, one conditional UpdateItem
+  to reserve and one to settle.
 
 Loopback moto is faster than DynamoDB (single-digit ms per request in a region); read the
 numbers as relative costs. Median, p95, min and max of ``BENCH_AUTH_N`` requests (default 300).

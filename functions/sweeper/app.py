@@ -27,7 +27,7 @@ def consolidation_sweep(settings: Settings, clients: AwsClients) -> dict:
 
 
 def reservation_sweep(settings: Settings, clients: AwsClients) -> dict:
-    """Charges budget reservations left open by callers that died (drgero.identity.budget.sweep)."""
+    """Releases budget holds left open by callers that died (drgero.identity.budget.sweep)."""
     from drgero.identity.budget import sweep  # Cold start: per job, as above (loads boto3 via the table).
 
     return sweep(clients.table)

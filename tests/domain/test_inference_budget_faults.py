@@ -13,7 +13,8 @@ from tests.support.inference import budgeted_service
 
 
 class LostAnswerDynamo:
-    """Applies the first TransactWriteItems, then raises as if its answer was lost (500)."""
+    """Applies the first reserve (the UpdateItem that adds a hold), then raises as if its
+    answer was lost (500)."""
 
     def __init__(self, client) -> None:
         self._client = client
@@ -22,11 +23,11 @@ class LostAnswerDynamo:
     def __getattr__(self, name):
         return getattr(self._client, name)
 
-    def transact_write_items(self, **kwargs):
-        answer = self._client.transact_write_items(**kwargs)
-        if self.lost == 0:
+    def update_item(self, **kwargs):
+        answer = self._client.update_item(**kwargs)
+        if self.lost == 0 and "holds.#h = :hold" in kwargs["UpdateExpression"]:
             self.lost += 1
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "lost"}}, "TransactWriteItems")
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "lost"}}, "UpdateItem")
         return answer
 
 
@@ -38,7 +39,7 @@ def test_an_ambiguous_reserve_is_released_before_the_error_surfaces(aws, sandbox
     assert lost.lost == 1
     token = get_api_token(world.table, world.workspace_id, token_id)
     assert token["reserved_micro_usd"] == 0 and token["spent_micro_usd"] == 0
-    assert token["remaining_micro_usd"] == 1_000_000
+    assert token["remaining_micro_usd"] == 1_000_000 and token["holds"] == {}
     # The next call works and is charged once.
     outcome = service.infer(principal, world.leaderboard_id, InferenceRequest("again", None, 200, None, {}))
     token = get_api_token(world.table, world.workspace_id, token_id)

@@ -1,59 +1,53 @@
-"""Money under concurrency and faults: many simultaneous calls with one budgeted token, while
-DynamoDB cancels some budget transactions with TransactionConflict (what it does when two
-transactions touch the same token item). Every call is charged exactly once, nothing stays
-reserved, and the usage report counts every call. Also: an unexpected failure answers in the
-route's error shape."""
+"""Money under concurrency: many simultaneous calls with one budgeted token. The budget path
+is one conditional UpdateItem to reserve and one to settle, never a transaction on the token
+item (in real DynamoDB concurrent transactions on one item cancel each other with
+TransactionConflict), so concurrent calls never fail because of each other. Every call is
+charged exactly once, nothing stays reserved, and the usage report counts every call. Also:
+an unexpected failure answers in the route's error shape."""
 
 from __future__ import annotations
 
-import itertools
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-from botocore.exceptions import ClientError
-
+from drgero.identity import budget
 from drgero.identity.credentials import get_api_token
 from drgero.inference.request import InferenceRequest
-from drgero.inference.service import with_conflict_retry
 from tests.support.inference import budgeted_service, make_world
 
 
-def _conflict() -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
-            "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
-        },
-        "TransactWriteItems",
-    )
-
-
-class ConflictingDynamo:
-    """Cancels every third TransactWriteItems with TransactionConflict (nothing written)."""
+class CountingDynamo:
+    """Counts the writes that touch the token's item, by operation."""
 
     def __init__(self, client) -> None:
         self._client = client
-        self._count = itertools.count()
         self._lock = threading.Lock()
-        self.injected = 0
+        self.writes: Counter[str] = Counter()
+        self.token_sk = ""
 
     def __getattr__(self, name):
         return getattr(self._client, name)
 
-    def transact_write_items(self, **kwargs):
+    def _count(self, operation: str) -> None:
         with self._lock:
-            n = next(self._count)
-        if n % 3 == 1:
-            with self._lock:
-                self.injected += 1
-            raise _conflict()
+            self.writes[operation] += 1
+
+    def update_item(self, **kwargs):
+        if kwargs["Key"]["sk"]["S"] == self.token_sk:
+            self._count("update_item")
+        return self._client.update_item(**kwargs)
+
+    def transact_write_items(self, **kwargs):
+        if any(self.token_sk in str(op) for op in kwargs["TransactItems"]):
+            self._count("transact_write_items")
         return self._client.transact_write_items(**kwargs)
 
 
 def test_concurrent_calls_with_one_token_are_each_charged_exactly_once(aws, sandbox):
-    world, service, principal, token_id = budgeted_service(aws, sandbox, ConflictingDynamo)
-    conflicting = aws.clients.dynamodb
+    world, service, principal, token_id = budgeted_service(aws, sandbox, CountingDynamo)
+    counting = aws.clients.dynamodb
+    counting.token_sk = f"TOKEN#{token_id}"
 
     def call(i: int):
         request = InferenceRequest(f"question number {i}", None, 200, None, {})
@@ -62,38 +56,19 @@ def test_concurrent_calls_with_one_token_are_each_charged_exactly_once(aws, sand
     with ThreadPoolExecutor(max_workers=12) as pool:
         outcomes = list(pool.map(call, range(24)))
 
-    assert conflicting.injected > 0
     assert len({o.trace_id for o in outcomes}) == 24
+    # Two single writes per call on the token item (reserve, settle), no transaction.
+    assert counting.writes == Counter({"update_item": 48})
     spent = sum(round(o.cost_usd * 1_000_000) for o in outcomes)
     record = get_api_token(world.table, world.workspace_id, token_id)
-    assert record["reserved_micro_usd"] == 0
+    assert record["reserved_micro_usd"] == 0 and record["holds"] == {}
     assert record["spent_micro_usd"] == spent
     assert record["remaining_micro_usd"] == 1_000_000 - spent
-    usage = world.table.get(f"WS#{world.workspace_id}", f"USAGE#TOKEN#{token_id}")
-    assert usage["calls"] == 24
-    assert usage["spent_micro_usd"] == spent
-
-
-def test_conflict_retry_gives_up_after_its_attempts_and_never_retries_other_errors():
-    attempts = []
-
-    def always_conflicts():
-        attempts.append(1)
-        raise _conflict()
-
-    with pytest.raises(ClientError):
-        with_conflict_retry(always_conflicts, attempts=3, sleep=lambda _s: None)
-    assert len(attempts) == 3
-
-    other = []
-
-    def fails_otherwise():
-        other.append(1)
-        raise ValueError("not a conflict")
-
-    with pytest.raises(ValueError):
-        with_conflict_retry(fails_otherwise, sleep=lambda _s: None)
-    assert len(other) == 1
+    usage = budget.usage_report(world.table, world.workspace_id)
+    row = next(r for r in usage["by_token"] if r["token_id"] == token_id)
+    assert row["calls"] == 24
+    assert round(row["spent_usd"] * 1_000_000) == spent
+    assert sum(m["calls"] for m in usage["by_month"]) == 24
 
 
 def test_an_unexpected_failure_is_a_500_in_the_routes_shape(aws, sandbox, monkeypatch):

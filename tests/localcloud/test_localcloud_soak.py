@@ -25,6 +25,9 @@ PUSHERS = 30
 ROWS_PER_PUSH = 3
 DAILY_LIMIT = 40  # 13 pushes of 3 rows fit (39), the 14th would make 42
 TOKEN_LIMIT = 8
+CHARGES = 100
+PRICE_USD = 0.01  # the fixed price of one call: one output token at $10,000 per million
+BUDGET_USD = 0.37  # exactly 37 calls fit
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +51,10 @@ def http(cloud):
     with httpx.Client(
         base_url=cloud.api_url, timeout=60, limits=limits, headers={"Authorization": f"Bearer {token}"}
     ) as client:
+        # The budgeted token is made first, before the token-limit race fills the workspace.
+        client.budgeted = client.post(
+            "/api/tokens", json={"name": "budgeted", "scopes": ["inference"], "budget_usd": BUDGET_USD}
+        ).json()
         yield client
 
 
@@ -143,3 +150,52 @@ def test_token_limit_is_exact_under_concurrency(http):
     with ThreadPoolExecutor(5) as pool:
         again = list(pool.map(create, range(5)))
     assert sorted(a.status_code for a in again).count(201) == 1
+
+
+def test_concurrent_charges_on_a_budgeted_token_are_exact(http, cloud):
+    """A fixed-price model (its worst case is its price: one output token, and the sandbox's
+    arithmetic answer is one token), so exactly budget / price calls can succeed."""
+    created = http.post(
+        "/api/leaderboards",
+        json={"name": "charges", "prompt": "{input}", "dataset": {"mode": "PUSH"}, "evaluation": {"type": "exact"}},
+    )
+    assert created.status_code == 201, created.text
+    lb = created.json()["id"]
+    rows = [{"id": f"sum-{i}", "input": f"{i} + 1", "output": str(i + 1)} for i in range(100)]
+    assert http.post(f"/v1/leaderboard/{lb}/dataset/push", json=rows).status_code == 202
+    assert http.post(f"/v1/leaderboard/{lb}/dataset/consolidate").status_code in (200, 202)
+    sandbox = cloud.info()["sandbox_url"]
+    model = http.post(
+        f"/api/leaderboards/{lb}/models",
+        json={
+            "platform": "custom",
+            "url": f"{sandbox}/custom/openai",
+            "name": "fixed price",
+            "pricing": {"input_per_m_usd": 0, "output_per_m_usd": PRICE_USD * 1_000_000},
+        },
+    )
+    assert model.status_code == 201, model.text
+    selected = http.put(
+        f"/api/leaderboards/{lb}/selection", json={"strategy": "manual", "model_id": model.json()["id"]}
+    )
+    assert selected.status_code == 200, selected.text
+    secret = http.budgeted["token"]
+
+    def charge(i: int) -> httpx.Response:
+        return http.post(
+            f"/v1/leaderboard/{lb}/inference",
+            json={"input": f"{i} + 1", "max_tokens": 1},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+
+    with ThreadPoolExecutor(PUSHERS) as pool:
+        answers = list(pool.map(charge, range(CHARGES)))
+    statuses = sorted(a.status_code for a in answers)
+    fit = round(BUDGET_USD / PRICE_USD)
+    assert statuses.count(200) == fit, statuses
+    assert set(statuses) == {200, 402}, statuses
+    assert {a.json()["cost_usd"] for a in answers if a.status_code == 200} == {PRICE_USD}
+    token = next(t for t in http.get("/api/tokens").json()["tokens"] if t["id"] == http.budgeted["id"])
+    assert token["spent_usd"] == pytest.approx(BUDGET_USD)
+    assert token["reserved_usd"] == 0
+    assert token["remaining_usd"] == pytest.approx(0)

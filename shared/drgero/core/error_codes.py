@@ -64,7 +64,6 @@ ERROR_CODES: dict[str, ErrorCode] = {
     ),
     "token_limit": _code(403, meaning="The workspace already holds auth.max_tokens_per_workspace live tokens."),
     "budget_exhausted": _code(402, meaning="The token's remaining budget cannot cover the call's reservation."),
-    "reservation_released": _code(409, meaning="A budget reservation was settled after it had been released."),
     # ---- workspaces, members, invitations, plans
     "owner_required": _code(403, meaning="Only an owner can grant, change or remove the owner role."),
     "last_owner": _code(409, meaning="The change would leave the workspace without an owner."),

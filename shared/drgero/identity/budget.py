@@ -1,29 +1,38 @@
-"""Dollar budgets of API tokens, enforced at request time, atomically.
+"""Dollar budgets of API tokens, enforced at request time, one conditional write per step.
+
+The *account* of a call is the API token's listing item (user sessions of a workspace share
+one account item with no budget, so their spend still shows in the usage report). Money and
+the open holds live on that one item, so every step is a single conditional UpdateItem: no
+DynamoDB transaction ever touches the hot token item (concurrent transactions on one item fail
+with ``TransactionConflict`` in real DynamoDB, and the SDK does not retry them), and a call
+makes exactly two budget requests, both serial with the provider call and nothing else.
 
 The life of a paid call (inference, a run, a judge pass):
 
-1. :func:`reserve` the worst-case cost *before* spending. One TransactWriteItems creates the
-   reservation item and moves the amount from the token's ``remaining_micro_usd`` to its
-   ``reserved_micro_usd`` under the condition ``remaining_micro_usd >= :amount`` (DynamoDB
-   conditions cannot add, so the token keeps a running ``remaining``). Exhausted -> 402
-   ``budget_exhausted``. Every API token is subject to its budget, owners' included.
-2. :func:`settle` to the actual cost afterwards: the unused part returns to ``remaining``, the
-   actual cost is added to ``spent_micro_usd`` and to the workspace's usage counters (by
-   month, by run, by token). Idempotent: settling twice changes nothing.
-3. :func:`release` on failure or cancellation: the whole amount returns. Idempotent.
-4. :func:`sweep` (the sweeper's ``reservation_sweep`` job): a reservation still open after
-   ``auth.budget_reservation_ttl_seconds`` belongs to a caller that died mid-call; whether the
-   provider was paid is unknown, so it is charged at its reserved (worst-case) amount and
-   marked ``swept``. A late :func:`settle` then corrects it to the actual cost and a late
-   :func:`release` refunds it, so every order of events ends at the right numbers.
+1. :func:`reserve` the worst-case cost *before* spending: ``remaining -= amount``,
+   ``reserved += amount`` and ``holds[id] = {amount, deadline, ...}`` in one update, under the
+   condition that the token is live, the hold is new and (for a budgeted token)
+   ``remaining >= amount``. DynamoDB conditions cannot add, hence the running ``remaining``.
+   Exhausted -> 402 ``budget_exhausted``; revoked -> 401. Retrying with the same id holds once.
+2. :func:`settle` to the actual cost: removes the hold, returns the unused part, adds the cost
+   to ``spent`` and to the account's month counters; conditioned on the hold being open, so a
+   second settle (or a settle after a release) changes nothing.
+3. :func:`release` on failure or cancellation: removes the hold and returns all of it.
+4. :func:`sweep` (the sweeper's ``reservation_sweep`` job): a hold still open after
+   ``auth.budget_reservation_ttl_seconds`` belongs to a caller that died mid-call. Nothing
+   proves that the call reached a model, so the hold is *released*, never charged: money is
+   never taken for work we cannot show was done. The account keeps a small tombstone
+   (``swept[id]``) for a day, so a caller that comes back late still settles exactly once.
+
+The reservation id the caller gets back is a handle: the account it lives on, the amount and
+the month are part of it, so settle and release need no read before their one write. Callers
+that must release a reservation whose reserve failed ambiguously (a timeout after the write)
+take the handle first with :func:`new_reservation_id`.
 
 A cost that cannot be estimated is never free: :func:`reserve_amount_micro` reserves
-``auth.budget_unestimated_reserve_usd`` for it. An actual cost above the reservation is still
-charged in full (the money was spent), which can take ``remaining`` below zero; the next
-reservation then fails. Reservations of principals without a budgeted token (user sessions)
-are recorded the same way, so their spend shows in the usage report.
-
-Money is integer micro-dollars throughout.
+``auth.budget_unestimated_reserve_usd`` for it. An actual cost above the hold is still charged
+in full (the money was spent), which can take ``remaining`` below zero; the next reservation
+then fails. Money is integer micro-dollars throughout.
 """
 
 from __future__ import annotations
@@ -31,46 +40,31 @@ from __future__ import annotations
 import math
 import time
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from drgero.core.clock import iso_epoch
-from drgero.core.errors import ApiError, conflict
+from drgero.core.errors import ApiError
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.identity.credentials import MICRO, get_api_token, usd
+from drgero.identity.credentials import MICRO, usd
 from drgero.identity.principal import Principal, PrincipalKind
 from drgero.store.keys import (
     API_TOKEN_PREFIX,
     USAGE_PREFIX,
+    accounts_with_holds_pk,
     api_token_key,
-    open_reservations_pk,
-    reservation_key,
-    usage_month_sk,
-    usage_run_sk,
-    usage_sk_parts,
-    usage_token_sk,
+    session_spend_key,
     workspace_pk,
 )
-from drgero.store.table import Condition, MetadataTable, is_conditional_failure
+from drgero.store.table import Condition, MetadataTable, is_conditional_failure, item_of_failure
 
-OPEN_SHARDS = 8  # open reservations are spread over gsi1 partitions RESV#OPEN#0..7
-HELD, SETTLED, RELEASED, SWEPT = "held", "settled", "released", "swept"
-SESSION_SPEND = "sessions"  # usage key for spend by user sessions (no token)
-
-
-def _open_partition(reservation_id: str) -> str:
-    return open_reservations_pk(zlib.crc32(reservation_id.encode()) % OPEN_SHARDS)
-
-
-def _iso_sortable(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _month(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m")
+HOLD_SHARDS = 8  # accounts with open holds are spread over gsi1 partitions HOLDS#0..7
+SESSION_SPEND = "sessions"  # the account name of user sessions' spend (no token)
+TOMBSTONE_SECONDS = 86_400  # how long a swept hold can still be settled by a late caller
+_SESSION_ACCOUNT = "-"
 
 
 def reserve_amount_micro(settings: Settings, estimated_cost_usd: float | None) -> int:
@@ -81,10 +75,74 @@ def reserve_amount_micro(settings: Settings, estimated_cost_usd: float | None) -
     return max(1, math.ceil(estimated_cost_usd * MICRO))
 
 
-def _budgeted_token_id(principal: Principal) -> str:
+def _month(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m")
+
+
+# ---------------------------------------------------------------------------- the handle
+@dataclass(frozen=True)
+class Handle:
+    """Where a hold lives and what it holds: ``{workspace}.{token|-}.{amount}.{month}.{hold}``."""
+
+    workspace_id: str
+    token_id: str  # "" for a user session
+    amount: int
+    month: str
+    hold: str
+
+    def __str__(self) -> str:
+        return ".".join((self.workspace_id, self.token_id or _SESSION_ACCOUNT, str(self.amount), self.month, self.hold))
+
+    @classmethod
+    def parse(cls, reservation_id: str) -> Handle:
+        try:
+            workspace_id, token, amount, month, hold = reservation_id.split(".", 4)
+            return cls(workspace_id, "" if token == _SESSION_ACCOUNT else token, int(amount), month, hold)
+        except ValueError as exc:
+            raise ApiError(404, "not_found", "Reservation not found.") from exc
+
+    @property
+    def account(self) -> tuple[str, str]:
+        if self.token_id:
+            return api_token_key(self.workspace_id, self.token_id)
+        return session_spend_key(self.workspace_id)
+
+
+def _token_id(principal: Principal) -> str:
     return principal.token_id if principal.kind is PrincipalKind.API_TOKEN else ""
 
 
+def new_reservation_id(
+    settings: Settings, principal: Principal, estimated_cost_usd: float | None, now: float | None = None
+) -> str:
+    """The id :func:`reserve` will use for this call, known before the write is attempted (so an
+    ambiguous failure can still be released by it)."""
+    now = time.time() if now is None else now
+    amount = reserve_amount_micro(settings, estimated_cost_usd)
+    return str(Handle(principal.workspace_id, _token_id(principal), amount, _month(now), new_id("resv")))
+
+
+def _handle_for(
+    settings: Settings, principal: Principal, estimated: float | None, reservation_id: str | None, now: float
+) -> Handle:
+    if reservation_id and reservation_id.startswith(f"{principal.workspace_id}."):  # from new_reservation_id
+        handle = Handle.parse(reservation_id)
+        if handle.token_id != _token_id(principal):
+            raise ValueError("the reservation id belongs to another account")
+        return handle
+    amount = reserve_amount_micro(settings, estimated)
+    hold = reservation_id or new_id("resv")  # a caller's own id makes its retries idempotent
+    return Handle(principal.workspace_id, _token_id(principal), amount, _month(now), hold)
+
+
+def _index_of(handle: Handle) -> dict[str, str]:
+    """The sparse index entry that lets the sweeper find an account with holds."""
+    pk, sk = handle.account
+    shard = zlib.crc32(f"{pk}|{sk}".encode()) % HOLD_SHARDS
+    return {":ipk": accounts_with_holds_pk(shard), ":isk": f"{pk}|{sk}"}
+
+
+# ---------------------------------------------------------------------------- reserve
 def reserve(
     table: MetadataTable,
     settings: Settings,
@@ -98,248 +156,248 @@ def reserve(
     """Holds the worst-case cost; 402 ``budget_exhausted`` when the token cannot cover it.
     Passing the same ``reservation_id`` again returns the first reservation (safe retries)."""
     now = time.time() if now is None else now
-    reservation_id = reservation_id or new_id("resv")
-    amount = reserve_amount_micro(settings, estimated_cost_usd)
-    token_id = _budgeted_token_id(principal)
-    budgeted = False
-    ops: list[dict] = []
-    if token_id:
-        token = get_api_token(table, principal.workspace_id, token_id)
-        if not token or token.get("revoked"):
-            raise ApiError(401, "token_revoked", "The token has been revoked.")
-        budgeted = "budget_micro_usd" in token
-        if budgeted:
-            ops.append(
-                {
-                    "update": api_token_key(principal.workspace_id, token_id),
-                    "expression": "SET remaining_micro_usd = remaining_micro_usd - :a, "
-                    "reserved_micro_usd = reserved_micro_usd + :a",
-                    "values": {":a": amount},
-                    "condition": Condition("remaining_micro_usd >= :a", values={":a": amount}),
-                }
-            )
-        else:
-            ops.append(
-                {
-                    "update": api_token_key(principal.workspace_id, token_id),
-                    "expression": "SET reserved_micro_usd = reserved_micro_usd + :a",
-                    "values": {":a": amount},
-                    "condition": Condition("attribute_exists(pk) AND attribute_not_exists(budget_micro_usd)"),
-                }
-            )
+    handle = _handle_for(settings, principal, estimated_cost_usd, reservation_id, now)
     deadline = now + settings.auth.budget_reservation_ttl_seconds
-    pk, sk = reservation_key(reservation_id)
-    item = {
-        "pk": pk,
-        "sk": sk,
-        "gsi1pk": _open_partition(reservation_id),
-        "gsi1sk": _iso_sortable(deadline),
-        "reservation_id": reservation_id,
-        "workspace_id": principal.workspace_id,
-        "token_id": token_id,
-        "budgeted": budgeted,
-        "amount_micro_usd": amount,
-        "state": HELD,
-        "run_id": run_id,
-        "purpose": purpose,
-        "month": _month(now),
-        "created_at": now,
-        "deadline": deadline,
-        "expires_at": int(deadline) + 90 * 86400,  # table TTL: settled records go after 90 days
-    }
-    ops.insert(0, {"put": item, "condition": Condition("attribute_not_exists(pk)")})
+    hold = {"a": handle.amount, "d": deadline, "m": handle.month, "r": run_id, "p": purpose, "c": now}
+    condition = "attribute_not_exists(holds.#h)"
+    if handle.token_id:  # a live token, and a budgeted one must cover the amount
+        condition += (
+            " AND attribute_exists(pk) AND revoked = :no"
+            " AND (attribute_not_exists(budget_micro_usd) OR remaining_micro_usd >= :a)"
+        )
+    values = {":a": handle.amount, ":hold": hold, ":zero": 0, **_index_of(handle)}
+    if handle.token_id:
+        values[":no"] = False
     try:
-        table.transact(ops)
-    except ClientError as exc:  # failed conditions are mapped below; others re-raised
+        _with_maps(
+            table,
+            handle,
+            lambda: table.update(
+                *handle.account,
+                "SET remaining_micro_usd = if_not_exists(remaining_micro_usd, :zero) - :a, "
+                "reserved_micro_usd = if_not_exists(reserved_micro_usd, :zero) + :a, "
+                "holds.#h = :hold, gsi1pk = :ipk, gsi1sk = :isk",
+                names={"#h": handle.hold},
+                values=values,
+                condition=Condition(condition),
+                return_values="NONE",
+                old_item_on_failure=True,
+            ),
+        )
+    except ClientError as exc:
         if not is_conditional_failure(exc):
             raise
-        existing = table.get(pk, sk)
-        if existing and existing.get("workspace_id") == principal.workspace_id:
-            return public_reservation(existing)  # a retry of the same reservation
-        remaining = (get_api_token(table, principal.workspace_id, token_id) or {}).get("remaining_micro_usd", 0)
-        raise ApiError(
-            402,
-            "budget_exhausted",
-            "This token's budget cannot cover the call "
-            f"(needs up to ${amount / MICRO:.6f}, ${max(remaining, 0) / MICRO:.6f} left).",
-            {"required_usd": amount / MICRO, "remaining_usd": max(remaining, 0) / MICRO},
-        ) from exc
-    return public_reservation(item)
+        return _refusal(handle, item_of_failure(exc), exc)
+    return public_reservation(handle, "held")
 
 
-def public_reservation(item: dict) -> dict:
-    return {
-        "id": item["reservation_id"],
-        "state": item["state"],
-        "amount_usd": usd(item["amount_micro_usd"]),
-        "actual_usd": usd(item.get("actual_micro_usd")),
-        "token_id": item.get("token_id", ""),
-        "run_id": item.get("run_id", ""),
-        "created_at": iso_epoch(item.get("created_at")),
-    }
+def _refusal(handle: Handle, account: dict | None, exc: ClientError) -> dict:
+    """Why a reservation's condition failed: a retry of the same hold (returned as is), a
+    token gone or revoked (401), or not enough money left (402)."""
+    existing = ((account or {}).get("holds") or {}).get(handle.hold)
+    if existing is not None:
+        again = Handle(handle.workspace_id, handle.token_id, int(existing["a"]), existing["m"], handle.hold)
+        return public_reservation(again, "held")
+    if account is None or account.get("revoked"):
+        raise ApiError(401, "token_revoked", "The token has been revoked.") from exc
+    remaining = max(int(account.get("remaining_micro_usd", 0)), 0)
+    raise ApiError(
+        402,
+        "budget_exhausted",
+        "This token's budget cannot cover the call "
+        f"(needs up to ${handle.amount / MICRO:.6f}, ${remaining / MICRO:.6f} left).",
+        {"required_usd": handle.amount / MICRO, "remaining_usd": remaining / MICRO},
+    ) from exc
 
 
-def _usage_ops(item: dict, delta_micro: int, calls: int) -> list[dict]:
-    """ADDs ``delta_micro`` to the workspace's usage counters (month, run, token)."""
-    ws = item["workspace_id"]
-    sort_keys = [usage_month_sk(item["month"]), usage_token_sk(item.get("token_id") or SESSION_SPEND)]
-    if item.get("run_id"):
-        sort_keys.append(usage_run_sk(item["run_id"]))
-    return [
-        {
-            "update": (workspace_pk(ws), sk),
-            "expression": "ADD spent_micro_usd :d, calls :c",
-            "values": {":d": delta_micro, ":c": calls},
-        }
-        for sk in sort_keys
-    ]
+def _with_maps(table: MetadataTable, handle: Handle, write: Any) -> Any:
+    """Runs ``write()``; when the account predates the ``holds``/month maps (a token issued
+    before them, or the sessions account's first call), creates the maps once and writes again.
+    DynamoDB refuses ``SET holds.#h`` while ``holds`` is missing, and that refusal is a
+    ValidationException, not a failed condition."""
+    try:
+        return write()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ValidationException":
+            raise
+    try:
+        table.update(
+            *handle.account,
+            "SET holds = if_not_exists(holds, :e), swept = if_not_exists(swept, :e), "
+            "spent_by_month = if_not_exists(spent_by_month, :e), calls_by_month = if_not_exists(calls_by_month, :e)",
+            values={":e": {}},
+            condition=Condition("attribute_exists(pk)") if handle.token_id else None,
+            return_values="NONE",
+        )
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+        raise ApiError(401, "token_revoked", "The token has been revoked.") from exc  # it no longer exists
+    return write()
 
 
-def _token_op(item: dict, reserved_delta: int, spent_delta: int, remaining_delta: int) -> list[dict]:
-    if not item.get("token_id"):
-        return []
-    parts = ["reserved_micro_usd = reserved_micro_usd + :r", "spent_micro_usd = spent_micro_usd + :s"]
-    values = {":r": reserved_delta, ":s": spent_delta}
-    if item.get("budgeted"):
-        parts.append("remaining_micro_usd = remaining_micro_usd + :m")
-        values[":m"] = remaining_delta
-    return [
-        {
-            "update": api_token_key(item["workspace_id"], item["token_id"]),
-            "expression": "SET " + ", ".join(parts),
-            "values": values,
-        }
-    ]
-
-
-def _transition(
-    table: MetadataTable, item: dict, new_state: str, extra_ops: list[dict], actual: int | None, now: float
-) -> None:
-    expression = "SET #state = :new, closed_at = :now REMOVE gsi1pk, gsi1sk"
-    values: dict[str, Any] = {":new": new_state, ":now": now}
-    if actual is not None:
-        expression = "SET #state = :new, closed_at = :now, actual_micro_usd = :actual REMOVE gsi1pk, gsi1sk"
-        values[":actual"] = actual
-    table.transact(
-        [
-            {
-                "update": reservation_key(item["reservation_id"]),
-                "expression": expression,
-                "names": {"#state": "state"},
-                "values": values,
-                "condition": Condition("#state = :old", names={"#state": "state"}, values={":old": item["state"]}),
-            },
-            *extra_ops,
-        ]
-    )
-
-
-def _load(table: MetadataTable, reservation_id: str) -> dict:
-    item = table.get(*reservation_key(reservation_id))
-    if not item:
-        raise ApiError(404, "not_found", "Reservation not found.")
-    return item
-
-
-def _retrying(table: MetadataTable, reservation_id: str, step) -> dict:
-    """Runs ``step(item)`` and, when another writer moved the reservation meanwhile, re-reads
-    it and decides again (a few rounds at most: each round means real progress elsewhere)."""
-    for _ in range(5):
-        item = _load(table, reservation_id)
-        try:
-            return step(item)
-        except ClientError as exc:  # a failed condition means: state changed, decide again
-            if not is_conditional_failure(exc):
-                raise
-    raise conflict("conflict", "The reservation kept changing; retry.")
-
-
+# ---------------------------------------------------------------------------- settle / release
 def settle(table: MetadataTable, reservation_id: str, actual_cost_usd: float, now: float | None = None) -> dict:
-    """Charges the actual cost and returns the rest of the hold. Idempotent."""
-    now = time.time() if now is None else now
+    """Charges the actual cost and returns the rest of the hold. Exactly once: a second settle,
+    or a settle after a release, changes nothing. A hold the sweeper already released is
+    charged now at its actual cost (the caller came back after all)."""
     if not math.isfinite(actual_cost_usd) or actual_cost_usd < 0:
         raise ValueError("actual cost must be a finite, non-negative number of dollars")
+    handle = Handle.parse(reservation_id)
     actual = round(actual_cost_usd * MICRO)
-
-    def step(item: dict) -> dict:
-        amount = item["amount_micro_usd"]
-        if item["state"] == SETTLED:
-            return public_reservation(item)
-        if item["state"] == RELEASED:
-            raise conflict("reservation_released", "The reservation was already released.")
-        if item["state"] == HELD:
-            ops = _token_op(item, -amount, actual, amount - actual) + _usage_ops(item, actual, 1)
-        else:  # SWEPT: it was charged at `amount`; correct to the actual cost
-            ops = _token_op(item, 0, actual - amount, amount - actual) + _usage_ops(item, actual - amount, 0)
-        _transition(table, item, SETTLED, ops, actual, now)
-        return public_reservation({**item, "state": SETTLED, "actual_micro_usd": actual})
-
-    return _retrying(table, reservation_id, step)
+    charge = (
+        "spent_micro_usd = if_not_exists(spent_micro_usd, :zero) + :x, calls = if_not_exists(calls, :zero) + :one, "
+        "spent_by_month.#m = if_not_exists(spent_by_month.#m, :zero) + :x, "
+        "calls_by_month.#m = if_not_exists(calls_by_month.#m, :zero) + :one"
+    )
+    names = {"#h": handle.hold, "#m": handle.month}
+    try:
+        table.update(
+            *handle.account,
+            f"SET remaining_micro_usd = remaining_micro_usd + :back, reserved_micro_usd = reserved_micro_usd - :a, "
+            f"{charge} REMOVE holds.#h",
+            names=names,
+            values={":a": handle.amount, ":back": handle.amount - actual, ":x": actual, ":one": 1, ":zero": 0},
+            condition=Condition("holds.#h.a = :a"),
+            return_values="NONE",
+        )
+        return public_reservation(handle, "settled", actual)
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+    try:  # not held: swept by the sweeper (charge it now, once) or already closed (nothing to do)
+        table.update(
+            *handle.account,
+            f"SET remaining_micro_usd = remaining_micro_usd - :x, {charge} REMOVE swept.#h",
+            names=names,
+            values={":x": actual, ":one": 1, ":zero": 0},
+            condition=Condition("attribute_exists(swept.#h)"),
+            return_values="NONE",
+        )
+        return public_reservation(handle, "settled", actual)
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+    return public_reservation(handle, "closed")
 
 
 def release(table: MetadataTable, reservation_id: str, now: float | None = None) -> dict:
-    """Returns the whole hold (the call failed or was cancelled). Idempotent; a settled
-    reservation stays settled."""
-    now = time.time() if now is None else now
+    """Returns the whole hold (the call failed, was cancelled, or its reserve was ambiguous).
+    Idempotent; a settled reservation stays settled; an id that never held anything is a no-op."""
+    handle = Handle.parse(reservation_id)
+    try:
+        table.update(
+            *handle.account,
+            "SET remaining_micro_usd = remaining_micro_usd + :a, reserved_micro_usd = reserved_micro_usd - :a "
+            "REMOVE holds.#h",
+            names={"#h": handle.hold},
+            values={":a": handle.amount},
+            condition=Condition("holds.#h.a = :a"),
+            return_values="NONE",
+        )
+        return public_reservation(handle, "released")
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+    return public_reservation(handle, "closed")
 
-    def step(item: dict) -> dict:
-        amount = item["amount_micro_usd"]
-        if item["state"] in (SETTLED, RELEASED):
-            return public_reservation(item)
-        if item["state"] == HELD:
-            ops = _token_op(item, -amount, 0, amount)
-        else:  # SWEPT: refund what the sweeper charged
-            ops = _token_op(item, 0, -amount, amount) + _usage_ops(item, -amount, -1)
-        _transition(table, item, RELEASED, ops, 0, now)
-        return public_reservation({**item, "state": RELEASED, "actual_micro_usd": 0})
 
-    return _retrying(table, reservation_id, step)
+def public_reservation(handle: Handle, state: str, actual_micro: int | None = None) -> dict:
+    return {
+        "id": str(handle),
+        "state": state,
+        "amount_usd": usd(handle.amount),
+        "actual_usd": usd(actual_micro),
+        "token_id": handle.token_id,
+    }
 
 
+# ---------------------------------------------------------------------------- sweep
 def sweep(table: MetadataTable, now: float | None = None, max_items: int = 1000) -> dict:
-    """Charges reservations open past their deadline at their reserved amount (see the module
-    doc). Safe to run concurrently with itself and with settle/release."""
+    """Releases holds open past their deadline (see the module doc), prunes old tombstones and
+    takes accounts that hold nothing out of the index. Safe to run concurrently with itself
+    and with reserve/settle/release: every change is conditioned on what it read."""
     now = time.time() if now is None else now
-    cutoff = _iso_sortable(now)
     swept = 0
-    for shard in range(OPEN_SHARDS):
-        for entry in table.query_all(open_reservations_pk(shard), index="gsi1"):
-            if entry["gsi1sk"] > cutoff or swept >= max_items:
-                break  # ascending by deadline: the rest are younger
-
-            def step(item: dict) -> dict:
-                if item["state"] != HELD:
-                    return {"swept": False}
-                amount = item["amount_micro_usd"]
-                ops = _token_op(item, -amount, amount, 0) + _usage_ops(item, amount, 1)
-                _transition(table, item, SWEPT, ops, None, now)
-                return {"swept": True}
-
-            if _retrying(table, entry["reservation_id"], step)["swept"]:
-                swept += 1
+    for shard in range(HOLD_SHARDS):
+        for entry in table.query_all(accounts_with_holds_pk(shard), index="gsi1"):
+            if swept >= max_items:
+                return {"swept": swept}
+            account = table.get(entry["pk"], entry["sk"])
+            if account is not None:
+                swept += _sweep_account(table, account, now)
     return {"swept": swept}
+
+
+def _sweep_account(table: MetadataTable, account: dict, now: float) -> int:
+    key = (account["pk"], account["sk"])
+    swept = 0
+    for hold_id, hold in (account.get("holds") or {}).items():
+        if float(hold["d"]) > now:
+            continue
+        try:
+            table.update(
+                *key,
+                "SET remaining_micro_usd = remaining_micro_usd + :a, reserved_micro_usd = reserved_micro_usd - :a, "
+                "swept.#h = :t REMOVE holds.#h",
+                names={"#h": hold_id},
+                values={":a": int(hold["a"]), ":t": {"at": now}},
+                condition=Condition("holds.#h.a = :a"),
+                return_values="NONE",
+            )
+            swept += 1
+        except ClientError as exc:  # settled or released meanwhile: nothing to sweep
+            if not is_conditional_failure(exc):
+                raise
+    for hold_id, tomb in (account.get("swept") or {}).items():
+        if float(tomb["at"]) + TOMBSTONE_SECONDS <= now:
+            table.update(*key, "REMOVE swept.#h", names={"#h": hold_id}, return_values="NONE")
+    try:  # a reserve racing this sees the index entry re-set by its own write
+        table.update(
+            *key,
+            "REMOVE gsi1pk, gsi1sk",
+            condition=Condition("size(holds) = :zero AND size(swept) = :zero"),
+            values={":zero": 0},
+            return_values="NONE",
+        )
+    except ClientError as exc:  # still holding something: stays in the index
+        if not is_conditional_failure(exc):
+            raise
+    return swept
 
 
 # ---------------------------------------------------------------------------- usage report
 def usage_report(table: MetadataTable, workspace_id: str) -> dict:
-    """Spend by token, run and month (settled and swept charges)."""
-    by: dict[str, list[dict]] = {"MONTH": [], "TOKEN": [], "RUN": []}
-    for item in table.query_all(workspace_pk(workspace_id), USAGE_PREFIX):
-        kind, ident = usage_sk_parts(item["sk"])
-        if kind in by:
-            by[kind].append(
-                {"id": ident, "spent_usd": usd(item.get("spent_micro_usd", 0)), "calls": item.get("calls", 0)}
+    """Spend by token and month: the accounts' own counters, plus the month counters of spend
+    that has no account (finished fine-tunes)."""
+    months: dict[str, dict[str, int]] = {}
+
+    def add_month(month: str, spent: Any, calls: Any) -> None:
+        row = months.setdefault(month, {"spent": 0, "calls": 0})
+        row["spent"] += int(spent or 0)
+        row["calls"] += int(calls or 0)
+
+    by_token = []
+    accounts = list(table.query_all(workspace_pk(workspace_id), API_TOKEN_PREFIX))
+    sessions = table.get(*session_spend_key(workspace_id))
+    for account in [*accounts, *([sessions] if sessions else [])]:
+        for month, spent in (account.get("spent_by_month") or {}).items():
+            add_month(month, spent, (account.get("calls_by_month") or {}).get(month, 0))
+        if account.get("calls") or account.get("spent_micro_usd"):
+            by_token.append(
+                {
+                    "token_id": account.get("token_id", SESSION_SPEND),
+                    "name": account.get("name", ""),
+                    "spent_usd": usd(account.get("spent_micro_usd", 0)),
+                    "calls": int(account.get("calls", 0)),
+                }
             )
-    names = {i["token_id"]: i.get("name", "") for i in table.query_all(workspace_pk(workspace_id), API_TOKEN_PREFIX)}
-    by_token = [{"token_id": r["id"], "name": names.get(r["id"], ""), **_money(r)} for r in by["TOKEN"]]
+    for item in table.query_all(workspace_pk(workspace_id), f"{USAGE_PREFIX}MONTH#"):
+        add_month(item["sk"].rsplit("#", 1)[1], item.get("spent_micro_usd"), item.get("calls"))
+    by_month = [{"month": m, "spent_usd": usd(r["spent"]), "calls": r["calls"]} for m, r in sorted(months.items())]
     return {
         "workspace_id": workspace_id,
-        "total_usd": sum(r["spent_usd"] for r in by["MONTH"]),
-        "by_month": [{"month": r["id"], **_money(r)} for r in sorted(by["MONTH"], key=lambda r: r["id"])],
+        "total_usd": usd(sum(r["spent"] for r in months.values())),
+        "by_month": by_month,
         "by_token": by_token,
-        "by_run": [{"run_id": r["id"], **_money(r)} for r in by["RUN"]],
     }
-
-
-def _money(row: dict) -> dict:
-    return {"spent_usd": row["spent_usd"], "calls": row["calls"]}

@@ -150,6 +150,13 @@ def issue_api_token(
         "revoked": False,
         "spent_micro_usd": 0,
         "reserved_micro_usd": 0,
+        "remaining_micro_usd": 0,
+        # The budget account's maps (drgero.identity.budget): open holds, holds the sweeper
+        # released, spend and calls by month.
+        "holds": {},
+        "swept": {},
+        "spent_by_month": {},
+        "calls_by_month": {},
     }
     if budget_usd is not None:
         listing["budget_micro_usd"] = to_micro(budget_usd)
@@ -210,7 +217,9 @@ def public_api_token(item: dict) -> dict:
         "last_used_at": iso_epoch(item.get("last_used_at")),
         "revoked": bool(item.get("revoked")),
         "budget_usd": usd(item.get("budget_micro_usd")),
-        "remaining_usd": usd(item.get("remaining_micro_usd")),
+        # An unbudgeted token keeps a running `remaining` too (the budget module's one update
+        # form serves both kinds), but without a budget it means nothing: not shown.
+        "remaining_usd": usd(item.get("remaining_micro_usd")) if "budget_micro_usd" in item else None,
         "reserved_usd": usd(item.get("reserved_micro_usd", 0)),
         "spent_usd": usd(item.get("spent_micro_usd", 0)),
         "previous_secrets": [

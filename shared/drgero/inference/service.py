@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +30,6 @@ from typing import Any
 
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
-from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.identity.access import require_leaderboard_access
 from drgero.identity.principal import Principal, PrincipalKind, Scope
@@ -118,30 +116,6 @@ def worst_case_cost(choices: tuple[ModelChoice, ...], rendered: str, max_tokens:
             return None
         worst = max(worst, choice.pricing.cost(prompt_tokens, max_tokens))
     return worst
-
-
-def _is_transaction_conflict(error: Exception) -> bool:
-    response = getattr(error, "response", None) or {}
-    if response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return False
-    reasons = response.get("CancellationReasons") or []
-    return any(r.get("Code") == "TransactionConflict" for r in reasons)
-
-
-def with_conflict_retry(step: Any, attempts: int = 8, sleep: Any = time.sleep) -> Any:
-    """Runs ``step()``, retrying with jittered backoff when DynamoDB cancelled its transaction
-    because another transaction touched the same item (``TransactionConflict``): concurrent
-    calls with one token all move that token's budget item. The budget steps are idempotent
-    (same reservation id), so a retry never counts twice. Failed conditions are answers
-    (402), never retried here."""
-    for attempt in range(attempts):
-        try:
-            return step()
-        except Exception as exc:  # noqa: BLE001 - only transaction conflicts are retried; the rest re-raised
-            if not _is_transaction_conflict(exc) or attempt == attempts - 1:
-                raise
-            sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
-    raise AssertionError("unreachable")
 
 
 def _finish_reason(raw: Any) -> str:
@@ -241,17 +215,16 @@ class InferenceService:
             request.max_tokens if request.max_tokens is not None else self.settings.inference.default_max_tokens
         )
         estimate = worst_case_cost(target.models, rendered, max_tokens)
-        reservation_id = new_id("resv")
+        # The id is known before the write, so an ambiguous failure can still release it.
+        reservation_id = budget.new_reservation_id(self.settings, principal, estimate)
         try:
-            reservation = with_conflict_retry(
-                lambda: budget.reserve(
-                    self.table,
-                    self.settings,
-                    principal,
-                    estimate,
-                    purpose=f"inference:{leaderboard_id}",
-                    reservation_id=reservation_id,
-                )
+            reservation = budget.reserve(
+                self.table,
+                self.settings,
+                principal,
+                estimate,
+                purpose=f"inference:{leaderboard_id}",
+                reservation_id=reservation_id,
             )
         except ApiError:
             raise  # refused (402, 401): nothing is held
@@ -259,7 +232,7 @@ class InferenceService:
             # Ambiguous: the reservation may have committed before the error reached us (a
             # timeout, a 5xx after the write). No hold may outlive this call, so release it by
             # its id; a reservation that never committed has nothing to release.
-            self._release(budget, reservation_id, missing_ok=True)
+            self._release(budget, reservation_id)
             raise
         started = time.perf_counter()
         failed: list[tuple[ModelChoice, Any]] = []
@@ -365,18 +338,17 @@ class InferenceService:
         # the call's cost_usd says null, and the trace says the same.
         actual = cost if cost is not None and math.isfinite(cost) and cost >= 0 else 0.0
         try:
-            with_conflict_retry(lambda: budget.settle(self.table, reservation_id, actual))
-        except Exception:  # noqa: BLE001 - the answer is paid for; the sweeper charges the hold later
-            logger.exception("inference settlement failed; the reservation sweep will charge it")
+            budget.settle(self.table, reservation_id, actual)
+        except Exception:  # noqa: BLE001 - the answer is already the caller's; logged, not raised
+            # The hold stays open and the reservation sweep releases it: the call goes
+            # uncharged rather than the caller losing an answer that was produced.
+            logger.exception("inference settlement failed; the reservation sweep will release the hold")
 
-    def _release(self, budget: Any, reservation_id: str, missing_ok: bool = False) -> None:
+    def _release(self, budget: Any, reservation_id: str) -> None:
         try:
-            with_conflict_retry(lambda: budget.release(self.table, reservation_id))
-        except ApiError as exc:
-            if not (missing_ok and exc.status == 404):
-                logger.exception("inference release failed; the reservation sweep will close it")
-        except Exception:  # noqa: BLE001 - the caller's error matters more; the sweep settles the hold
-            logger.exception("inference release failed; the reservation sweep will close it")
+            budget.release(self.table, reservation_id)
+        except Exception:  # noqa: BLE001 - the caller's error matters more; the sweep releases the hold
+            logger.exception("inference release failed; the reservation sweep will release the hold")
 
     # -- after the call ----------------------------------------------------------------------
     def _emit_trace(

@@ -101,37 +101,24 @@ def dataset_token_key(leaderboard_id: str, token_id: str) -> tuple[str, str]:
     return leaderboard_pk(leaderboard_id), f"{DATASET_TOKEN_PREFIX}{token_id}"
 
 
-# ---- budget reservation (gsi1 while held: one of the open shards, by deadline)
-def reservation_key(reservation_id: str) -> tuple[str, str]:
-    return f"RESV#{reservation_id}", "RESV"
+# ---- budget accounts: an API token's listing item is its account; user sessions of a
+# workspace share this one (no budget, spend only). Open holds live in the account item.
+def session_spend_key(workspace_id: str) -> tuple[str, str]:
+    return workspace_pk(workspace_id), "SPEND#SESSIONS"
 
 
-def open_reservations_pk(shard: int) -> str:
-    """gsi1pk of the held reservations of one shard (gsi1sk: the deadline, sortable time)."""
-    return f"RESV#OPEN#{shard}"
+def accounts_with_holds_pk(shard: int) -> str:
+    """gsi1pk of the accounts that may hold open reservations, spread over shards (gsi1sk: the
+    account's own ``pk|sk``). Sparse: the sweeper drops an account once it holds nothing."""
+    return f"HOLDS#{shard}"
 
 
-# ---- usage counters
+# ---- usage counters (spend that is not a budget account's: finished fine-tunes, by month)
 USAGE_PREFIX = "USAGE#"
 
 
 def usage_month_sk(month: str) -> str:
     return f"{USAGE_PREFIX}MONTH#{month}"
-
-
-def usage_token_sk(token_id: str) -> str:
-    """``token_id`` is a token id, or the fixed name under which user sessions' spend is kept."""
-    return f"{USAGE_PREFIX}TOKEN#{token_id}"
-
-
-def usage_run_sk(run_id: str) -> str:
-    return f"{USAGE_PREFIX}RUN#{run_id}"
-
-
-def usage_sk_parts(sk: str) -> tuple[str, str]:
-    """``(kind, id)`` of a usage counter's sort key: kind is MONTH, TOKEN or RUN."""
-    _, kind, ident = sk.split("#", 2)
-    return kind, ident
 
 
 # ---- integration

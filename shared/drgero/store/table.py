@@ -72,6 +72,13 @@ def _merge_placeholders(request: dict[str, Any], names: dict[str, str], values: 
         request.setdefault("ExpressionAttributeValues", {}).update(serialize(values))
 
 
+def item_of_failure(error: Exception) -> dict[str, Any] | None:
+    """The item a failed conditional write saw (asked with ``old_item_on_failure``); None when
+    the item did not exist or the error carries none."""
+    item = getattr(error, "response", {}).get("Item")
+    return deserialize(item) if item else None
+
+
 def is_conditional_failure(error: Exception) -> bool:
     """True for a failed ConditionExpression (plain write or inside a transaction)."""
     code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
@@ -111,14 +118,19 @@ class MetadataTable:
         values: dict[str, Any] | None = None,
         condition: Condition | None = None,
         return_values: str = "ALL_NEW",
+        old_item_on_failure: bool = False,
     ) -> dict[str, Any]:
-        """An UpdateItem; returns the item's attributes as ``return_values`` asks."""
+        """An UpdateItem; returns the item's attributes as ``return_values`` asks.
+        ``old_item_on_failure``: a failed condition carries the item as it was
+        (:func:`item_of_failure`), so the caller learns why without a second read."""
         request: dict[str, Any] = {
             "TableName": self.name,
             "Key": serialize({"pk": pk, "sk": sk}),
             "UpdateExpression": expression,
             "ReturnValues": return_values,
         }
+        if old_item_on_failure:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         _merge_placeholders(request, names or {}, values or {})
         if condition:
             request["ConditionExpression"] = condition.expression
