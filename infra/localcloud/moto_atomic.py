@@ -17,6 +17,11 @@ moto). Reads of S3 objects take the lock too: moto streams object bodies from th
 structures writers replace. SQS is not locked: its long polls would hold the lock for up to
 20 s, and moto's SQS keeps its own per-queue locks.
 
+Under that lock a transaction needs no whole-table backup either: :func:`install` also makes
+moto's ``transact_write_items`` back up only the items it touches (and put exactly those back
+when it is cancelled), so its cost no longer grows with the table (moto deep-copies every
+table a transaction names, O(table) per request).
+
 The local cloud's moto server process and the test suite's in-process moto both call it, so
 what the tests prove is what ``make local`` does. :func:`quiesced` takes both locks, so the
 local cloud's state snapshots (``localcloud.moto_state``) never catch a request half applied.
@@ -25,8 +30,10 @@ local cloud's state snapshots (``localcloud.moto_state``) never catch a request 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import threading
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -58,6 +65,7 @@ def install() -> None:
         from moto.s3.responses import S3Response
 
         DynamoHandler.call_action = _serialized(DynamoHandler.call_action, _DYNAMODB_LOCK)
+        _install_item_backups()
         S3Response.key_response = _serialized(S3Response.key_response, _S3_LOCK)
         S3Response.bucket_response = _serialized(S3Response.bucket_response, _S3_LOCK)
         _installed = True
@@ -69,3 +77,75 @@ def quiesced() -> Iterator[None]:
     block. Always taken in this order; a request holds at most one, so this cannot deadlock."""
     with _DYNAMODB_LOCK, _S3_LOCK:
         yield
+
+
+def _install_item_backups() -> None:
+    """Replaces moto's whole-table transaction backup with a backup of the touched items.
+
+    moto's ``transact_write_items`` deep-copies each table it names before applying, and on
+    failure swaps the copies back. Here the module's ``copy`` is one whose ``deepcopy`` returns
+    a Table itself (so moto's "restore" is a no-op) and copies everything else as before, and
+    the method is wrapped to snapshot the touched items first and write them back when moto
+    raises. Correct only because DynamoDB requests are serialized (above): nothing else
+    writes between the snapshot and the restore.
+    """
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models.table import Table
+
+    def deepcopy_but_tables(value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    dynamodb_models.copy = types.SimpleNamespace(deepcopy=deepcopy_but_tables, copy=copy.copy)
+    backend_class = dynamodb_models.DynamoDBBackend
+    original = backend_class.transact_write_items
+
+    @functools.wraps(original)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        before = _touched_items(self, transact_items)
+        try:
+            original(self, transact_items)
+        except Exception:  # noqa: BLE001 - any failure: put the touched items back, then re-raise
+            for table, key, attributes in before:
+                _restore(table, key, attributes)
+            raise
+
+    backend_class.transact_write_items = transact_write_items
+
+
+def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, dict, Any]]:
+    """(table, key, a deep copy of the item's attributes or None) for each operation."""
+    # moto loads only where install() ran (as the imports in install()).
+    from moto.dynamodb.exceptions import MockValidationException
+
+    touched = []
+    for entry in transact_items:
+        _, operation = next(iter(entry.items()))
+        name = operation.get("TableName")
+        if name not in backend.tables:
+            continue  # moto raises for it itself, before writing anything
+        table = backend.tables[name]
+        if "Key" in operation:
+            key = operation["Key"]
+        else:
+            item = operation.get("Item", {})
+            key = {table.hash_key_attr: item.get(table.hash_key_attr)}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = item.get(table.range_key_attr)
+        try:
+            current = backend.get_item(name, key)
+        except MockValidationException:  # an invalid key: moto refuses the whole request before writing
+            continue
+        touched.append((table, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
+    return touched
+
+
+def _restore(table: Any, key: dict[str, Any], attributes: dict[str, Any] | None) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if attributes is not None:
+        table.put_item(attributes)
+        return
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
+    if table.get_item(hash_value, range_value) is not None:
+        table.delete_item(hash_value, range_value)
