@@ -237,7 +237,7 @@ def _with_maps(table: MetadataTable, handle: Handle, write: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- settle / release
-def settle(table: MetadataTable, reservation_id: str, actual_cost_usd: float, now: float | None = None) -> dict:
+def settle(table: MetadataTable, reservation_id: str, actual_cost_usd: float) -> dict:
     """Charges the actual cost and returns the rest of the hold. Exactly once: a second settle,
     or a settle after a release, changes nothing. A hold the sweeper already released is
     charged now at its actual cost (the caller came back after all)."""
@@ -251,55 +251,56 @@ def settle(table: MetadataTable, reservation_id: str, actual_cost_usd: float, no
         "calls_by_month.#m = if_not_exists(calls_by_month.#m, :zero) + :one"
     )
     names = {"#h": handle.hold, "#m": handle.month}
-    try:
-        table.update(
-            *handle.account,
-            f"SET remaining_micro_usd = remaining_micro_usd + :back, reserved_micro_usd = reserved_micro_usd - :a, "
-            f"{charge} REMOVE holds.#h",
-            names=names,
-            values={":a": handle.amount, ":back": handle.amount - actual, ":x": actual, ":one": 1, ":zero": 0},
-            condition=Condition("holds.#h.a = :a"),
-            return_values="NONE",
-        )
+    if _applied(
+        table,
+        handle.account,
+        "SET remaining_micro_usd = remaining_micro_usd + :back, reserved_micro_usd = reserved_micro_usd - :a, "
+        f"{charge} REMOVE holds.#h",
+        names,
+        {":a": handle.amount, ":back": handle.amount - actual, ":x": actual, ":one": 1, ":zero": 0},
+        "holds.#h.a = :a",
+    ):
         return public_reservation(handle, "settled", actual)
-    except ClientError as exc:
-        if not is_conditional_failure(exc):
-            raise
-    try:  # not held: swept by the sweeper (charge it now, once) or already closed (nothing to do)
-        table.update(
-            *handle.account,
-            f"SET remaining_micro_usd = remaining_micro_usd - :x, {charge} REMOVE swept.#h",
-            names=names,
-            values={":x": actual, ":one": 1, ":zero": 0},
-            condition=Condition("attribute_exists(swept.#h)"),
-            return_values="NONE",
-        )
+    # Not held: swept by the sweeper (charge it now, once) or already closed (nothing to do).
+    if _applied(
+        table,
+        handle.account,
+        f"SET remaining_micro_usd = remaining_micro_usd - :x, {charge} REMOVE swept.#h",
+        names,
+        {":x": actual, ":one": 1, ":zero": 0},
+        "attribute_exists(swept.#h)",
+    ):
         return public_reservation(handle, "settled", actual)
-    except ClientError as exc:
-        if not is_conditional_failure(exc):
-            raise
     return public_reservation(handle, "closed")
 
 
-def release(table: MetadataTable, reservation_id: str, now: float | None = None) -> dict:
+def release(table: MetadataTable, reservation_id: str) -> dict:
     """Returns the whole hold (the call failed, was cancelled, or its reserve was ambiguous).
     Idempotent; a settled reservation stays settled; an id that never held anything is a no-op."""
     handle = Handle.parse(reservation_id)
+    released = _applied(
+        table,
+        handle.account,
+        "SET remaining_micro_usd = remaining_micro_usd + :a, reserved_micro_usd = reserved_micro_usd - :a "
+        "REMOVE holds.#h",
+        {"#h": handle.hold},
+        {":a": handle.amount},
+        "holds.#h.a = :a",
+    )
+    return public_reservation(handle, "released" if released else "closed")
+
+
+def _applied(
+    table: MetadataTable, key: tuple[str, str], expression: str, names: dict, values: dict, condition: str
+) -> bool:
+    """One conditional UpdateItem; False when its condition did not hold (nothing written)."""
     try:
-        table.update(
-            *handle.account,
-            "SET remaining_micro_usd = remaining_micro_usd + :a, reserved_micro_usd = reserved_micro_usd - :a "
-            "REMOVE holds.#h",
-            names={"#h": handle.hold},
-            values={":a": handle.amount},
-            condition=Condition("holds.#h.a = :a"),
-            return_values="NONE",
-        )
-        return public_reservation(handle, "released")
+        table.update(*key, expression, names=names, values=values, condition=Condition(condition), return_values="NONE")
     except ClientError as exc:
         if not is_conditional_failure(exc):
             raise
-    return public_reservation(handle, "closed")
+        return False
+    return True
 
 
 def public_reservation(handle: Handle, state: str, actual_micro: int | None = None) -> dict:
@@ -335,34 +336,21 @@ def _sweep_account(table: MetadataTable, account: dict, now: float) -> int:
     for hold_id, hold in (account.get("holds") or {}).items():
         if float(hold["d"]) > now:
             continue
-        try:
-            table.update(
-                *key,
-                "SET remaining_micro_usd = remaining_micro_usd + :a, reserved_micro_usd = reserved_micro_usd - :a, "
-                "swept.#h = :t REMOVE holds.#h",
-                names={"#h": hold_id},
-                values={":a": int(hold["a"]), ":t": {"at": now}},
-                condition=Condition("holds.#h.a = :a"),
-                return_values="NONE",
-            )
-            swept += 1
-        except ClientError as exc:  # settled or released meanwhile: nothing to sweep
-            if not is_conditional_failure(exc):
-                raise
+        swept += _applied(  # not applied: settled or released meanwhile, nothing to sweep
+            table,
+            key,
+            "SET remaining_micro_usd = remaining_micro_usd + :a, reserved_micro_usd = reserved_micro_usd - :a, "
+            "swept.#h = :t REMOVE holds.#h",
+            {"#h": hold_id},
+            {":a": int(hold["a"]), ":t": {"at": now}},
+            "holds.#h.a = :a",
+        )
     for hold_id, tomb in (account.get("swept") or {}).items():
         if float(tomb["at"]) + TOMBSTONE_SECONDS <= now:
             table.update(*key, "REMOVE swept.#h", names={"#h": hold_id}, return_values="NONE")
-    try:  # a reserve racing this sees the index entry re-set by its own write
-        table.update(
-            *key,
-            "REMOVE gsi1pk, gsi1sk",
-            condition=Condition("size(holds) = :zero AND size(swept) = :zero"),
-            values={":zero": 0},
-            return_values="NONE",
-        )
-    except ClientError as exc:  # still holding something: stays in the index
-        if not is_conditional_failure(exc):
-            raise
+    # Out of the index once it holds nothing (else it stays); a reserve racing this re-sets the
+    # entry in its own write.
+    _applied(table, key, "REMOVE gsi1pk, gsi1sk", {}, {":zero": 0}, "size(holds) = :zero AND size(swept) = :zero")
     return swept
 
 
