@@ -22,6 +22,10 @@ moto's ``transact_write_items`` back up only the items it touches (and put exact
 when it is cancelled), so its cost no longer grows with the table (moto deep-copies every
 table a transaction names, O(table) per request).
 
+It also counts the requests that may have changed state (:func:`changes`: every request but
+reads), so the local cloud's state saver skips its snapshot while nothing changed instead of
+pickling the whole state every period.
+
 The local cloud's moto server process and the test suite's in-process moto both call it, so
 what the tests prove is what ``make local`` does. :func:`quiesced` takes both locks, so the
 local cloud's state snapshots (``localcloud.moto_state``) never catch a request half applied.
@@ -43,6 +47,38 @@ _install_lock = threading.Lock()
 # thread that already holds one.
 _DYNAMODB_LOCK = threading.RLock()
 _S3_LOCK = threading.RLock()
+# Requests served that may have changed state; counted after the request returns (its write is
+# done), so a reader that takes the count before a snapshot never records a write it missed.
+_changes = 0
+_changes_lock = threading.Lock()
+_READ_ACTIONS = ("Get", "Describe", "List", "Query", "Scan", "BatchGet", "TransactGet", "Receive")
+
+
+def changes() -> int:
+    """How many possibly-changing requests this process has served (compare two readings)."""
+    return _changes
+
+
+def _counted(method: Callable[..., Any], may_change: Callable[..., bool]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        global _changes
+        try:
+            return method(*args, **kwargs)
+        finally:
+            if may_change(*args):
+                with _changes_lock:
+                    _changes += 1
+
+    return call
+
+
+def _action_may_change(handler: Any, *_: Any) -> bool:
+    return not handler._get_action().startswith(_READ_ACTIONS)
+
+
+def _s3_request_may_change(_handler: Any, request: Any, *_: Any) -> bool:
+    return getattr(request, "method", "POST") not in ("GET", "HEAD")
 
 
 def _serialized(method: Callable[..., Any], lock: threading.RLock) -> Callable[..., Any]:
@@ -61,13 +97,16 @@ def install() -> None:
     with _install_lock:
         if _installed:
             return
+        from moto.core.responses import BaseResponse
         from moto.dynamodb.responses import DynamoHandler
         from moto.s3.responses import S3Response
 
         DynamoHandler.call_action = _serialized(DynamoHandler.call_action, _DYNAMODB_LOCK)
         _install_item_backups()
-        S3Response.key_response = _serialized(S3Response.key_response, _S3_LOCK)
-        S3Response.bucket_response = _serialized(S3Response.bucket_response, _S3_LOCK)
+        S3Response.key_response = _counted(_serialized(S3Response.key_response, _S3_LOCK), _s3_request_may_change)
+        S3Response.bucket_response = _counted(_serialized(S3Response.bucket_response, _S3_LOCK), _s3_request_may_change)
+        # Every JSON/query API (DynamoDB, SQS, KMS, Scheduler, EventBridge) ends in this one.
+        BaseResponse.call_action = _counted(BaseResponse.call_action, _action_may_change)
         _installed = True
 
 

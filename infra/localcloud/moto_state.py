@@ -36,7 +36,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from localcloud.moto_atomic import quiesced
+from localcloud.moto_atomic import changes, quiesced
 
 FORMAT = 1
 MAGIC = b"DRGERO-LOCAL-STATE"
@@ -165,7 +165,9 @@ def restore(payload: bytes) -> None:
 
 class Saver:
     """Saves snapshots to ``path``: on demand and every ``interval`` seconds, writing only when
-    the state changed since the last write (same bytes, same digest: nothing to write)."""
+    the state changed since the last write (same bytes, same digest: nothing to write). The
+    periodic save does not even take a snapshot while no request that may change state was
+    served (``moto_atomic.changes``): an idle local cloud costs nothing, whatever its size."""
 
     def __init__(self, path: Path, interval: float) -> None:
         self.path = path
@@ -174,6 +176,7 @@ class Saver:
         self._digest: bytes | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._saved_changes: int | None = None
 
     def save(self) -> bool:
         """Takes a snapshot and writes it if it changed; returns whether it wrote."""
@@ -190,10 +193,20 @@ class Saver:
         self._thread = threading.Thread(target=self._run, name="moto-state-saver", daemon=True)
         self._thread.start()
 
+    def tick(self) -> bool:
+        """One period: snapshots (and writes if changed) unless no possibly-changing request
+        was served since the last one. Returns whether a snapshot was taken."""
+        seen = changes()  # read before the snapshot: a change after it makes the next period save
+        if seen == self._saved_changes:
+            return False
+        self.save()
+        self._saved_changes = seen
+        return True
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.save()
+                self.tick()
             except (OSError, RuntimeError, pickle.PicklingError):
                 # The next period tries again, and the clean stop saves for good; a failing
                 # disk must not take the embedded AWS down with it.
