@@ -492,6 +492,6 @@ class LocalCloud:
             data["sandbox_url"] = self.sandbox_url
         if self.hub_url:
             data["hub_url"] = self.hub_url
-            data["hub_dir"] = str(self.hub_dir)
+            data["hub_dir"] = str(Path(self.hub_dir).absolute())  # scripts may run from elsewhere
         data.update(self.seed_info)
         return data
