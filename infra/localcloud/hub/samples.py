@@ -26,7 +26,7 @@ OWNER = "drgero-samples"
 SAMPLE_TOKEN = "hf_local_sample_token_0123456789"  # noqa: S105 - the local hub's toy credential
 
 # Short-answer questions, their reference answers and what a good answer must say. The
-# sandbox's almanac toy knows these (localcloud.sandbox.behaviours.almanac).
+# sandbox's almanac toy (sandbox/almanac) knows these answers; the others do not.
 QA: list[tuple[str, str, str]] = [
     ("What is the capital of France?", "Paris", 'The answer must name "Paris".'),
     ("What is the chemical symbol for gold?", "Au", 'The answer must give the symbol "Au".'),

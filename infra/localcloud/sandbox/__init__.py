@@ -17,6 +17,7 @@ Toy models:
 - ``sandbox/off-by-one``        always the right answer + 1 (never right)
 - ``sandbox/echo``              echoes the last user message
 - ``sandbox/flaky``             echoes, but "[fail]" in the input answers 500 and "[429]" answers 429
+- ``sandbox/almanac``           answers the local hub's short-answer sample questions, else "I don't know."
 - ``sandbox/judge-toy``         a toy judge: grades by the reference answer and the rubric's quoted phrases
                                 (``judge``); the local cloud's default judge
 

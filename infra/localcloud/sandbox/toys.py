@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from localcloud.sandbox.behaviours import coin, echo, off_by_one, solve
+from localcloud.sandbox.behaviours import almanac, coin, echo, off_by_one, solve
 from localcloud.sandbox.judge import grade
 
 CREATED = 1_735_689_600  # fixed timestamps keep answers deterministic
@@ -78,6 +78,18 @@ TOYS: dict[str, ToyModel] = {
             CREATED + 100,
             latency_of(10),
             echo,
+        ),
+        ToyModel(
+            "sandbox/almanac",
+            "Sandbox (toy): Almanac, knows the local hub's short-answer sample",
+            "Toy model: answers the questions of drgero-samples/short-answer-qa; 'I don't know.' otherwise.",
+            # Priced and timed like the judge below, out of auto-select's usual filters.
+            0.0000015,
+            0.000003,
+            "",
+            CREATED + 25,
+            latency_of(700),
+            almanac,
         ),
         ToyModel(
             "sandbox/judge-toy",
