@@ -4,7 +4,8 @@
         httpx.get(cloud.api_url + "/v1/health")
 
 Starts, in order: the embedded AWS (moto server, its own process), every resource of the
-template, the sandbox provider (if ``localcloud.sandbox`` exists), the function runtime (the
+template, the sandbox provider (if ``localcloud.sandbox`` exists), the local Hugging Face hub
+(``localcloud.hub``: the product's Hugging Face endpoint points at it), the function runtime (the
 real handlers in-process, each with its template environment pointed at the embedded AWS),
 the template's schedules, the seed (if ``localcloud.seed`` exists), the SQS pollers, the API
 Gateway emulation and the scheduler. ``stop()`` undoes all of it; every LocalCloud has its own
@@ -92,6 +93,10 @@ class LocalCloud:
         api_port: int = 3000,
         aws_port: int = 4566,
         sandbox_port: int = 4010,
+        # 0 (a free port) by default, unlike the ports above: callers that predate the hub
+        # pass only those, and parallel test clouds must not fight over a fixed hub port.
+        hub_port: int = 0,
+        hub_dir: str | os.PathLike[str] | None = None,
         region: str = "us-east-1",
         env_overrides: dict[str, str] | None = None,
         function_overrides: dict[str, Callable[[dict, Any], Any]] | None = None,
@@ -103,6 +108,7 @@ class LocalCloud:
         scheduler: bool = True,
         seed: bool = True,
         sandbox: bool = True,
+        hub: bool = True,
         preload_functions: bool = False,
         template: Template | None = None,
         state_dir: str | os.PathLike[str] | None = None,
@@ -119,12 +125,26 @@ class LocalCloud:
         self.poll_wait_seconds = poll_wait_seconds
         self._api_port = api_port
         self._sandbox_port = sandbox_port
+        self._hub_port = hub_port
         self._env_overrides = dict(env_overrides or {})
         self._function_overrides = dict(function_overrides or {})
-        self._want = {"api": api, "pollers": pollers, "scheduler": scheduler, "seed": seed, "sandbox": sandbox}
+        self._want = {
+            "api": api,
+            "pollers": pollers,
+            "scheduler": scheduler,
+            "seed": seed,
+            "sandbox": sandbox,
+            "hub": hub,
+        }
         self._preload = preload_functions
         self.state = StateDir(Path(state_dir)) if state_dir is not None else None
         self._fresh = fresh
+        # The hub's folder: given, else beside the saved state (kept across restarts and by
+        # --fresh: it holds the user's own files), else a temporary one removed by stop().
+        self._hub_dir_given = Path(hub_dir) if hub_dir is not None else None
+        self.hub_dir: Path | None = None
+        self.hub: Any = None
+        self._hub_tmp: Any = None
         # Public for tests: ``aws_server.save()`` and ``aws_server.kill()`` (a crash).
         self.aws_server = MotoServer(
             host,
@@ -143,6 +163,7 @@ class LocalCloud:
         self.gateway: Gateway | None = None
         self.function_env: dict[str, str] = {}
         self.sandbox_url: str | None = None
+        self.hub_url: str | None = None
         self.seed_info: dict[str, Any] = {}
         self.started_at: str | None = None
         self.start_id: str | None = None
@@ -169,6 +190,8 @@ class LocalCloud:
         self.created = create_resources(boto3.session.Session(), self.template, endpoint, self.region)
         if self._want["sandbox"]:
             self._start_sandbox()
+        if self._want["hub"]:
+            self._start_hub()
         if self._want["api"]:
             # Bound now (served later, once functions exist): its URL is the API's public base
             # URL, so links such as a leaderboard's traces_url point at this gateway.
@@ -220,6 +243,12 @@ class LocalCloud:
         if self._sandbox_stop is not None:
             stop_sandbox, self._sandbox_stop = self._sandbox_stop, None
             stop_sandbox()
+        if self.hub is not None:
+            hub, self.hub = self.hub, None
+            hub.stop()
+        if self._hub_tmp is not None:
+            tmp, self._hub_tmp = self._hub_tmp, None
+            tmp.cleanup()
         self.aws_server.stop()
         self._clients.clear()
 
@@ -252,6 +281,13 @@ class LocalCloud:
             env["DRGERO_FINE_TUNE__BASE_URL"] = f"{self.sandbox_url.rstrip('/')}/v1"
             env["DRGERO_FINE_TUNE__API_KEY"] = "sk-sandbox-fine-tune"  # noqa: S105 - a toy key of the local sandbox
             env["DRGERO_FINE_TUNE__PROVIDER_NAME"] = "sandbox"
+            # A judge evaluation without a judge_model is graded by the sandbox's toy judge.
+            env["DRGERO_EVALUATION__DEFAULT_JUDGE_MODEL"] = "sandbox/judge-toy"
+        if self.hub_url:
+            # GET-mode datasets read the local hub: the product's setting, and huggingface_hub's
+            # own (HF_ENDPOINT) for any call that does not pass the endpoint explicitly.
+            env["DRGERO_PROVIDERS__HUGGINGFACE_ENDPOINT"] = self.hub_url
+            env["HF_ENDPOINT"] = self.hub_url
         # The local dev JWT issuer, so functions trust its sessions: a fresh secret per cloud,
         # kept in the state dir (if any) so sessions outlive a restart.
         identity = _optional_module("localcloud.identity")
@@ -283,6 +319,21 @@ class LocalCloud:
             logger.info("no sandbox provider (localcloud.sandbox) yet; skipping")
             return
         self.sandbox_url, self._sandbox_stop = module.start_sandbox(self.host, self._sandbox_port)
+
+    def _start_hub(self) -> None:
+        from localcloud.hub import start_hub
+
+        if self._hub_dir_given is not None:
+            self.hub_dir = self._hub_dir_given
+        elif self.state is not None:
+            self.hub_dir = self.state.root / "hub"
+        else:
+            import tempfile
+
+            self._hub_tmp = tempfile.TemporaryDirectory(prefix="drgero-hub-")
+            self.hub_dir = Path(self._hub_tmp.name)
+        self.hub = start_hub(self.host, self._hub_port, self.hub_dir)
+        self.hub_url = self.hub.url
 
     def _seed(self) -> None:
         module = _optional_module("localcloud.seed")
@@ -439,5 +490,8 @@ class LocalCloud:
         }
         if self.sandbox_url:
             data["sandbox_url"] = self.sandbox_url
+        if self.hub_url:
+            data["hub_url"] = self.hub_url
+            data["hub_dir"] = str(Path(self.hub_dir).absolute())  # scripts may run from elsewhere
         data.update(self.seed_info)
         return data

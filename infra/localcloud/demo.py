@@ -12,12 +12,18 @@ HTTP requests and the seeded owner token of ``.drgero/local.json``:
  6. run, and print the ranking (score with 95% CI, cost, latency) and the verdict
  7. call production inference: plain HTTP, then the OpenAI SDK (or httpx) on /v1/chat/completions
  8. show the traces
- 9. the fine-tuning loop (``--skip-fine-tune`` leaves it out; skipped if its routes are absent)
+ 9. a GET leaderboard from the local Hugging Face hub (an ordinary huggingface.co URL of a
+    shipped sample), judged by the sandbox's toy judge
+10. a schedule fires a run (the scheduler is moved an hour ahead)
+11. human evaluation: a blind review, graded over the API, then the ranking
+12. the fine-tuning loop (``--skip-fine-tune`` leaves it out; skipped if its routes are absent)
+13. a restart of the local cloud on the same state dir: everything is still there
 
 Every model is a sandbox toy (``sandbox/...``); nothing leaves the machine: the tour refuses to
-start if a provider URL it would use is not loopback. It exits 0 when every step answered as
-the contract says; otherwise it names the step, the request, the status and the error body,
-and exits 1. Run alone: ``python -m localcloud.demo [--run-timeout 240] [--skip-fine-tune]``.
+start if a provider URL it would use is not loopback. It ends with the figures it measured.
+It exits 0 when every step answered as the contract says; otherwise it names the step, the
+request, the status and the error body, and exits 1. Run alone:
+``python -m localcloud.demo [--run-timeout 240] [--skip-fine-tune] [--skip-restart]``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -34,6 +41,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,9 +53,12 @@ from localcloud.sandbox.custom import SANDBOX_CUSTOM_SECRET
 ROW_COUNT = 160
 PROMPT = "You are a careful calculator. Reply with the number only, nothing else.\n\nQuestion: {input}"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-# Nothing listens on the discard port: a stray Hugging Face call fails fast, locally.
-UNREACHABLE = "http://127.0.0.1:9"
 FINAL_RUN_STATES = {"completed", "failed", "cancelled"}
+# A shipped sample of the local hub, named by the URL a user would copy from huggingface.co.
+HUB_SAMPLE_URL = "https://huggingface.co/datasets/drgero-samples/arithmetic/resolve/main/train.jsonl"
+HUB_SAMPLE_FILE = "datasets/drgero-samples/arithmetic/train.jsonl"
+TOY_JUDGE = "sandbox/judge-toy"
+GET_TOYS = ("sandbox/arithmetic-exact", "sandbox/coin-flip-half", "sandbox/off-by-one")
 
 
 class StepFailed(Exception):
@@ -257,15 +268,28 @@ def credential(header: str, token: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------- the tour
 class Tour:
-    def __init__(self, cloud: LocalCloud, http: httpx.Client, run_timeout: float, with_fine_tune: bool) -> None:
+    def __init__(
+        self,
+        cloud: LocalCloud,
+        http: httpx.Client,
+        run_timeout: float,
+        with_fine_tune: bool,
+        restart: Callable[[LocalCloud], LocalCloud] | None = None,
+    ) -> None:
         info = cloud.info()
         self.cloud = cloud
         self.http = http
         self.api = info["api_url"]
         self.sandbox = info.get("sandbox_url")
+        self.hub = info.get("hub_url")
         self.token = info.get("token")
         self.run_timeout = run_timeout
         self.with_fine_tune = with_fine_tune
+        self.restart_cloud = restart
+        self.get_lb = ""
+        self.runs: list[str] = []
+        # What the tour measured, printed at the end: (what, figure).
+        self.figures: list[tuple[str, str]] = []
         self.step_no = 0
         self.lb = ""
         self.hpd = ""
@@ -334,12 +358,20 @@ class Tour:
         ranking = self.run_and_rank()
         self.inference(ranking)
         self.traces()
+        self.get_leaderboard_judged()
+        self.schedule_fires()
+        self.human_review()
         self.fine_tune()
+        self.restart()
+
+    def measured(self, what: str, figure: str) -> None:
+        self.figures.append((what, figure))
 
     def preflight(self) -> None:
         say(f"   API (API Gateway emulation)  {self.api}")
         say(f"   embedded AWS (moto)          {self.cloud.aws_endpoint_url}")
         say(f"   sandbox provider (toys)      {self.sandbox}")
+        say(f"   Hugging Face hub (local)     {self.hub}")
         if not self.token:
             raise StepFailed("the local cloud's seed gave no owner token (localcloud.seed); nothing can be called")
         if not self.sandbox:
@@ -412,6 +444,7 @@ class Tour:
             say(f"   a row without input is refused whole: HTTP 400 {refused.json()['error']['code']}")
             say(f"   accepted {total} rows")
             self.pushed = total
+            self.measured("rows pushed (5 requests, mixed shapes)", str(total))
 
     def consolidate(self) -> None:
         with self.step("Consolidate and read the dataset status"):
@@ -489,34 +522,10 @@ class Tour:
             run_id = started["run_id"]
             say(f"   POST …/runs -> 202  run {run_id} (estimated {started.get('estimated_seconds')} s)")
             t0 = time.monotonic()
-            last: dict[str, Any] = {"progress": None, "shown": None}
-
-            def finished() -> dict | None:
-                run = expect(self.call("GET", f"/api/runs/{run_id}"), 200)
-                progress = run.get("progress") or {}
-                done, total = progress.get("shards_done") or 0, progress.get("shards_total")
-                status = run.get("status")
-                # One line per status change, and per quarter of the work while running.
-                quarter = int(4 * done / total) if total else 0
-                if (status, quarter) != last["shown"]:
-                    last["shown"] = (status, quarter)
-                    say(f"   {time.monotonic() - t0:5.1f} s  {status:<12} work items {done}/{total or '-'}")
-                last["progress"] = f"{status}, {done}/{total or '-'} work items done"
-                return run if status in FINAL_RUN_STATES else None
-
-            try:
-                run = wait_for(finished, f"run {run_id}", timeout=self.run_timeout, interval=0.5)
-            except StepFailed as exc:
-                raise StepFailed(
-                    f"{exc} (last seen: {last['progress']}); raise --run-timeout, or look at the evaluate "
-                    "queue's DLQ and the function logs"
-                ) from exc
-            if run["status"] != "completed":
-                raise StepFailed(f"run {run_id} ended {run['status']}: {short(run.get('error'), 300)}")
+            run = self.wait_run(run_id)
             ranking = run.get("ranking") or {}
             rows = ranking.get("rows") or []
-            if not rows:
-                raise StepFailed(f"run {run_id} completed without ranking rows: {short(ranking, 300)}")
+            self.measured("exact-match run: 161 rows x 4 models", f"{time.monotonic() - t0:.1f} s")
             say(
                 f"   completed in {run.get('execution_seconds')} s; candidate cost {money(run.get('cost_usd'))}; "
                 f"{(run.get('dataset') or {}).get('rows', '?')} rows"
@@ -552,51 +561,110 @@ class Tour:
             )
             return board
 
+    def wait_run(self, run_id: str, until: set[str] | None = None) -> dict[str, Any]:
+        """Polls a run to a final status (or one of ``until``), one line per status change and
+        per quarter of the work; a run that ends in another state, or has no ranking, fails."""
+        until = until or {"completed"}
+        t0 = time.monotonic()
+        last: dict[str, Any] = {"progress": None, "shown": None}
+
+        def finished() -> dict | None:
+            run = expect(self.call("GET", f"/api/runs/{run_id}"), 200)
+            progress = run.get("progress") or {}
+            done, total = progress.get("shards_done") or 0, progress.get("shards_total")
+            status = run.get("status")
+            quarter = int(4 * done / total) if total else 0
+            if (status, quarter) != last["shown"]:
+                last["shown"] = (status, quarter)
+                say(f"   {time.monotonic() - t0:5.1f} s  {status:<12} work items {done}/{total or '-'}")
+            last["progress"] = f"{status}, {done}/{total or '-'} work items done"
+            return run if status in FINAL_RUN_STATES | until else None
+
+        try:
+            run = wait_for(finished, f"run {run_id}", timeout=self.run_timeout, interval=0.5)
+        except StepFailed as exc:
+            raise StepFailed(
+                f"{exc} (last seen: {last['progress']}); raise --run-timeout, or look at the evaluate "
+                "queue's DLQ and the function logs"
+            ) from exc
+        if run["status"] not in until:
+            raise StepFailed(f"run {run_id} ended {run['status']}: {short(run.get('error'), 300)}")
+        if run["status"] == "completed" and not (run.get("ranking") or {}).get("rows"):
+            raise StepFailed(f"run {run_id} completed without ranking rows: {short(run.get('ranking'), 300)}")
+        self.runs.append(run_id)
+        return run
+
+    def ranking_table(self, rows: list[dict[str, Any]], judge: bool = False) -> None:
+        headers = ["#", "model", "score", "95% CI", "n", "errors"] + (["judge errors"] if judge else [])
+        table(
+            headers,
+            [
+                [
+                    row.get("rank"),
+                    self.model_name(row.get("model_id")),
+                    pct(row.get("score")),
+                    f"{pct(row.get('ci_low'))} – {pct(row.get('ci_high'))}",
+                    row.get("n"),
+                    row.get("errors"),
+                ]
+                + ([row.get("judge_errors")] if judge else [])
+                for row in rows
+            ],
+            right={0, 2, 4, 5, 6},
+        )
+
     def inference(self, board: dict[str, Any]) -> None:
         with self.step("Call production inference"):
             question = "What is 417 x 23?"
             answer = expect(self.call("POST", f"/v1/leaderboard/{self.lb}/inference", {"input": question}), 200)
             self.trace_ids.append(answer["trace_id"])
+            self.measured("production inference latency (plain HTTP)", ms(answer.get("latency_ms")))
             say(f"   POST /v1/leaderboard/{self.lb}/inference  {{'input': {question!r}}}")
             say(
                 f"     -> {answer['output']!r}  by {answer['model']['name']} ({answer['model']['platform']}), "
                 f"{ms(answer.get('latency_ms'))}, cost {money(answer.get('cost_usd'))}, trace {answer['trace_id']}"
             )
-            messages = [{"role": "user", "content": "What is 1234 - 99?"}]
-            try:
-                import openai
-            except ImportError:
-                openai = None
-            if openai is not None:
-                # trust_env off: a proxy from the environment must not see loopback traffic.
-                with openai.OpenAI(
-                    base_url=f"{self.api}/v1",
-                    api_key=self.token,
-                    max_retries=0,
-                    timeout=30,
-                    http_client=httpx.Client(trust_env=False),
-                ) as client:
-                    try:
-                        completion = client.chat.completions.create(model=f"leaderboard/{self.lb}", messages=messages)
-                    except openai.APIStatusError as exc:
-                        raise StepFailed(f"through the OpenAI SDK: {describe(exc.response)}") from exc
-                    except openai.APIError as exc:
-                        raise StepFailed(f"POST /v1/chat/completions (OpenAI SDK) failed: {exc!r}") from exc
-                content = completion.choices[0].message.content
-                extra = (completion.model_extra or {}).get("drgero") or {}
-                how = f"the OpenAI Python SDK {openai.__version__} (base_url={self.api}/v1, api_key=<drgero_ token>)"
-            else:
-                body = {"model": f"leaderboard/{self.lb}", "messages": messages}
-                reply = expect(self.call("POST", "/v1/chat/completions", body), 200)
-                content = reply["choices"][0]["message"]["content"]
-                extra = reply.get("drgero") or {}
-                how = "plain httpx (the openai package is not installed in this venv)"
+            content, extra, how = self.chat("What is 1234 - 99?")
             if extra.get("trace_id"):
                 self.trace_ids.append(extra["trace_id"])
             say(f"   POST /v1/chat/completions  model='leaderboard/{self.lb}'")
             say(f"     through {how}")
             model = (extra.get("model") or {}).get("name", "?")
             say(f"     -> {content!r}  by {model}, cost {money(extra.get('cost_usd'))}")
+
+    def chat(self, question: str) -> tuple[str | None, dict[str, Any], str]:
+        """One question to the PUSH leaderboard's production model on /v1/chat/completions,
+        through the OpenAI SDK when it is installed: ``(content, drgero extra, how)``."""
+        messages = [{"role": "user", "content": question}]
+        try:
+            import openai
+        except ImportError:
+            openai = None
+        if openai is not None:
+            # trust_env off: a proxy from the environment must not see loopback traffic.
+            with openai.OpenAI(
+                base_url=f"{self.api}/v1",
+                api_key=self.token,
+                max_retries=0,
+                timeout=30,
+                http_client=httpx.Client(trust_env=False),
+            ) as client:
+                try:
+                    completion = client.chat.completions.create(model=f"leaderboard/{self.lb}", messages=messages)
+                except openai.APIStatusError as exc:
+                    raise StepFailed(f"through the OpenAI SDK: {describe(exc.response)}") from exc
+                except openai.APIError as exc:
+                    raise StepFailed(f"POST /v1/chat/completions (OpenAI SDK) failed: {exc!r}") from exc
+            content = completion.choices[0].message.content
+            extra = (completion.model_extra or {}).get("drgero") or {}
+            how = f"the OpenAI Python SDK {openai.__version__} (base_url={self.api}/v1, api_key=<drgero_ token>)"
+        else:
+            body = {"model": f"leaderboard/{self.lb}", "messages": messages}
+            reply = expect(self.call("POST", "/v1/chat/completions", body), 200)
+            content = reply["choices"][0]["message"]["content"]
+            extra = reply.get("drgero") or {}
+            how = "plain httpx (the openai package is not installed in this venv)"
+        return content, extra, how
 
     def traces(self) -> None:
         with self.step("Traces of this leaderboard"):
@@ -642,6 +710,140 @@ class Tour:
         others = [t for t in traces if t not in shards]
         return (others + shards[:3])[:10]
 
+    def get_leaderboard_judged(self) -> None:
+        with self.step("A GET leaderboard from the local Hugging Face hub, judged by the toy judge"):
+            body = {
+                "name": "Arithmetic sample from the hub (demo)",
+                "prompt": PROMPT,
+                "dataset": {"mode": "GET", "url": HUB_SAMPLE_URL},
+                # The sandbox's toy judge: the local cloud's default judge
+                # (evaluation.default_judge_model); named here so the request says what it uses.
+                "evaluation": {"type": "judge", "judge_model": TOY_JUDGE, "judge_platform": "openrouter"},
+            }
+            t0 = time.monotonic()
+            board = expect(self.call("POST", "/api/leaderboards", body), 201)
+            self.get_lb = board["id"]
+            resolved = board["dataset"].get("resolved") or {}
+            say(f"   POST /api/leaderboards  dataset.url = {HUB_SAMPLE_URL}")
+            say(
+                f"     -> 201  id {self.get_lb}: {resolved.get('rows')} rows of "
+                f"{resolved.get('repo')}/{resolved.get('path')}"
+            )
+            say(
+                f"        pinned to commit {str(resolved.get('commit'))[:12]}…, "
+                "snapshotted in S3 (runs never re-read the hub)"
+            )
+            say(f"        read from the local hub: {self.hub} serves {{hub_dir}}/{HUB_SAMPLE_FILE}")
+            self.measured("GET dataset resolved and snapshotted from the local hub", f"{time.monotonic() - t0:.2f} s")
+            for toy in GET_TOYS:
+                model = expect(
+                    self.call(
+                        "POST", f"/api/leaderboards/{self.get_lb}/models", {"platform": "openrouter", "model": toy}
+                    ),
+                    201,
+                )
+                self.models[model["id"]] = model
+            say(f"   attached {', '.join(GET_TOYS)}; judge {TOY_JUDGE} (compares with the reference answer)")
+            started = expect(self.call("POST", f"/api/leaderboards/{self.get_lb}/runs", {}), 202)
+            t0 = time.monotonic()
+            run = self.wait_run(started["run_id"])
+            rows = run["ranking"]["rows"]
+            self.ranking_table(rows, judge=True)
+            errors = sum(int(r.get("judge_errors") or 0) for r in rows)
+            judged = sum(int(r.get("n") or 0) for r in rows)
+            say(f"   judge cost {money(run.get('judge_cost_usd'))} (kept apart from the candidates' cost)")
+            if (
+                self.model_name(rows[0]["model_id"]) != GET_TOYS[0]
+                or self.model_name(rows[-1]["model_id"]) != GET_TOYS[2]
+            ):
+                raise StepFailed(
+                    f"the toy judge did not rank {GET_TOYS[0]} first and {GET_TOYS[2]} last: {short(rows, 300)}"
+                )
+            say_wrapped("   In plain words: ", f"the toy judge ranks {GET_TOYS[0]} first and {GET_TOYS[2]} last, "
+                        f"with {errors} judge errors in {judged} judged answers.")  # fmt: skip
+            self.measured(
+                f"judge run: {resolved.get('rows')} rows x 3 models + toy judge", f"{time.monotonic() - t0:.1f} s"
+            )
+            self.measured("judge errors", f"{errors} of {judged + errors}")
+
+    def schedule_fires(self) -> None:
+        with self.step("A schedule fires a run"):
+            patched = expect(
+                self.call("PATCH", f"/api/leaderboards/{self.get_lb}", {"schedule": {"rate": "1 hour"}}), 200
+            )
+            say(f"   PATCH /api/leaderboards/{self.get_lb}  schedule {patched.get('schedule')}")
+            say("     -> an EventBridge Scheduler schedule in the embedded AWS (the local scheduler fires it)")
+            before = {r["id"] for r in expect(self.call("GET", f"/api/leaderboards/{self.get_lb}/runs"), 200)["runs"]}
+            # An hour passes for the scheduler (nothing sleeps): what is due in that hour fires.
+            scheduler = self.cloud.scheduler
+            if scheduler is None:
+                raise StepFailed("the local cloud has no scheduler")
+            t0 = time.monotonic()
+            fired = scheduler.tick(now=self.cloud.clock.now() + timedelta(hours=1, seconds=5))
+            names = sorted({f.name for f in fired})
+            say_wrapped(
+                "   ", f"the scheduler's clock moved 1 hour ahead: {len(fired)} schedules fired ({', '.join(names)})"
+            )
+            if f"lb-{self.get_lb}" not in names:
+                raise StepFailed(f"the leaderboard's schedule lb-{self.get_lb} did not fire: {names}")
+
+            def scheduled() -> dict | None:
+                runs = expect(self.call("GET", f"/api/leaderboards/{self.get_lb}/runs"), 200)["runs"]
+                return next((r for r in runs if r["id"] not in before), None)
+
+            new = wait_for(scheduled, "the scheduled run to start", timeout=60)
+            run = self.wait_run(new["id"])
+            winner = self.model_name(run["ranking"].get("winner_model_id"))
+            say(f"   run {run['id']} source={run.get('source')!r}: {run['status']}, winner {winner}")
+            if run.get("source") != "schedule":
+                raise StepFailed(f"the fired run's source is {run.get('source')!r}, not 'schedule'")
+            self.measured("schedule fired -> run completed", f"{time.monotonic() - t0:.1f} s")
+            expect(self.call("PATCH", f"/api/leaderboards/{self.get_lb}", {"schedule": None}), 200)
+            say("   PATCH … schedule null: the schedule is deleted")
+
+    def human_review(self) -> None:
+        with self.step("Human evaluation: a blind review, graded over the API, then the ranking"):
+            expect(
+                self.call(
+                    "PATCH", f"/api/leaderboards/{self.get_lb}", {"evaluation": {"type": "human", "scale": "1-5"}}
+                ),
+                200,
+            )
+            say(f"   PATCH /api/leaderboards/{self.get_lb}  evaluation {{type: human, scale: 1-5}}")
+            started = expect(self.call("POST", f"/api/leaderboards/{self.get_lb}/runs", {}), 202)
+            run_id = started["run_id"]
+            run = self.wait_run(run_id, until={"awaiting_review"})
+            say(f"   run {run_id}: {run['status']}, {(run.get('review') or {}).get('items')} answers to grade")
+            t0 = time.monotonic()
+            page = expect(self.call("GET", f"/api/runs/{run_id}/reviews"), 200)
+            if not page.get("blind"):
+                raise StepFailed("the review is not blind")
+            grades: list[dict[str, Any]] = []
+            for number in range(page["pages"]):
+                page = expect(self.call("GET", f"/api/runs/{run_id}/reviews?page={number}"), 200)
+                for row in page["rows"]:
+                    for item in row["items"]:
+                        # The reviewer here is this script: 5 for the expected answer, 1 otherwise.
+                        right = str(item.get("output") or "").strip() == str(row.get("expected") or "").strip()
+                        grades.append({"item_id": item["item_id"], "grade": 5 if right else 1})
+            first = page["rows"][0] if page["rows"] else {}
+            labels = [i["label"] for i in first.get("items", [])]
+            say(
+                f"   GET …/reviews: {page['pages']} pages, answers labelled {', '.join(labels)} (no model names: blind)"
+            )
+            answer: dict[str, Any] = {}
+            for start in range(0, len(grades), 100):
+                answer = expect(
+                    self.call("POST", f"/api/runs/{run_id}/reviews", {"grades": grades[start : start + 100]}), 200
+                )
+            say(f"   POST …/reviews: {answer.get('graded')} grades -> run {answer.get('status')}")
+            if answer.get("status") != "completed":
+                raise StepFailed(f"the review did not complete the run: {short(answer, 300)}")
+            run = expect(self.call("GET", f"/api/runs/{run_id}"), 200)
+            self.ranking_table(run["ranking"]["rows"])
+            self.measured(f"human review: {len(grades)} answers graded", f"{time.monotonic() - t0:.1f} s")
+            self.runs.append(run_id)
+
     def fine_tune(self) -> None:
         with self.step("The fine-tuning loop (a Dr.Gero model tuned on a leaderboard's dataset)"):
             if not self.with_fine_tune:
@@ -660,11 +862,14 @@ class Tour:
             def show(title: str, response: httpx.Response) -> None:
                 say(f"   {response.request.method} {response.request.url.path} -> {response.status_code}  ({title})")
 
+            t0 = time.monotonic()
             try:
                 result = fine_tune_tour(self.cloud, self.http, show=show)
             except RuntimeError as exc:
                 raise StepFailed(str(exc)) from exc
+            self.measured("fine-tune loop: push, tune, attach, run", f"{time.monotonic() - t0:.1f} s")
             lb, run = result["leaderboard_id"], result["run"]
+            self.runs.append(run["id"])
             attached = expect(self.call("GET", f"/api/leaderboards/{lb}/models"), 200).get("models") or []
             names = {m["id"]: m["name"] for m in attached}
             job = result["job"]
@@ -684,11 +889,70 @@ class Tour:
             )
             say("   the tuned toy answers the rows it was trained on; its base toy is never right.")
 
+    def restart(self) -> None:
+        with self.step("Restart the local cloud: nothing is lost"):
+            if self.restart_cloud is None:
+                say("   skipped (--skip-restart)")
+                return
+            before = self.snapshot()
+            say(f"   before: {self.describe_snapshot(before)}")
+            t0 = time.monotonic()
+            self.cloud = self.restart_cloud(self.cloud)
+            info = self.cloud.info()
+            elapsed = time.monotonic() - t0
+            self.api, self.sandbox, self.hub = info["api_url"], info.get("sandbox_url"), info.get("hub_url")
+            say(
+                f"   stopped and started again on the same state dir in {elapsed:.1f} s "
+                f"(restored: {info.get('restored')})"
+            )
+            if info.get("token") != self.token:
+                raise StepFailed("the seeded owner token changed across the restart")
+            after = self.snapshot()
+            say(f"   after:  {self.describe_snapshot(after)}")
+            if after != before:
+                lost = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
+                raise StepFailed(f"the restart changed what the API answers: {short(lost, 600)}")
+            content, extra, how = self.chat("What is 417 x 23?")
+            say(
+                "   the same token, the same production model: "
+                f"/v1/chat/completions -> {content!r} through {how.split(' (')[0]}"
+            )
+            self.measured("restart of the local cloud (stop + start + restore)", f"{elapsed:.1f} s")
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a restart must keep, read over the API: leaderboards, runs, the PUSH dataset,
+        production and the traces."""
+        boards = expect(self.call("GET", "/api/leaderboards"), 200)
+        items = boards.get("leaderboards") or boards.get("items") or []
+        runs = {}
+        for run_id in self.runs:
+            run = expect(self.call("GET", f"/api/runs/{run_id}"), 200)
+            runs[run_id] = (run["status"], (run.get("ranking") or {}).get("winner_model_id"))
+        status = expect(self.call("GET", f"/v1/leaderboard/{self.lb}/dataset/status"), 200)
+        ranking = expect(self.call("GET", f"/api/leaderboards/{self.lb}/ranking"), 200)
+        traces = expect(self.call("GET", f"/api/traces?leaderboard_id={self.lb}&limit=100"), 200).get("traces") or []
+        return {
+            "leaderboards": sorted(b["id"] for b in items),
+            "runs": runs,
+            "dataset_rows": (status.get("dataset") or {}).get("rows"),
+            "production": (ranking.get("production") or {}).get("model_id"),
+            "traces": sorted(t["id"] for t in traces),
+        }
+
+    def describe_snapshot(self, snap: dict[str, Any]) -> str:
+        done = sum(1 for status, _ in snap["runs"].values() if status == "completed")
+        return (
+            f"{len(snap['leaderboards'])} leaderboards, {done}/{len(snap['runs'])} runs completed, "
+            f"{snap['dataset_rows']} dataset rows, production {self.model_name(snap['production'])}, "
+            f"{len(snap['traces'])} traces"
+        )
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcloud.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-timeout", type=float, default=240.0, help="seconds to wait for the run (240)")
-    parser.add_argument("--skip-fine-tune", action="store_true", help="leave out the fine-tuning loop (step 9)")
+    parser.add_argument("--skip-fine-tune", action="store_true", help="leave out the fine-tuning loop (step 12)")
+    parser.add_argument("--skip-restart", action="store_true", help="leave out the restart (step 13)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     started = time.monotonic()
@@ -698,20 +962,47 @@ def main(argv: list[str] | None = None) -> int:
     quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
     os.environ.update(quiet)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    env = {
-        **quiet,
-        "DRGERO_PROVIDERS__HUGGINGFACE_ENDPOINT": UNREACHABLE,
-    }
     tour: Tour | None = None
     human = HumanStdout(sys.stdout)
     sys.stdout = human
+    # The cloud keeps its state in a temporary dir, so step 13 can restart it on that state.
+    state = tempfile.TemporaryDirectory(prefix="drgero-demo-")
+
+    def new_cloud(api_port: int = 0, sandbox_port: int = 0, hub_port: int = 0) -> LocalCloud:
+        # Free ports; the Hugging Face endpoint is the cloud's own local hub (on loopback).
+        return LocalCloud(
+            api_port=api_port,
+            aws_port=0,
+            sandbox_port=sandbox_port,
+            hub_port=hub_port,
+            env_overrides=quiet,
+            state_dir=state.name,
+        )
+
+    def restart(cloud: LocalCloud) -> LocalCloud:
+        # The same ports again, as `make local` has (fixed ones): stored URLs (the custom
+        # endpoint on the sandbox, traces_url) stay right.
+        ports = {
+            name: urlsplit(url).port or 0
+            for name, url in (
+                ("api_port", cloud.api_url),
+                ("sandbox_port", cloud.sandbox_url),
+                ("hub_port", cloud.hub_url),
+            )
+            if url
+        }
+        t0 = time.monotonic()
+        cloud.stop()
+        say(f"   stopped (state saved) in {time.monotonic() - t0:.1f} s")
+        return new_cloud(**ports).start()
+
+    cloud: LocalCloud | None = None
     try:
-        with (
-            LocalCloud(api_port=0, aws_port=0, sandbox_port=0, env_overrides=env) as cloud,
-            httpx.Client(timeout=60, trust_env=False) as http,
-        ):
+        with httpx.Client(timeout=60, trust_env=False) as http:
+            cloud = new_cloud().start()
             say(f"   started in {time.monotonic() - started:.1f} s")
-            tour = Tour(cloud, http, args.run_timeout, not args.skip_fine_tune)
+            tour = Tour(cloud, http, args.run_timeout, not args.skip_fine_tune, None if args.skip_restart else restart)
+            tour.measured("local cloud start (fresh)", f"{time.monotonic() - started:.1f} s")
             tour.run()
     except StepFailed as exc:
         where = tour.current if tour and tour.current else "the startup checks"
@@ -724,8 +1015,16 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         return 1
     finally:
+        if tour is not None:
+            cloud = tour.cloud
+        if cloud is not None:
+            cloud.stop()
+        state.cleanup()
         human.close_out()
         sys.stdout = human.inner
+    say("\nFigures measured")
+    say("   " + "=" * 16)
+    table(["what", "figure"], [[what, figure] for what, figure in tour.figures if tour], right={1})
     say(f"\nDone in {time.monotonic() - started:.0f} s: every step answered as the contract says.")
     return 0
 

@@ -1,6 +1,6 @@
 """The ``drgero`` command (``[project.scripts]``): developer and operator commands.
 
-drgero local [--api-port N] [--aws-port N] [--sandbox-port N] [--state-dir DIR] [--fresh]
+drgero local [--api-port N] [--aws-port N] [--sandbox-port N] [--hub-port N] [--state-dir DIR] [--fresh]
     runs the local cloud in the foreground and writes DIR/local.json (Ctrl-C stops it); its
     state is kept in DIR and restored by the next start, unless --fresh (drgero_ops.local)
 drgero invoke FUNCTION --event FILE
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--api-port", type=int, help="API Gateway emulation port (default 3000; 0 = any free port)")
     local.add_argument("--aws-port", type=int, help="embedded AWS (moto) port (default 4566; 0 = any free port)")
     local.add_argument("--sandbox-port", type=int, help="sandbox provider port (default 4010; 0 = any free port)")
+    local.add_argument("--hub-port", type=int, help="local Hugging Face hub port (default 4020; 0 = any free port)")
     local.add_argument("--state-dir", help="where local.json and the saved state go (default .drgero)")
     local.add_argument("--fresh", action="store_true", help="forget the saved state and start empty")
     invoke = sub.add_parser("invoke", help="run one function with one event (like sam local invoke)")

@@ -82,6 +82,8 @@ def _banner(cloud: Any, path: Path) -> str:
     ]
     if cloud.sandbox_url:
         lines.append(f"  sandbox provider            {cloud.sandbox_url}")
+    if cloud.hub_url:
+        lines.append(f"  Hugging Face hub (local)    {cloud.hub_url}    serves {cloud.hub_dir}/datasets/")
     lines.append(f"  tables       {', '.join(res['tables'].values())}")
     lines.append(f"  bucket       {', '.join(res['buckets'].values())}")
     lines.append(f"  queues       {', '.join(urlsplit(u).path.rsplit('/', 1)[-1] for u in res['queues'].values())}")
@@ -92,10 +94,24 @@ def _banner(cloud: Any, path: Path) -> str:
     lines += [
         f"  state        {path} (machine-readable)",
         "  invoke one function:  .venv/bin/drgero invoke consolidate --event events/<name>.json",
+        *next_steps(cloud.api_url, path),
         "Press Ctrl-C to stop.",
         "",
     ]
     return "\n".join(lines)
+
+
+def next_steps(api_url: str, path: Path) -> list[str]:
+    """The banner's last words: the three things to do next (the README's quick start too)."""
+    token = f'$(python3 -c \'import json; print(json.load(open("{path}"))["token"])\')'
+    return [
+        "",
+        "Next:",
+        f"  1. open the dashboard:  {api_url}/",
+        f'  2. a first call:        curl -H "Authorization: Bearer {token}" {api_url}/api/leaderboards',
+        "  3. the whole tour:      make demo   (in another terminal; it starts its own local cloud)",
+        "",
+    ]
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -126,6 +142,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         api_port=settings.local.api_port if args.api_port is None else args.api_port,
         aws_port=settings.local.aws_port if args.aws_port is None else args.aws_port,
         sandbox_port=settings.local.sandbox_port if args.sandbox_port is None else args.sandbox_port,
+        hub_port=settings.local.hub_port if getattr(args, "hub_port", None) is None else args.hub_port,
+        hub_dir=settings.local.hub_dir or None,
         region=settings.aws.region,
         redelivery_delay_seconds=settings.local.redelivery_delay_seconds,
         poll_wait_seconds=settings.local.poll_wait_seconds,

@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # ------------------------------------------------------------------------------ the tour, for real
 @pytest.mark.slow
+# Bounded, above the suite's 120 s default: the tour runs five evaluations, a review, a
+# fine-tune and a restart (about 2-3 minutes on 2 shared cores).
+@pytest.mark.timeout(480)
 def test_make_demo_runs_the_whole_tour_and_exits_0():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DRGERO_"))}
     proc = subprocess.run(
@@ -36,7 +39,7 @@ def test_make_demo_runs_the_whole_tour_and_exits_0():
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=450,
         check=False,
     )
     out = proc.stdout
@@ -50,7 +53,12 @@ def test_make_demo_runs_the_whole_tour_and_exits_0():
         "6. Run the evaluation and rank the models",
         "7. Call production inference",
         "8. Traces of this leaderboard",
-        "9. The fine-tuning loop",
+        "9. A GET leaderboard from the local Hugging Face hub, judged by the toy judge",
+        "10. A schedule fires a run",
+        "11. Human evaluation: a blind review",
+        "12. The fine-tuning loop",
+        "13. Restart the local cloud: nothing is lost",
+        "Figures measured",
     ):
         assert section in out
     assert "all on loopback" in out
@@ -64,6 +72,16 @@ def test_make_demo_runs_the_whole_tour_and_exits_0():
     assert "-> '9591'" in out  # 417 x 23, answered by the production model over plain HTTP
     assert "-> '1135'" in out  # 1234 - 99, through the OpenAI-compatible route
     assert "inference" in out.split("8. Traces of this leaderboard")[1]
+    # GET mode from the local hub (an ordinary huggingface.co URL), ranked by the toy judge.
+    get_step = out.split("9. A GET leaderboard")[1].split("10. A schedule")[0]
+    assert demo.HUB_SAMPLE_URL in get_step and "40 rows of drgero-samples/arithmetic/train.jsonl" in get_step
+    assert "with 0 judge errors in 120 judged answers" in get_step
+    assert "source='schedule': completed" in out
+    assert "grades -> run completed" in out
+    restart = out.split("13. Restart the local cloud")[1]
+    assert "restored: True" in restart and "-> '9591'" in restart
+    figures = out.split("Figures measured")[1]
+    assert "judge errors" in figures and "restart of the local cloud" in figures
     assert "Done in" in out and "DEMO FAILED" not in out
     assert '{"_aws"' not in out  # no metric records in what a person reads
     assert find_secrets(out + proc.stderr) == []
@@ -159,10 +177,10 @@ def test_a_failed_step_exits_non_zero_and_says_which_step(monkeypatch, capsys):
         def __init__(self, **_kw: Any) -> None:
             pass
 
-        def __enter__(self) -> Cloud:
+        def start(self) -> Cloud:
             return self
 
-        def __exit__(self, *exc: object) -> None:
+        def stop(self) -> None:
             return None
 
     def failing_run(self: demo.Tour) -> None:

@@ -96,6 +96,8 @@ def test_drgero_local_runs_in_the_foreground_and_stops_cleanly_on_sigterm(tmp_pa
             "0",
             "--sandbox-port",
             "0",
+            "--hub-port",
+            "0",
             "--state-dir",
             str(state),
         ],  # fmt: skip
@@ -115,6 +117,10 @@ def test_drgero_local_runs_in_the_foreground_and_stops_cleanly_on_sigterm(tmp_pa
         assert info["api_url"].startswith("http://127.0.0.1:")
         assert info["aws_endpoint_url"].startswith("http://127.0.0.1:")
         assert oct(local_json.stat().st_mode & 0o777) == "0o600"
+        # The local Hugging Face hub serves {hub_dir} beside the saved state, samples included.
+        assert info["hub_url"].startswith("http://127.0.0.1:") and info["hub_dir"] == str(state / "hub")
+        sample = httpx.get(info["hub_url"] + "/api/datasets/drgero-samples/arithmetic", timeout=30)
+        assert sample.status_code == 200 and sample.json()["sha"]
         assert httpx.get(info["api_url"] + "/v1/health", timeout=30).status_code == 200
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
@@ -124,6 +130,10 @@ def test_drgero_local_runs_in_the_foreground_and_stops_cleanly_on_sigterm(tmp_pa
             proc.wait()
     assert proc.returncode == 0, output
     assert "Dr.Gero local cloud is running" in output and "stopped." in output
+    # The banner ends with the next three things to do, as the README's quick start says.
+    next_steps = output.split("Next:", 1)[1]
+    assert "1. open the dashboard:" in next_steps and "/api/leaderboards" in next_steps
+    assert "3. the whole tour:      make demo" in next_steps
     assert not local_json.exists()
 
 

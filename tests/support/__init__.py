@@ -14,6 +14,6 @@
 - ``fine_tunes``: a Dr.Gero model on the sandbox's fine-tuning backend.
 - ``inference``: a leaderboard ready to serve inference, called through the gateway.
 - ``route_matrix``: every route of the OpenAPI document, for the scope and tenant matrices.
-- ``hf_server``: a local Hugging Face hub-compatible file server, for GET-mode datasets.
+- ``hf_server``: the local cloud's Hugging Face hub (``localcloud.hub``), for GET-mode datasets.
 - ``secret_scan``: the suite-wide scan of captured output for credentials (a pytest hook).
 """

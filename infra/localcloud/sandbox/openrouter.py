@@ -50,6 +50,9 @@ def _chat(handler: Any) -> None:
         return handler._error(429, "sandbox: flaky model rate limited on demand", {"Retry-After": "1"})
     if not handler._pre(toy.id):
         return None
+    if toy.reads_conversation:
+        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        text = "\n\n".join(content_text(m.get("content")) for m in users)
     output = truncate(toy.answer(text), body.get("max_tokens"))
     prompt_tokens = sum(tokens(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
     completion_tokens = tokens(output)

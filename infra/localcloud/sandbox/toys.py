@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from localcloud.sandbox.behaviours import coin, echo, off_by_one, solve
+from localcloud.sandbox.behaviours import almanac, coin, echo, off_by_one, solve
+from localcloud.sandbox.judge import grade
 
 CREATED = 1_735_689_600  # fixed timestamps keep answers deterministic
 
@@ -22,6 +23,9 @@ class ToyModel:
     created: int
     latency: dict[str, float]  # latency_last_30m, ms
     answer: Callable[[str], str]
+    # True: ``answer`` reads every user message of the conversation (the judge reads its
+    # sections, and a retry adds a follow-up), not only the last one.
+    reads_conversation: bool = False
 
 
 def latency_of(p50: float) -> dict[str, float]:
@@ -74,6 +78,33 @@ TOYS: dict[str, ToyModel] = {
             CREATED + 100,
             latency_of(10),
             echo,
+        ),
+        ToyModel(
+            "sandbox/almanac",
+            "Sandbox (toy): Almanac, knows the local hub's short-answer sample",
+            "Toy model: answers the questions of drgero-samples/short-answer-qa; 'I don't know.' otherwise.",
+            # Priced and timed like the judge below, out of auto-select's usual filters.
+            0.0000015,
+            0.000003,
+            "",
+            CREATED + 25,
+            latency_of(700),
+            almanac,
+        ),
+        ToyModel(
+            "sandbox/judge-toy",
+            "Sandbox (toy): Judge, compares with the reference answer",
+            "Toy judge: scores a candidate by whether it gives the reference answer and the rubric's quoted "
+            "phrases (deterministic; cannot tell a paraphrase from a wrong answer).",
+            # Priced and timed (reported latency only) so auto-select's usual filters leave it
+            # out: it is a judge, not a candidate.
+            0.0000015,
+            0.000003,
+            "",
+            CREATED + 50,
+            latency_of(700),
+            grade,
+            reads_conversation=True,
         ),
         ToyModel(
             "sandbox/flaky",

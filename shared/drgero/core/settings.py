@@ -186,6 +186,9 @@ class LocalSettings(BaseModel):
     api_port: int = 3000
     aws_port: int = 4566
     sandbox_port: int = 4010
+    # The local Hugging Face hub: its port, and the folder it serves ("": {state_dir}/hub).
+    hub_port: int = 4020
+    hub_dir: str = ""
     state_dir: str = ".drgero"
     # Seconds before a failed SQS record is redelivered locally (AWS waits out the queue's
     # visibility timeout, 30-90 minutes in the template).
@@ -211,6 +214,9 @@ class EvaluationSettings(BaseModel):
     regex_max_pattern_chars: int = Field(500, ge=1, le=10_000)
     regex_timeout_seconds: float = Field(0.1, gt=0.0, le=10.0)
     judge_max_section_chars: int = Field(20_000, ge=100)
+    # The judge model (on OpenRouter) of a judge evaluation that names none ("": none, the
+    # evaluation must name one). The local cloud sets the sandbox's toy judge.
+    default_judge_model: str = Field("", max_length=200)
 
 
 class RunsSettings(BaseModel):
