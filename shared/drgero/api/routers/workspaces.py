@@ -144,7 +144,13 @@ def accept_invitation(body: AcceptIn, principal: SessionPrincipal, table: Curren
 
 @router.get("/api/workspaces/{ws}/usage", summary="Spend by token, run and month (admin)")
 def usage(ws: WorkspaceId, principal: Admin, table: CurrentTable):
-    return budget.usage_report(table, principal.workspace_id)
+    # Cold start: the runs area loads only for this route (api function).
+    from drgero.runs.spend import merge_by_run, run_spend
+
+    report = budget.usage_report(table, principal.workspace_id)
+    # by_run from the run records (each run's cost), the budget's per-run counters merged in.
+    report["by_run"] = merge_by_run(report.get("by_run") or [], run_spend(table, principal.workspace_id))
+    return report
 
 
 @router.get("/api/workspaces/{ws}/billing", summary="The plan, its limits and usage against them (admin)")
