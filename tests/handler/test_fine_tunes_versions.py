@@ -74,6 +74,7 @@ def test_the_next_run_ranks_the_tuned_version_and_production_serves_what_was_ran
     )
     assert status == 201, candidate
     assert candidate["pinned_version"] is None  # follows the model's current version
+    assert candidate["name"] == "arith-bot"  # the model's name, not its version-1 endpoint's
     cid, base = candidate["id"], ft.setup.models[BASE]
 
     first = _run(ft)  # version 1 is the base toy behind the model's endpoint
@@ -110,6 +111,7 @@ def test_a_pinned_candidate_is_evaluated_at_its_pin(ft, sandbox):
     status, candidate = ft.api("POST", f"/api/leaderboards/{ft.lb}/models", body)
     assert status == 201, candidate
     assert candidate["pinned_version"] == 2 and candidate["config"]["model"].startswith("sandbox/ft-")
+    assert candidate["name"] == "arith-bot v2"
     run = _run(ft)
     config = {m["id"]: m for m in run["model_configs"]}[candidate["id"]]
     assert (config["version"], config["pinned_version"]) == (2, 2)

@@ -159,6 +159,10 @@ async def attach_model(
     except ProviderError as exc:
         raise probe_error(exc) from exc
 
+    if isinstance(parsed, DrGeroAttach) and not name:
+        # The model's own name: the endpoint's model name is only its version at attach time.
+        model_name = drgero_models.get_model(table, workspace_id, parsed.model_id)["name"]
+        name = model_name if parsed.version is None else f"{model_name} v{parsed.version}"
     model_id = model_id or new_id("mdl")
     now = clock.iso()
     item: dict[str, Any] = {
