@@ -78,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --workspace is required (or --local with a seeded local cloud)", file=sys.stderr)
         return 2
     session = boto3.session.Session(region_name=args.region)
+    if args.local:
+        # The embedded AWS takes any credentials; yours must never be sent to it (nor needed).
+        session = boto3.session.Session(
+            region_name=args.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106
+        )
     args.region = args.region or session.region_name or "us-east-1"
     ddb = session.client("dynamodb", region_name=args.region, endpoint_url=args.endpoint_url)
     table = MetadataTable(ddb, _table_name(args, session))
