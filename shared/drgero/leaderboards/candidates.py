@@ -140,7 +140,8 @@ def load_target(
         # own_models imports this module (identity_key): bound at call time.
         from drgero.own_models.registry import version_target
 
-        target = version_target(table, settings, clients, workspace_id, item["config"]["model_id"], version)
+        model = item["config"]["model_id"]
+        target = version_target(table, settings, clients, workspace_id, model, version, include_deleting=True)
         if target is None:
             raise not_found(f"Version {version} of the Dr.Gero model")
         return target, item

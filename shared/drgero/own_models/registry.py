@@ -440,9 +440,16 @@ def attached_leaderboards(table: MetadataTable, workspace_id: str, model_id: str
     ]
 
 
-def _live_model(table: MetadataTable, workspace_id: str, model_id: str) -> dict[str, Any] | None:
+def _live_model(
+    table: MetadataTable, workspace_id: str, model_id: str, include_deleting: bool = False
+) -> dict[str, Any] | None:
+    """The model item; one being deleted counts as absent unless ``include_deleting``: an
+    attached model is only ``deleting`` for the moment a refused delete takes to undo it
+    (:func:`delete_model`), so runs and inference of its candidates read through it."""
     item = table.get(*drgero_model_key(workspace_id, model_id)) if model_id and len(model_id) <= 100 else None
-    return None if not item or item.get("status") == DELETING else item
+    if not item or (item.get("status") == DELETING and not include_deleting):
+        return None
+    return item
 
 
 def _version(item: dict[str, Any], version: int | None) -> dict[str, Any] | None:
@@ -458,12 +465,14 @@ def version_target(
     workspace_id: str,
     model_id: str,
     version: int | None = None,
+    *,
+    include_deleting: bool = False,
 ) -> DrGeroTarget | None:
     """The callable target of one version of a model (None: its current version), secret
     decrypted for the call only; None when the workspace has no such model or version (or the
     model is being deleted). What runs evaluate and production serves for a ``drgero``
     candidate: the version a run snapshotted, never whatever is current at call time."""
-    item = _live_model(table, workspace_id, model_id)
+    item = _live_model(table, workspace_id, model_id, include_deleting)
     record = _version(item, version) if item else None
     if item is None or record is None:
         return None
@@ -486,7 +495,7 @@ def version_to_evaluate(
     """``(version, config without secret)`` a run evaluates: the candidate's pinned version, or
     else the model's current one (so a fine-tune's new version is ranked by the next run).
     None when the model or that version is gone."""
-    item = _live_model(table, workspace_id, model_id)
+    item = _live_model(table, workspace_id, model_id, include_deleting=True)
     record = _version(item, pinned) if item else None
     if item is None or record is None:
         return None
