@@ -114,6 +114,8 @@ class LocalCloud:
         state_dir: str | os.PathLike[str] | None = None,
         fresh: bool = False,
         save_interval: float = 2.0,
+        seed_plan: str = "pro",
+        fine_tune_poll_seconds: int | None = 5,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"the local cloud binds to loopback only, not {host!r}")
@@ -123,6 +125,10 @@ class LocalCloud:
         self.clock = clock or SystemClock()
         self.redelivery_delay_seconds = redelivery_delay_seconds
         self.poll_wait_seconds = poll_wait_seconds
+        # The seeded workspace's plan ([local] seed_plan) and the fine-tune poll's period
+        # ([local] fine_tune_poll_seconds; None keeps the template's rate).
+        self.seed_plan = seed_plan
+        self.fine_tune_poll_seconds = fine_tune_poll_seconds
         self._api_port = api_port
         self._sandbox_port = sandbox_port
         self._hub_port = hub_port
@@ -349,6 +355,15 @@ class LocalCloud:
             saved["seed"] = {k: v for k, v in self.seed_info.items() if k != "user_jwt"}
             self.state.save_identity(saved)
 
+    def _local_expression(self, event_name: str, expression: str) -> str:
+        """The template's expression, except the fine-tune poll's: AWS polls every 2 minutes,
+        and the sandbox backend needs three polls to finish a job, so locally push ->
+        fine-tune -> next run would take six minutes. ``rate(N seconds)`` is a local-only
+        form (localcloud.expressions); AWS's minimum is one minute."""
+        if event_name == "FineTunePoll" and self.fine_tune_poll_seconds:
+            return f"rate({int(self.fine_tune_poll_seconds)} seconds)"
+        return expression
+
     def _create_template_schedules(self) -> None:
         """The template's ScheduleV2 function events, created in moto's default group so they
         are listed like any schedule (and fired by the same scheduler). One a restored state
@@ -371,12 +386,15 @@ class LocalCloud:
                     target["Input"] = props["Input"]
                 kwargs: dict[str, Any] = {
                     "Name": props.get("Name") or f"{logical}-{event_name}"[:64],
-                    "ScheduleExpression": props["ScheduleExpression"],
+                    "ScheduleExpression": self._local_expression(event_name, props["ScheduleExpression"]),
                     "FlexibleTimeWindow": props.get("FlexibleTimeWindow") or {"Mode": "OFF"},
                     "Target": target,
                     "State": props.get("State", "ENABLED"),
                 }
                 if kwargs["Name"] in existing:
+                    if kwargs["ScheduleExpression"] != props["ScheduleExpression"]:
+                        # A restored state may hold another local period: this start's setting wins.
+                        client.update_schedule(**kwargs)
                     continue
                 if props.get("ScheduleExpressionTimezone"):
                     kwargs["ScheduleExpressionTimezone"] = props["ScheduleExpressionTimezone"]

@@ -23,10 +23,13 @@ class ExpressionError(ValueError):
     """A schedule expression this scheduler cannot evaluate (bad or unsupported)."""
 
 
-_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+# ``second(s)`` is a local-only extension (AWS's minimum rate is one minute): the local cloud
+# uses it for the fine-tune poll ([local] fine_tune_poll_seconds); the product validates user
+# schedules itself and never creates one.
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(second|seconds|minute|minutes|hour|hours|day|days)\s*\)$")
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _CRON = re.compile(r"^cron\((.*)\)$")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _MONTHS = {m: i for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                         "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)}  # fmt: skip
 _DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}

@@ -22,10 +22,12 @@ from localcloud.identity import (
 )
 
 
-def seed(settings: Any, clients: Any, jwt_secret: str) -> dict[str, str]:
-    """Seeds one workspace and returns the contract's local.json identity fields."""
+def seed(settings: Any, clients: Any, jwt_secret: str, plan: str = "pro") -> dict[str, str]:
+    """Seeds one workspace on ``plan`` (``[local] seed_plan``: a plan that lets people work, not
+    the free plan's three undeletable leaderboards) and returns the contract's local.json
+    identity fields."""
     table = clients.table
-    seeded = seed_workspace(table, settings, "Local workspace", LOCAL_OWNER_ID, LOCAL_OWNER_EMAIL)
+    seeded = seed_workspace(table, settings, "Local workspace", LOCAL_OWNER_ID, LOCAL_OWNER_EMAIL, plan=plan)
     seed_sandbox_integration(settings, clients, seeded["workspace_id"])
     return {
         "workspace_id": seeded["workspace_id"],
@@ -84,4 +86,4 @@ def seed_local(cloud: Any, previous: dict[str, str] | None = None) -> dict[str, 
     if previous and previous.get("workspace_id") and get_workspace(clients.table, previous["workspace_id"]):
         jwt = mint_jwt(secret, issuer=settings.auth.jwt_issuer, audience=settings.auth.jwt_audience)
         return {**previous, "user_jwt": jwt}
-    return seed(settings, clients, secret)
+    return seed(settings, clients, secret, plan=getattr(cloud, "seed_plan", "pro"))

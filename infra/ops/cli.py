@@ -9,6 +9,8 @@ drgero invoke FUNCTION --event FILE
     embedded cloud; prints the result as JSON (logs go to stderr) (drgero_ops.invoke)
 drgero bootstrap ...
     the first workspace of a real AWS deployment (drgero_ops.bootstrap)
+drgero plan show|set --workspace WS [--plan pro] [--table T | --stack S | --local]
+    an operator reads or changes a workspace's plan, in AWS or the local cloud (drgero_ops.plan)
 drgero mint-jwt ...
     a session JWT from the local cloud's dev issuer (localcloud.devjwt)
 
@@ -26,7 +28,7 @@ import sys
 from drgero_ops import invoke, local
 
 # Commands with their own argument parser, run as ``module.main(argv)``.
-DELEGATED = {"bootstrap": "drgero_ops.bootstrap", "mint-jwt": "localcloud.devjwt"}
+DELEGATED = {"bootstrap": "drgero_ops.bootstrap", "plan": "drgero_ops.plan", "mint-jwt": "localcloud.devjwt"}
 
 
 def _delegate(command: str, argv: list[str]) -> int:
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--event", "-e", required=True, help="event JSON file, or - for stdin")
     invoke.add_argument("--state-dir", help="where to look for a running local cloud's local.json")
     for name in DELEGATED:
-        sub.add_parser(name, help=f"identity helper ({DELEGATED[name]})", add_help=False)
+        sub.add_parser(name, help=f"operator/identity helper ({DELEGATED[name]})", add_help=False)
     return parser
 
 

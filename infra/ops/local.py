@@ -147,6 +147,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         region=settings.aws.region,
         redelivery_delay_seconds=settings.local.redelivery_delay_seconds,
         poll_wait_seconds=settings.local.poll_wait_seconds,
+        seed_plan=settings.local.seed_plan,
+        fine_tune_poll_seconds=settings.local.fine_tune_poll_seconds,
         preload_functions=True,
         state_dir=path.parent,
         fresh=args.fresh,

@@ -17,10 +17,12 @@ def seed_workspace(
     owner_user_id: str = "",
     owner_email: str = "",
     token_name: str = "owner (every scope)",  # noqa: S107 - a display name, not a secret
+    plan: str | None = None,
 ) -> dict[str, str]:
-    """A workspace, its owner member (if a user id is given) and an owner API token with every
-    scope. Returns ``{"workspace_id", "token", "token_id"}``; the token is shown only here."""
-    workspace = workspaces.create_workspace(table, settings, owner_user_id, name, email=owner_email)
+    """A workspace (on ``plan``, default ``plans.default_plan``), its owner member (if a user id
+    is given) and an owner API token with every scope. Returns ``{"workspace_id", "token",
+    "token_id"}``; the token is shown only here."""
+    workspace = workspaces.create_workspace(table, settings, owner_user_id, name, email=owner_email, plan=plan)
     secret, record = credentials.issue_api_token(
         table, workspace["id"], token_name, ALL_SCOPES, created_by=owner_user_id or "bootstrap"
     )

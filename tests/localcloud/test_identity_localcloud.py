@@ -89,6 +89,15 @@ def test_bootstrap_creates_a_workspace_and_prints_its_owner_token_once(local_clo
     assert response.json()["members"][0]["email"] == "founder@acme.com"
 
 
+def test_the_seeded_workspace_is_on_a_plan_that_lets_people_work(local_cloud, http):
+    """[local] seed_plan (default pro): no leaderboard cap, deletion allowed."""
+    info = local_cloud.info()
+    billing = http.get(f"/api/workspaces/{info['workspace_id']}/billing", headers={"X-API-Key": info["token"]})
+    assert billing.status_code == 200, billing.text
+    assert billing.json()["plan"] == "pro"
+    assert billing.json()["limits"] == {"max_leaderboards": None, "can_delete_leaderboards": True}
+
+
 def test_links_point_at_the_local_gateway(local_cloud, http):
     """The local cloud is its own public base URL: a leaderboard's traces_url must be
     followable as given (no API Gateway stage prefix, no TLS on loopback)."""

@@ -50,6 +50,26 @@ def test_invoke_uses_the_running_local_cloud_named_by_local_json(capsys, tmp_pat
     assert "running local cloud" in err
 
 
+def test_plan_set_local_changes_the_seeded_workspace_of_the_running_cloud(capsys, tmp_path, local_cloud):
+    (tmp_path / "local.json").write_text(json.dumps(local_cloud.info()))
+    info = local_cloud.info()
+
+    def billing() -> dict:
+        url = f"{local_cloud.api_url}/api/workspaces/{info['workspace_id']}/billing"
+        return httpx.get(url, headers={"X-API-Key": info["token"]}, timeout=30).json()
+
+    assert billing()["plan"] == "pro"  # [local] seed_plan
+    try:
+        code, out, err = run_cli(capsys, "plan", "set", "--local", "--state-dir", str(tmp_path), "--plan", "free")
+        assert code == 0, err
+        assert out.startswith(f"workspace {info['workspace_id']}: plan pro -> free")
+        assert billing()["plan"] == "free"
+    finally:
+        assert run_cli(capsys, "plan", "set", "--local", "--state-dir", str(tmp_path), "--plan", "pro")[0] == 0
+    code, _, err = run_cli(capsys, "plan", "show", "--local", "--state-dir", str(tmp_path / "none"))
+    assert code == 1 and "not running" in err
+
+
 def test_invoke_ignores_a_stale_local_json(capsys, tmp_path):
     stale = {"status": "running", "pid": 2**22 + 12345, "aws_endpoint_url": "http://127.0.0.1:9", "created": {}}
     (tmp_path / "local.json").write_text(json.dumps(stale))

@@ -83,6 +83,25 @@ def test_template_rate_schedules_invoke_their_function_with_the_input(local_clou
     assert jobs.count("reservation_sweep") == 2
 
 
+def test_the_fine_tune_poll_runs_every_few_seconds_locally(local_cloud):
+    """[local] fine_tune_poll_seconds (default 5) replaces the template's rate(2 minutes)."""
+    [poll] = [
+        s
+        for s in local_cloud.client("scheduler").list_schedules(GroupName="default")["Schedules"]
+        if s["Name"].endswith("fine-tune-poll")
+    ]
+    expression = local_cloud.client("scheduler").get_schedule(Name=poll["Name"])["ScheduleExpression"]
+    assert expression == f"rate({local_cloud.fine_tune_poll_seconds} seconds)" == "rate(5 seconds)"
+    sweeper = Recorder()
+    with local_cloud.override("sweeper", sweeper):
+        local_cloud.scheduler.tick()
+        sweeper.events.clear()
+        for _ in range(3):
+            local_cloud.clock.advance(5)
+            local_cloud.scheduler.tick()
+    assert [e["job"] for e in sweeper.events].count("fine_tune_poll") == 3
+
+
 def test_runtime_rate_schedule_sends_its_input_to_the_runs_queue(local_cloud):
     fanout = Recorder()
     payload = {"leaderboard_id": "lb_9", "source": "schedule"}

@@ -29,7 +29,14 @@ def fire_times(expression: str, after: datetime, count: int, tz: str | None = No
 
 @pytest.mark.parametrize(
     ("expression", "seconds"),
-    [("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(2 hours)", 7200), ("rate(1 day)", 86400)],
+    [
+        ("rate(1 minute)", 60),
+        ("rate(5 minutes)", 300),
+        ("rate(2 hours)", 7200),
+        ("rate(1 day)", 86400),
+        ("rate(5 seconds)", 5),
+        ("rate(1 second)", 1),
+    ],  # seconds: local-only (the fine-tune poll)
 )
 def test_rate_units(expression, seconds):
     parsed = parse_expression(expression)

@@ -14,6 +14,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
@@ -179,6 +180,9 @@ class PlansSettings(BaseModel):
     pro_max_leaderboards: int = 0
     # Whether free workspaces may delete leaderboards (the free plan locks deletion).
     free_can_delete_leaderboards: bool = False
+    # Who to ask for another plan (an email or a page), named in plan-limit errors and the
+    # billing view; empty: they say to ask the deployment's operator (`drgero plan set`).
+    upgrade_contact: str = ""
 
 
 class LocalSettings(BaseModel):
@@ -195,6 +199,11 @@ class LocalSettings(BaseModel):
     redelivery_delay_seconds: int = 5
     # Seconds each local SQS poller long-polls its queue (also bounds how long stopping takes).
     poll_wait_seconds: int = 1
+    # Plan of the workspace the local cloud seeds (free caps it at 3 undeletable leaderboards).
+    seed_plan: Literal["free", "pro"] = "pro"
+    # Seconds between the local cloud's fine-tune polls (the template polls every 2 minutes;
+    # the sandbox backend needs three polls to finish a job).
+    fine_tune_poll_seconds: int = Field(5, ge=1, le=3600)
 
 
 class EvaluationSettings(BaseModel):

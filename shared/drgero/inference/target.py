@@ -69,8 +69,16 @@ def no_production_model(leaderboard_id: str) -> ApiError:
     )
 
 
-def fallback_ids(table: MetadataTable, leaderboard: dict[str, Any], production_id: str, limit: int) -> list[str]:
-    """The next ``limit`` models of the latest completed ranking, still attached, scored."""
+def fallback_ids(
+    table: MetadataTable,
+    leaderboard: dict[str, Any],
+    production_id: str,
+    limit: int,
+    versions: dict[str, int] | None = None,
+) -> list[str]:
+    """The next ``limit`` models of the latest completed ranking, still attached, scored.
+    ``versions`` (when given) receives the Dr.Gero model version that ranking evaluated for
+    each pick that is a ``drgero`` candidate: a fallback is served as ranked too."""
     if limit <= 0:
         return []
     # Cold start: candidates, runs and selection (with the provider layer and httpx) load with
@@ -89,6 +97,8 @@ def fallback_ids(table: MetadataTable, leaderboard: dict[str, Any], production_i
         if model_id == production_id or model_id not in attached or row.get("score") is None:
             continue
         picks.append(model_id)
+        if versions is not None and row.get("model_version") is not None:
+            versions[model_id] = int(row["model_version"])
         if len(picks) == limit:
             break
     return picks
@@ -108,9 +118,17 @@ def resolve(settings: Settings, clients: AwsClients, table: MetadataTable, works
         raise no_production_model(leaderboard_id)
     policy = InferencePolicy.of_leaderboard(leaderboard)
     ids = [production["model_id"]]
+    # A drgero candidate is served at the model version its run ranked (or the manual pin),
+    # never the model's current version (a fine-tune no run has evaluated yet).
+    versions: dict[str, int] = {}
+    if production.get("model_version") is not None:
+        versions[production["model_id"]] = int(production["model_version"])
     if policy.fallback:
-        ids += fallback_ids(table, leaderboard, production["model_id"], policy.max_fallbacks)
-    models = tuple(_load_choice(settings, clients, table, workspace_id, leaderboard_id, model_id) for model_id in ids)
+        ids += fallback_ids(table, leaderboard, production["model_id"], policy.max_fallbacks, versions)
+    models = tuple(
+        _load_choice(settings, clients, table, workspace_id, leaderboard_id, model_id, versions.get(model_id))
+        for model_id in ids
+    )
     return ProductionTarget(
         workspace_id=workspace_id,
         leaderboard_id=leaderboard_id,
@@ -125,13 +143,19 @@ def resolve(settings: Settings, clients: AwsClients, table: MetadataTable, works
 
 
 def _load_choice(
-    settings: Settings, clients: AwsClients, table: MetadataTable, workspace_id: str, leaderboard_id: str, model_id: str
+    settings: Settings,
+    clients: AwsClients,
+    table: MetadataTable,
+    workspace_id: str,
+    leaderboard_id: str,
+    model_id: str,
+    version: int | None = None,
 ) -> ModelChoice:
     # Cold start: as in fallback_ids.
     from drgero.leaderboards.candidates import load_target
     from drgero.providers.types import Pricing
 
-    target, item = load_target(table, settings, clients, workspace_id, leaderboard_id, model_id)
+    target, item = load_target(table, settings, clients, workspace_id, leaderboard_id, model_id, version)
     api_key = None
     if target.platform == "openrouter":
         api_key = get_integration_key(settings, clients, workspace_id, "openrouter")

@@ -71,10 +71,14 @@ class HuggingFaceAttach(HuggingFaceTarget):
 
 
 class DrGeroAttach(FrozenModel):
-    """A Dr.Gero model is referenced by id; its endpoint comes from the model object."""
+    """A Dr.Gero model is referenced by id; its endpoint comes from the model object. Without
+    ``version`` the candidate follows the model's current version (each run evaluates the
+    version current when it starts, so a fine-tune's new version is ranked by the next run);
+    with one, it is pinned to that version."""
 
     platform: Literal["drgero"] = "drgero"
     model_id: str = Field(min_length=1, max_length=100)
+    version: int | None = Field(default=None, ge=1)
     name: str | None = NAME
 
 
@@ -86,7 +90,7 @@ _ATTACH = TypeAdapter(AttachBody)
 # target -> the validation result (drgero.providers.validation.validate_target bound to a
 # client, catalog and key); injected so tests and callers choose the network.
 Validator = Callable[[Target], Awaitable[Any]]
-DrGeroResolver = Callable[[str], DrGeroTarget | None]
+DrGeroResolver = Callable[[str, int | None], DrGeroTarget | None]
 
 
 def parse_attach(body: Any) -> Any:
@@ -155,6 +159,10 @@ async def attach_model(
     except ProviderError as exc:
         raise probe_error(exc) from exc
 
+    if isinstance(parsed, DrGeroAttach) and not name:
+        # The model's own name: the endpoint's model name is only its version at attach time.
+        model_name = drgero_models.get_model(table, workspace_id, parsed.model_id)["name"]
+        name = model_name if parsed.version is None else f"{model_name} v{parsed.version}"
     model_id = model_id or new_id("mdl")
     now = clock.iso()
     item: dict[str, Any] = {
@@ -170,6 +178,8 @@ async def attach_model(
         "created_at": now,
         **(extra_attributes or {}),
     }
+    if isinstance(parsed, DrGeroAttach) and parsed.version is not None:
+        item["pinned_version"] = parsed.version  # absent: runs evaluate the current version
     secret = _secret(target)
     if secret:
         context = secret_context(workspace_id, leaderboard_id, model_id)
@@ -214,9 +224,11 @@ async def attach_model(
 def _target(parsed: Any, resolve_drgero: DrGeroResolver | None) -> Any:
     """The provider target a parsed attach body names (a Dr.Gero model resolved to its endpoint)."""
     if isinstance(parsed, DrGeroAttach):
-        target = resolve_drgero(parsed.model_id) if resolve_drgero else None
+        target = resolve_drgero(parsed.model_id, parsed.version) if resolve_drgero else None
         if target is None:
-            raise not_found("Dr.Gero model")
+            raise not_found(
+                "Dr.Gero model" if parsed.version is None else f"Version {parsed.version} of the Dr.Gero model"
+            )
         return target
     fields = parsed.model_dump(exclude={"name"})
     # Rebuild the plain target (keeps SecretStr values; model_dump would reveal nothing).

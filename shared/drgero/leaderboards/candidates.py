@@ -88,6 +88,9 @@ def public_model(item: dict[str, Any]) -> dict[str, Any]:
         view["secret"] = {"configured": True, "hint": item["secret_hint"]}
     if item.get("pricing"):
         view["pricing"] = item["pricing"]
+    if item["platform"] == "drgero":
+        # null: each run evaluates the model's current version; a number: that version only.
+        view["pinned_version"] = item.get("pinned_version")
     return view
 
 
@@ -122,11 +125,26 @@ def load_target(
     workspace_id: str,
     leaderboard_id: str,
     model_id: str,
+    version: int | None = None,
 ) -> tuple[Target, dict[str, Any]]:
-    """The callable target (secret decrypted, for the provider call only) and its item."""
+    """The callable target (secret decrypted, for the provider call only) and its item.
+
+    ``version``: for a ``drgero`` candidate, the Dr.Gero model version to call (the one a run
+    snapshotted or production serves), read from the model, not from the attach-time copy;
+    404 when that version is gone. Without it, the candidate's stored config (what runs
+    recorded before they named versions evaluated)."""
     item = table.get(*candidate_key(leaderboard_id, model_id))
     if not item or item.get("workspace_id") != workspace_id:
         raise not_found("Model")
+    if version is not None and item.get("platform") == "drgero":
+        # own_models imports this module (identity_key): bound at call time.
+        from drgero.own_models.registry import version_target
+
+        model = item["config"]["model_id"]
+        target = version_target(table, settings, clients, workspace_id, model, version, include_deleting=True)
+        if target is None:
+            raise not_found(f"Version {version} of the Dr.Gero model")
+        return target, item
     config = dict(item["config"])
     if item.get("secret_ciphertext"):
         secret = secrets.unseal(
@@ -248,7 +266,7 @@ def fall_back_production(table: MetadataTable, workspace_id: str, leaderboard_id
     model (a run completing meanwhile wins). Even before this runs (or if it crashed),
     :func:`drgero.runs.selection.production_model` never answers a detached model."""
     # runs.selection imports this module (attached_model_ids): bound at call time.
-    from drgero.runs.selection import latest_completed_run
+    from drgero.runs.selection import latest_completed_run, ranked_production
 
     key = leaderboard_key(workspace_id, leaderboard_id)
     leaderboard = table.get(*key)
@@ -275,15 +293,7 @@ def fall_back_production(table: MetadataTable, workspace_id: str, leaderboard_id
                 *key,
                 "SET #prod = :prod",
                 {},
-                {
-                    ":prod": {
-                        "model_id": ranked[0]["model_id"],
-                        "run_id": latest["id"],
-                        "run_started_at": latest["started_at"],
-                        "since": clock.iso_millis(),
-                        "fallback_from": removed_model_id,
-                    }
-                },
+                {":prod": {**ranked_production(latest, ranked[0]["model_id"]), "fallback_from": removed_model_id}},
                 condition=condition,
             )
         else:

@@ -123,11 +123,16 @@ EvaluationConfig = Annotated[ExactEvaluation | JudgeEvaluation | HumanEvaluation
 class Selection(StrictModel):
     strategy: Literal["ranking_winner", "manual"] = "ranking_winner"
     model_id: str | None = Field(default=None, min_length=1, max_length=200)
+    # A drgero candidate's model version to serve (manual only; default: the version the
+    # latest run ranked, else the current one). drgero.runs.selection.
+    model_version: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _manual_needs_model(self) -> Selection:
         if self.strategy == "manual" and not self.model_id:
             raise ValueError("a manual selection needs model_id")
+        if self.strategy != "manual" and self.model_version is not None:
+            raise ValueError("model_version goes with a manual selection")
         return self
 
 

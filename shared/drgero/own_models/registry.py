@@ -3,7 +3,10 @@
 Item (docs/data-model.md): ``WS#{ws}`` / ``DGMODEL#{id}``, read through the caller's
 workspace (another workspace's id is simply not found -> 404). It holds ``versions``, a list
 of ``{version, endpoint, created_at, source}`` (``source``: ``manual`` here; fine-tuning adds
-its own versions later) and ``current_version``, the one leaderboards call. Each version's
+its own versions later) and ``current_version``. A ``drgero`` candidate follows the current
+version (or the version it pinned at attach time): each run snapshots the version it
+evaluates (:func:`version_to_evaluate`) and calls exactly that one (:func:`version_target`),
+and production serves the version a run ranked. Each version's
 endpoint keeps its URL, the model name to send and the auth kind; an auth secret is KMS
 ciphertext bound (encryption context) to workspace, model and version, shown as a hint only.
 
@@ -437,29 +440,87 @@ def attached_leaderboards(table: MetadataTable, workspace_id: str, model_id: str
     ]
 
 
+def _live_model(
+    table: MetadataTable, workspace_id: str, model_id: str, include_deleting: bool = False
+) -> dict[str, Any] | None:
+    """The model item; one being deleted counts as absent unless ``include_deleting``: an
+    attached model is only ``deleting`` for the moment a refused delete takes to undo it
+    (:func:`delete_model`), so runs and inference of its candidates read through it."""
+    item = table.get(*drgero_model_key(workspace_id, model_id)) if model_id and len(model_id) <= 100 else None
+    if not item or (item.get("status") == DELETING and not include_deleting):
+        return None
+    return item
+
+
+def _version(item: dict[str, Any], version: int | None) -> dict[str, Any] | None:
+    """The version record ``version`` (None: the current one), or None when there is none."""
+    wanted = int(item["current_version"]) if version is None else int(version)
+    return next((v for v in item.get("versions") or [] if int(v["version"]) == wanted), None)
+
+
+def version_target(
+    table: MetadataTable,
+    settings: Settings,
+    clients: AwsClients,
+    workspace_id: str,
+    model_id: str,
+    version: int | None = None,
+    *,
+    include_deleting: bool = False,
+) -> DrGeroTarget | None:
+    """The callable target of one version of a model (None: its current version), secret
+    decrypted for the call only; None when the workspace has no such model or version (or the
+    model is being deleted). What runs evaluate and production serves for a ``drgero``
+    candidate: the version a run snapshotted, never whatever is current at call time."""
+    item = _live_model(table, workspace_id, model_id, include_deleting)
+    record = _version(item, version) if item else None
+    if item is None or record is None:
+        return None
+    endpoint = record["endpoint"]
+    auth: dict[str, Any] = dict(endpoint.get("auth") or {"kind": "none"})
+    if record.get("secret_ciphertext"):
+        context = secret_context(workspace_id, model_id, int(record["version"]))
+        auth["secret"] = secrets.unseal(settings, clients, record["secret_ciphertext"], context)
+    return DrGeroTarget(
+        model_id=model_id,
+        url=endpoint["url"],
+        model=endpoint.get("model") or item["name"],
+        auth=EndpointAuth.model_validate(auth),
+    )
+
+
+def version_to_evaluate(
+    table: MetadataTable, workspace_id: str, model_id: str, pinned: int | None
+) -> tuple[int, dict[str, Any]] | None:
+    """``(version, config without secret)`` a run evaluates: the candidate's pinned version, or
+    else the model's current one (so a fine-tune's new version is ranked by the next run).
+    None when the model or that version is gone."""
+    item = _live_model(table, workspace_id, model_id, include_deleting=True)
+    record = _version(item, pinned) if item else None
+    if item is None or record is None:
+        return None
+    endpoint = record["endpoint"]
+    auth = {k: v for k, v in (endpoint.get("auth") or {"kind": "none"}).items() if k != "secret"}
+    config = {
+        "platform": "drgero",
+        "model_id": model_id,
+        "url": endpoint["url"],
+        "model": endpoint.get("model") or item["name"],
+        "auth": auth,
+    }
+    return int(record["version"]), config
+
+
 def resolver(
     table: MetadataTable, settings: Settings, clients: AwsClients, workspace_id: str
-) -> Callable[[str], DrGeroTarget | None]:
-    """``resolve_drgero`` for :func:`drgero.leaderboards.attach.attach_model`: the callable target of
-    the model's current version (secret decrypted, for the probe and the encrypted copy the
-    candidate keeps), or None when the workspace has no such model (or it is being deleted)."""
+) -> Callable[..., DrGeroTarget | None]:
+    """``resolve_drgero(model_id, version=None)`` for :func:`drgero.leaderboards.attach.attach_model`:
+    the callable target of that version (default the current one; secret decrypted, for the
+    probe and the encrypted copy the candidate keeps), or None when the workspace has no such
+    model or version (or it is being deleted)."""
 
-    def resolve(model_id: str) -> DrGeroTarget | None:
-        item = table.get(*drgero_model_key(workspace_id, model_id)) if model_id and len(model_id) <= 100 else None
-        if not item or item.get("status") == DELETING:
-            return None
-        version = next(v for v in item["versions"] if int(v["version"]) == int(item["current_version"]))
-        endpoint = version["endpoint"]
-        auth: dict[str, Any] = dict(endpoint.get("auth") or {"kind": "none"})
-        if version.get("secret_ciphertext"):
-            context = secret_context(workspace_id, model_id, int(version["version"]))
-            auth["secret"] = secrets.unseal(settings, clients, version["secret_ciphertext"], context)
-        return DrGeroTarget(
-            model_id=model_id,
-            url=endpoint["url"],
-            model=endpoint.get("model") or item["name"],
-            auth=EndpointAuth.model_validate(auth),
-        )
+    def resolve(model_id: str, version: int | None = None) -> DrGeroTarget | None:
+        return version_target(table, settings, clients, workspace_id, model_id, version)
 
     return resolve
 

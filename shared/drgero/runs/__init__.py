@@ -19,4 +19,5 @@ Lifecycle, messages and idempotency rules: docs/runs.md. Modules, one job each:
 - ``selection``: production model and the selection strategy.
 - ``schedules``: EventBridge Scheduler schedules of leaderboards.
 - ``improvement``: runs started by dataset growth.
+- ``spend``: each run's cost from the run records (``by_run`` of the workspace usage).
 """

@@ -110,6 +110,7 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
     results = collect_outcomes(settings, clients, table, run)
     ranking_options = RankingOptions.from_settings(settings.evaluation, ranking_metric(options), seed=run["id"])
     ranking = rank_models(results, ranking_options, dataset_rows=int(run.get("rows") or 0)).model_dump(mode="json")
+    _name_versions(ranking, run)
     clients.s3.put_object(
         Bucket=settings.aws.bucket_name,
         Key=run_ranking_object(run["id"]),
@@ -172,3 +173,12 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
         logger.warning("aggregation lost its lease", extra={"run_id": run["id"]})
         return None
     return finish_as
+
+
+def _name_versions(ranking: dict[str, Any], run: dict[str, Any]) -> None:
+    """Each ranking row of a ``drgero`` candidate names the model version this run evaluated
+    (``model_version``, from the run's snapshot): what production serves when it wins."""
+    versions = {m["id"]: m["version"] for m in run.get("model_configs") or [] if m.get("version") is not None}
+    for row in ranking.get("rows") or []:
+        if row.get("model_id") in versions:
+            row["model_version"] = int(versions[row["model_id"]])

@@ -178,7 +178,18 @@ def _load_target(settings: Settings, clients: AwsClients, run: dict[str, Any], m
     from drgero.providers.types import Pricing
 
     table = clients.table
-    target, item = load_target(table, settings, clients, run["workspace_id"], run["leaderboard_id"], model_id)
+    # A drgero candidate is called at the version the run snapshotted (fanout), whatever is current now.
+    snapshot = next((m for m in run.get("model_configs") or [] if m.get("id") == model_id), {})
+    version = snapshot.get("version")
+    target, item = load_target(
+        table,
+        settings,
+        clients,
+        run["workspace_id"],
+        run["leaderboard_id"],
+        model_id,
+        int(version) if version else None,
+    )
     api_key = None
     if target.platform == "openrouter":
         api_key = get_integration_key(settings, clients, run["workspace_id"], "openrouter")

@@ -63,21 +63,44 @@ def leaderboard_snapshot(leaderboard: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def model_snapshot(item: dict[str, Any]) -> dict[str, Any]:
+def model_snapshot(item: dict[str, Any], evaluated: tuple[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     """A model's configuration as the run used it. The item's ``config`` never holds the secret
-    (candidates.py strips it); the snapshot says whether one exists and where it is kept."""
+    (candidates.py strips it); the snapshot says whether one exists and where it is kept.
+    ``evaluated``: for a ``drgero`` candidate, ``(version, config)`` of the Dr.Gero model
+    version this run evaluates (``version`` is recorded; the evaluate step calls exactly it)."""
     snapshot = {
         "id": item["id"],
         "platform": item.get("platform"),
         "name": item.get("name"),
-        "config": item.get("config") or {},
+        "config": evaluated[1] if evaluated else item.get("config") or {},
         "secret": {"configured": bool(item.get("secret_ciphertext")), "ref": candidate_sk(item["id"])}
         if item.get("secret_ciphertext")
         else {"configured": False},
     }
     if item.get("pricing"):
         snapshot["pricing"] = item["pricing"]
+    if evaluated:
+        snapshot["version"] = evaluated[0]
+        if item.get("pinned_version") is not None:
+            snapshot["pinned_version"] = item["pinned_version"]
     return snapshot
+
+
+def _evaluated_version(table: MetadataTable, run: dict[str, Any], item: dict[str, Any]) -> Any:
+    """For a ``drgero`` candidate: ``(version, config)`` this run evaluates (its pin, else the
+    model's current version: a fine-tuned version is ranked by the next run), or a string
+    saying why there is none. None for other platforms."""
+    if item.get("platform") != "drgero":
+        return None
+    # own_models imports leaderboards, which imports runs.records: bound at call time.
+    from drgero.own_models.registry import version_to_evaluate
+
+    pinned = item.get("pinned_version")
+    found = version_to_evaluate(table, run["workspace_id"], (item.get("config") or {}).get("model_id", ""), pinned)
+    if found is None:
+        what = f"version {pinned} of its Dr.Gero model" if pinned is not None else "its Dr.Gero model"
+        return f"Model {item['id']}: {what} no longer exists."
+    return found
 
 
 def handle_run_message(settings: Settings, clients: AwsClients, message: RunMessage) -> dict[str, Any]:
@@ -109,12 +132,15 @@ def _snapshot(settings: Settings, clients: AwsClients, table: MetadataTable, run
     leaderboard = table.get(*leaderboard_key(run["workspace_id"], run["leaderboard_id"]))
     if leaderboard is None:
         return _fail(table, run, "The leaderboard was deleted before the run started.")
-    model_items = []
+    model_snapshots = []
     for model_id in run["model_ids"]:
         item = table.get(*candidate_key(run["leaderboard_id"], model_id))
         if item is None:
             return _fail(table, run, f"Model {model_id} was removed before the run started.")
-        model_items.append(item)
+        evaluated = _evaluated_version(table, run, item)
+        if isinstance(evaluated, str):
+            return _fail(table, run, evaluated)
+        model_snapshots.append(model_snapshot(item, evaluated))
     try:
         dataset = pinned_dataset(table, leaderboard)
     except ApiError as exc:
@@ -130,7 +156,7 @@ def _snapshot(settings: Settings, clients: AwsClients, table: MetadataTable, run
         records.RUNNING,
         {
             "leaderboard_config": leaderboard_snapshot(leaderboard),
-            "model_configs": [model_snapshot(i) for i in model_items],
+            "model_configs": model_snapshots,
             "dataset": dataset,
             "rows": len(lines),
             "shard_size": shard_size,

@@ -5,6 +5,12 @@
   completing run moves it (:func:`move_production`), and only forward: a run that started
   before the one that set the current production never overwrites it.
 - ``manual``: ``selection.model_id`` is production; runs never move it.
+
+For a ``drgero`` candidate production also names ``model_version``: the Dr.Gero model version
+the run ranked (ranking_winner) or the one the manual selection pinned (given, else the
+version the latest completed run ranked, else the model's current version at selection
+time). Inference calls exactly that version, never one no run (or pin) chose: a fine-tune
+adding a new current version changes nothing until a run ranks it.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from drgero.core import clock
-from drgero.core.errors import ApiError
+from drgero.core.errors import ApiError, not_found
 from drgero.core.validation import parse
 from drgero.leaderboards.candidates import attached_model_ids
 from drgero.leaderboards.leaderboard import INVALID, Selection, get_leaderboard
 from drgero.runs import records
-from drgero.store.keys import history_index_pk, leaderboard_key
+from drgero.store.keys import candidate_key, history_index_pk, leaderboard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 
@@ -27,11 +33,37 @@ def production_model(leaderboard: dict[str, Any]) -> dict[str, Any] | None:
     """``{"model_id", "strategy", "run_id"?, "since"?}`` or None when there is none yet."""
     selection = leaderboard.get("selection") or {"strategy": "ranking_winner"}
     if selection.get("strategy") == "manual":
-        return {"model_id": selection.get("model_id"), "strategy": "manual"}
+        manual = {"model_id": selection.get("model_id"), "strategy": "manual"}
+        if selection.get("model_version") is not None:
+            manual["model_version"] = int(selection["model_version"])
+        return manual
     production = leaderboard.get("production")
     if not production or production.get("model_id") not in attached_model_ids(leaderboard):
         return None
     return {"strategy": "ranking_winner", **production}
+
+
+def evaluated_version(run: dict[str, Any] | None, model_id: str) -> int | None:
+    """The Dr.Gero model version ``run`` evaluated for candidate ``model_id`` (its snapshot),
+    or None (not a drgero candidate, or a run from before runs named versions)."""
+    for config in (run or {}).get("model_configs") or []:
+        if config.get("id") == model_id and config.get("version") is not None:
+            return int(config["version"])
+    return None
+
+
+def ranked_production(run: dict[str, Any], model_id: str) -> dict[str, Any]:
+    """The ``production`` record of ``model_id`` as ``run`` ranked it."""
+    production: dict[str, Any] = {
+        "model_id": model_id,
+        "run_id": run["id"],
+        "run_started_at": run["started_at"],
+        "since": clock.iso_millis(),
+    }
+    version = evaluated_version(run, model_id)
+    if version is not None:
+        production["model_version"] = version
+    return production
 
 
 def move_production(table: MetadataTable, run: dict[str, Any], winner_model_id: str | None) -> bool:
@@ -43,12 +75,7 @@ def move_production(table: MetadataTable, run: dict[str, Any], winner_model_id: 
     leaderboard = table.get(*key)
     if leaderboard is None or winner_model_id not in attached_model_ids(leaderboard):
         return False
-    production = {
-        "model_id": winner_model_id,
-        "run_id": run["id"],
-        "run_started_at": run["started_at"],
-        "since": clock.iso_millis(),
-    }
+    production = ranked_production(run, winner_model_id)
     try:
         table.update(
             *key,
@@ -97,17 +124,42 @@ def set_selection(table: MetadataTable, workspace_id: str, leaderboard_id: str, 
                 "model_not_attached",
                 f"Model {selection.model_id} is not attached to this leaderboard; attach it first.",
             )
+        version = _manual_version(table, workspace_id, leaderboard_id, selection)
+        if version is not None:
+            values[":sel"]["model_version"] = version
     else:
         latest = latest_completed_run(table, leaderboard_id)
         winner = (records.ranking_of(latest or {}) or {}).get("winner_model_id")
         if latest and winner in attached_model_ids(leaderboard):
             names["#prod"] = "production"
-            values[":prod"] = {
-                "model_id": winner,
-                "run_id": latest["id"],
-                "run_started_at": latest["started_at"],
-                "since": clock.iso_millis(),
-            }
+            values[":prod"] = ranked_production(latest, winner)
             expression += ", #prod = :prod"
     updated = table.update(*key, expression, names, values, condition=Condition("attribute_exists(pk)"))
     return {"selection": updated.get("selection"), "production": production_model(updated)}
+
+
+def _manual_version(table: MetadataTable, workspace_id: str, leaderboard_id: str, selection: Selection) -> int | None:
+    """The Dr.Gero model version a manual selection pins (None for other platforms): the one
+    asked for (it must exist), else the version the latest completed run ranked, else the
+    model's current version now - stored, so a later fine-tune does not move production."""
+    item = table.get(*candidate_key(leaderboard_id, selection.model_id or "")) or {}
+    if item.get("platform") != "drgero":
+        if selection.model_version is not None:
+            raise ApiError(400, "invalid_request", "model_version applies only to a drgero candidate.",
+                           [{"field": "model_version", "error": "not a drgero candidate"}])  # fmt: skip
+        return None
+    # own_models imports leaderboards, which imports runs.records: bound at call time.
+    from drgero.own_models.registry import version_to_evaluate
+
+    dgm = (item.get("config") or {}).get("model_id", "")
+    if selection.model_version is not None:
+        if version_to_evaluate(table, workspace_id, dgm, selection.model_version) is None:
+            raise not_found(f"Version {selection.model_version} of the Dr.Gero model")
+        return selection.model_version
+    ranked = evaluated_version(latest_completed_run(table, leaderboard_id), selection.model_id or "")
+    if ranked is not None:
+        return ranked
+    current = version_to_evaluate(table, workspace_id, dgm, item.get("pinned_version"))
+    if current is None:
+        raise not_found("Dr.Gero model")
+    return current[0]

@@ -1,4 +1,4 @@
-"""/api/workspaces: workspaces, members, invitations and usage (docs/identity.md).
+"""/api/workspaces: workspaces, members, invitations, billing and usage (docs/identity.md).
 
 Checks run in dependencies, before the body is parsed: another workspace's id in the path is
 a 404 whatever the body, and a missing scope is a 403 naming it.
@@ -17,6 +17,7 @@ from drgero.identity import budget
 from drgero.identity.access import require_admin, require_same_workspace, require_user_session
 from drgero.identity.principal import Principal, PrincipalKind
 from drgero.workspaces import membership as workspaces
+from drgero.workspaces import plans
 
 router = APIRouter(tags=["workspaces"])
 
@@ -143,7 +144,20 @@ def accept_invitation(body: AcceptIn, principal: SessionPrincipal, table: Curren
 
 @router.get("/api/workspaces/{ws}/usage", summary="Spend by token, run and month (admin)")
 def usage(ws: WorkspaceId, principal: Admin, table: CurrentTable):
-    return budget.usage_report(table, principal.workspace_id)
+    # Cold start: the runs area loads only for this route (api function).
+    from drgero.runs.spend import run_spend
+
+    # By token and month from the budget accounts; by run from the run records (each run's cost).
+    return {**budget.usage_report(table, principal.workspace_id), "by_run": run_spend(table, principal.workspace_id)}
+
+
+@router.get("/api/workspaces/{ws}/billing", summary="The plan, its limits and usage against them (admin)")
+def billing(ws: WorkspaceId, principal: Admin, table: CurrentTable, settings: CurrentSettings):
+    # Cold start: the leaderboards area loads only for this route (api function).
+    from drgero.leaderboards.leaderboard import count_leaderboards
+
+    leaderboards = count_leaderboards(table, principal.workspace_id)
+    return plans.billing(table, settings, principal.workspace_id, leaderboards)
 
 
 def _actor_role(principal: Principal) -> str:
