@@ -16,6 +16,7 @@ from drgero.core.errors import ApiError, not_found
 from drgero.identity import budget
 from drgero.identity.access import require_admin, require_same_workspace, require_user_session
 from drgero.identity.principal import Principal, PrincipalKind
+from drgero.workspaces import invitations
 from drgero.workspaces import membership as workspaces
 
 router = APIRouter(tags=["workspaces"])
@@ -23,6 +24,7 @@ router = APIRouter(tags=["workspaces"])
 Role = Literal["owner", "admin", "member"]
 WorkspaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
+InvitationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
 def _member_of(ws: WorkspaceId, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
@@ -97,10 +99,22 @@ def list_members(ws: WorkspaceId, principal: Admin, table: CurrentTable):
     return {"members": workspaces.list_members(table, principal.workspace_id)}
 
 
-@router.post("/api/workspaces/{ws}/members", status_code=201, summary="Add a user by id (admin)")
-def add_member(ws: WorkspaceId, body: MemberIn, principal: Admin, table: CurrentTable):
-    return workspaces.add_member(
-        table, principal.workspace_id, body.user_id, body.role, _actor_role(principal), email=body.email.strip().lower()
+@router.post(
+    "/api/workspaces/{ws}/members",
+    status_code=202,
+    summary="Invite a user by id (admin): a pending invitation they accept or decline themselves",
+)
+def add_member(ws: WorkspaceId, body: MemberIn, principal: Admin, table: CurrentTable, settings: CurrentSettings):
+    # Consent: nobody becomes a member (or an owner) of a workspace they did not accept.
+    return invitations.invite_user(
+        table,
+        settings,
+        principal.workspace_id,
+        body.user_id,
+        body.role,
+        invited_by=principal.user_id or principal.token_id,
+        actor_role=_actor_role(principal),
+        email=body.email,
     )
 
 
@@ -134,11 +148,47 @@ def list_invitations(ws: WorkspaceId, principal: Admin, table: CurrentTable):
     return {"invitations": workspaces.list_invitations(table, principal.workspace_id)}
 
 
+@router.delete(
+    "/api/workspaces/{ws}/invitations/{invitation_id}", status_code=204, summary="Revoke a pending invitation (admin)"
+)
+def revoke_invitation(ws: WorkspaceId, invitation_id: InvitationId, principal: Admin, table: CurrentTable):
+    invitations.revoke(
+        table, principal.workspace_id, invitation_id, _actor_role(principal), principal.user_id or principal.token_id
+    )
+    return Response(status_code=204)
+
+
+@router.get("/api/invitations", summary="Your pending invitations (user session)")
+def my_invitations(principal: SessionPrincipal, table: CurrentTable):
+    require_user_session(principal)
+    return {"invitations": invitations.pending_for(table, principal.user_id, principal.email)}
+
+
+@router.post("/api/invitations/{invitation_id}/accept", summary="Accept an invitation to you (user session)")
+def accept_invitation_by_id(
+    invitation_id: InvitationId, principal: SessionPrincipal, table: CurrentTable, settings: CurrentSettings
+):
+    require_user_session(principal)
+    return invitations.accept(table, settings, invitation_id, principal.user_id, principal.email)
+
+
+@router.post("/api/invitations/{invitation_id}/decline", summary="Decline an invitation to you (user session)")
+def decline_invitation(invitation_id: InvitationId, principal: SessionPrincipal, table: CurrentTable):
+    require_user_session(principal)
+    return invitations.decline(table, invitation_id, principal.user_id, principal.email)
+
+
 @router.post("/api/invitations/accept", summary="Accept an invitation (user session with the invited, verified email)")
-def accept_invitation(body: AcceptIn, principal: SessionPrincipal, table: CurrentTable):
+def accept_invitation(body: AcceptIn, principal: SessionPrincipal, table: CurrentTable, settings: CurrentSettings):
     # The code travels in the body, not the URL: URLs end up in access logs.
     require_user_session(principal)
-    return workspaces.accept_invitation(table, body.code.strip(), principal.user_id, principal.email)
+    return workspaces.accept_invitation(
+        table,
+        body.code.strip(),
+        principal.user_id,
+        principal.email,
+        max_workspaces=settings.auth.max_workspaces_per_user,
+    )
 
 
 @router.get("/api/workspaces/{ws}/usage", summary="Spend by token, run and month (admin)")
