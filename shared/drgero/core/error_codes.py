@@ -165,6 +165,9 @@ ERROR_CODES: dict[str, ErrorCode] = {
     # ---- runs, evaluation, review, schedules
     "invalid_evaluation": _code(400, meaning="The leaderboard's evaluation JSON is not valid (details per field)."),
     "invalid_schedule": _code(400, meaning="A run or fine-tune schedule is not a valid cron/rate object."),
+    "schedule_too_frequent": _code(
+        400, meaning="A schedule fires more often than runs.schedule_min_interval_minutes (named in the message)."
+    ),
     "unknown_models": _code(400, meaning="A run names models that are not attached to the leaderboard."),
     "not_enough_models": _code(409, meaning="A run needs at least 2 candidate models."),
     "run_in_progress": _code(409, meaning="Another run is still active on the leaderboard."),

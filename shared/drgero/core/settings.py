@@ -255,6 +255,9 @@ class RunsSettings(BaseModel):
     # failed by the sweeper's run sweep, naming the step it was stuck in. Keep it well above
     # the slowest shard (the evaluate function's timeout) and aggregation_lease_seconds.
     stall_seconds: int = Field(3600, ge=60)
+    # Shortest interval between two firings a run or fine-tune schedule may have, in minutes
+    # (400 schedule_too_frequent below it): every firing is a paid run.
+    schedule_min_interval_minutes: int = Field(60, ge=1)
 
 
 class InferenceSettings(BaseModel):
