@@ -24,19 +24,19 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.core.validation import field_errors
+from drgero.core.validation import TextModel, field_errors
 
 _RATE = re.compile(r"^\s*(\d{1,5})\s+(minute|minutes|hour|hours|day|days)\s*$", re.IGNORECASE)
 _FIELD = re.compile(r"^[0-9A-Za-z*?/,\-#LW]{1,60}$")
 _DOW_NAMES = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}
 
 
-class ScheduleConfig(BaseModel):
+class ScheduleConfig(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     cron: str | None = Field(default=None, max_length=200)

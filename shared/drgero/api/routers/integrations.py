@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from drgero.api.deps import CurrentClients, CurrentSettings, get_principal
 from drgero.core.errors import ApiError
+from drgero.core.validation import TextModel
 from drgero.identity import integrations
 from drgero.identity.access import require_admin
 from drgero.identity.principal import Principal
@@ -31,7 +32,7 @@ def _admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal
 Admin = Annotated[Principal, Depends(_admin)]
 
 
-class KeyIn(BaseModel):
+class KeyIn(TextModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"api_key": "sk-or-v1-example-key-0000"}]}
     )
@@ -41,7 +42,7 @@ class KeyIn(BaseModel):
         return "KeyIn(api_key=***)"
 
 
-class ValidateIn(BaseModel):
+class ValidateIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"provider": "openrouter"}]})
     provider: Literal["openrouter", "huggingface"]
     api_key: str | None = Field(default=None, min_length=1, max_length=integrations.MAX_KEY_CHARS)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from drgero.api.deps import CurrentSettings, CurrentTable, SessionPrincipal, get_principal
 from drgero.core.errors import ApiError, not_found
+from drgero.core.validation import TextModel
 from drgero.identity import budget
 from drgero.identity.access import require_admin, require_same_workspace, require_user_session
 from drgero.identity.principal import Principal, PrincipalKind
@@ -48,12 +49,12 @@ Member = Annotated[Principal, Depends(_member_of)]
 Admin = Annotated[Principal, Depends(_admin_of)]
 
 
-class WorkspaceIn(BaseModel):
+class WorkspaceIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Acme support"}]})
     name: str = Field(min_length=1, max_length=100)
 
 
-class MemberIn(BaseModel):
+class MemberIn(TextModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"user_id": "user-123", "role": "member"}]}
     )
@@ -62,12 +63,12 @@ class MemberIn(BaseModel):
     email: str = Field(default="", max_length=320)
 
 
-class RoleIn(BaseModel):
+class RoleIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "admin"}]})
     role: Role
 
 
-class InvitationIn(BaseModel):
+class InvitationIn(TextModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"email": "ada@example.com", "role": "member"}]}
     )
@@ -75,7 +76,7 @@ class InvitationIn(BaseModel):
     role: Role = "member"
 
 
-class AcceptIn(BaseModel):
+class AcceptIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "inv_..."}]})
     code: str = Field(min_length=1, max_length=64)
 
