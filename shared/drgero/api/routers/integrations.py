@@ -32,11 +32,15 @@ def _admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal
 Admin = Annotated[Principal, Depends(_admin)]
 
 
+KEY_PATTERN = r"^[\x21-\x7e]+$"
+
+
 class KeyIn(TextModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"api_key": "sk-or-v1-example-key-0000"}]}
     )
-    api_key: str = Field(min_length=1, max_length=integrations.MAX_KEY_CHARS)
+    # Sent as an HTTP header to the provider: visible ASCII only (anything else cannot be a key).
+    api_key: str = Field(min_length=1, max_length=integrations.MAX_KEY_CHARS, pattern=KEY_PATTERN)
 
     def __repr__(self) -> str:  # never print the key (tracebacks, debug logs)
         return "KeyIn(api_key=***)"
@@ -45,7 +49,7 @@ class KeyIn(TextModel):
 class ValidateIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"provider": "openrouter"}]})
     provider: Literal["openrouter", "huggingface"]
-    api_key: str | None = Field(default=None, min_length=1, max_length=integrations.MAX_KEY_CHARS)
+    api_key: str | None = Field(default=None, min_length=1, max_length=integrations.MAX_KEY_CHARS, pattern=KEY_PATTERN)
 
     def __repr__(self) -> str:
         return f"ValidateIn(provider={self.provider!r}, api_key=***)"
