@@ -200,7 +200,7 @@ def run() -> list[dict]:  # noqa: PLR0915 - one linear setup, then the cases
             created,
             extra_env={
                 "DRGERO_ENVIRONMENT": "local",
-                "DRGERO_PROVIDERS__ALLOW_LOOPBACK": "true",
+                "DRGERO_PROVIDERS__LOOPBACK_ORIGINS": json.dumps([sandbox_url]),
                 "DRGERO_PROVIDERS__OPENROUTER_BASE_URL": f"{sandbox_url}/api/v1",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 "POWERTOOLS_TRACE_DISABLED": "true",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import os
 import threading
@@ -30,6 +31,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from localcloud.apigateway import ApiServer, Gateway
 from localcloud.clock import ManualClock, SystemClock
@@ -270,7 +272,6 @@ class LocalCloud:
             "DRGERO_ENVIRONMENT": "local",
             "DRGERO_AWS__ENDPOINT_URL": endpoint,
             "DRGERO_AWS__REGION": self.region,
-            "DRGERO_PROVIDERS__ALLOW_LOOPBACK": "true",
             # Clients built at import from the environment (not from Settings) also land here.
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_REGION": self.region,
@@ -281,6 +282,10 @@ class LocalCloud:
         }
         if self._api_server is not None:
             env["DRGERO_API__PUBLIC_BASE_URL"] = self._api_server.url
+        # The SSRF guard admits exactly these loopback origins (host and port): this cloud's
+        # own provider servers, never the embedded AWS or the gateway (docs/providers.md).
+        env["DRGERO_PROVIDERS__LOOPBACK_ORIGINS"] = json.dumps(self.provider_origins())
+        self._refuse_reserved_origins(endpoint)
         if self.sandbox_url:
             env["DRGERO_PROVIDERS__OPENROUTER_BASE_URL"] = f"{self.sandbox_url.rstrip('/')}/api/v1"
             # Fine-tuning on the sandbox's emulated backend (docs/fine-tuning.md); any sk- key works there.
@@ -301,6 +306,28 @@ class LocalCloud:
             env.update(identity.local_identity_env(self._jwt_secret()))
         env.update(self._env_overrides)
         return env
+
+    def provider_origins(self) -> list[str]:
+        """Origins of the provider servers this cloud runs, which models may call: the sandbox
+        (OpenRouter shapes and fine-tuning) and, when it runs, the local Hugging Face hub. A new
+        local provider server adds its URL here."""
+        urls = [self.sandbox_url, self.hub_url]
+        return sorted({_origin(url) for url in urls if url})
+
+    def _refuse_reserved_origins(self, endpoint: str) -> None:
+        """An operator's extra loopback origin may not be the embedded AWS or the gateway: a
+        model URL there could read or reset every workspace's data."""
+        from drgero.core.loopback import loopback_endpoints
+        from drgero.core.settings import Settings
+
+        listed = Settings(environment="local").providers.extra_loopback_origins
+        reserved = [endpoint] + ([self._api_server.url] if self._api_server is not None else [])
+        clash = loopback_endpoints(listed) & loopback_endpoints(_origin(url) for url in reserved)
+        if clash:
+            raise ValueError(
+                f"providers.extra_loopback_origins lists {sorted(clash)}: the local cloud's own AWS or API "
+                "may never be a model endpoint"
+            )
 
     def _jwt_secret(self) -> str | None:
         """The saved dev issuer secret, saving a new one if there is none (None: no state dir)."""
@@ -513,3 +540,11 @@ class LocalCloud:
             data["hub_dir"] = str(Path(self.hub_dir).absolute())  # scripts may run from elsewhere
         data.update(self.seed_info)
         return data
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of a URL (the port spelled out)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{host}:{port}"

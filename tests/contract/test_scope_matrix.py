@@ -16,6 +16,9 @@ NO_SCOPE_NEEDED = {
     "GET /api/workspaces/{ws}": "any member or API token of a workspace may read its name and plan",
     "POST /api/workspaces": "user sessions only (tokens get 403 user_session_required)",
     "POST /api/invitations/accept": "user sessions only (tokens get 403 user_session_required)",
+    "GET /api/invitations": "user sessions only (tokens get 403 user_session_required)",
+    "POST /api/invitations/{invitation_id}/accept": "user sessions only (tokens get 403 user_session_required)",
+    "POST /api/invitations/{invitation_id}/decline": "user sessions only (tokens get 403 user_session_required)",
 }
 
 
@@ -63,3 +66,4 @@ def test_each_route_is_refused_without_its_scope_and_allowed_with_it(aws, world)
     assert needs_by_route["PUT /api/integrations/{provider}"] == {"admin"}
     assert needs_by_route["GET /api/workspaces/{ws}/usage"] == {"admin"}
     assert needs_by_route["POST /api/workspaces/{ws}/invitations"] == {"admin"}
+    assert needs_by_route["DELETE /api/workspaces/{ws}/invitations/{invitation_id}"] == {"admin"}

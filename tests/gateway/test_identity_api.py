@@ -71,11 +71,11 @@ def test_workspace_limit_per_user(aws, api):
 def test_members_roles_and_the_last_owner(aws, api, alpha):
     ws, owner = alpha["workspace_id"], alpha["jwt"]
     base = f"/api/workspaces/{ws}/members"
-    assert api.post(base, owner, {"user_id": "bob", "role": "admin"}).status == 201
-    assert api.post(base, owner, {"user_id": "bob", "role": "member"}).error_code == "already_member"
-    assert api.post(base, owner, {"user_id": "carol"}).json["role"] == "member"
     bob = user_jwt("bob")
     carol = user_jwt("carol")
+    join(api, ws, owner, bob, {"user_id": "bob", "role": "admin"})
+    assert api.post(base, owner, {"user_id": "bob", "role": "member"}).error_code == "already_member"
+    assert join(api, ws, owner, carol, {"user_id": "carol"})["role"] == "member"
     # A member has no admin pages.
     assert api.get(base, carol).status == 403
     # An admin manages members but cannot touch owners or make owners.
@@ -116,6 +116,96 @@ def test_of_two_owners_only_one_can_step_down(aws, alpha):
 
 
 # ---------------------------------------------------------------------------- invitations
+def join(api, ws, admin, invitee, body):
+    """An admin invites a user by id and the user accepts with their own session."""
+    invited = api.post(f"/api/workspaces/{ws}/members", admin, body)
+    assert invited.status == 202, invited.json
+    accepted = api.post(f"/api/invitations/{invited.json['id']}/accept", invitee)
+    assert accepted.status == 200, accepted.json
+    return accepted.json
+
+
+def test_adding_a_member_by_id_is_an_invitation_until_they_accept(aws, api, alpha):
+    ws, owner = alpha["workspace_id"], alpha["jwt"]
+    victim = user_jwt("victim")
+    mine = api.post("/api/workspaces", victim, {"name": "Victim's own"})
+    assert mine.status == 201
+    invited = api.post(f"/api/workspaces/{ws}/members", owner, {"user_id": "victim", "role": "owner"})
+    assert invited.status == 202, invited.json
+    assert invited.json["state"] == "pending" and invited.json["user_id"] == "victim"
+    # Not a member, not an owner: nothing of A is visible, and the victim's own calls
+    # without X-Workspace-Id keep working (no second workspace was forced on them).
+    members = api.get(f"/api/workspaces/{ws}/members", owner).json["members"]
+    assert "victim" not in {m["user_id"] for m in members}
+    assert api.get(f"/api/workspaces/{ws}", victim).status == 404
+    assert api.get("/api/tokens", victim).status == 200
+    assert api.post(f"/api/workspaces/{ws}/members", owner, {"user_id": "victim"}).error_code == "already_invited"
+    # The invitee sees it, with the workspace's name; others do not and cannot answer it.
+    pending = api.get("/api/invitations", victim).json["invitations"]
+    assert [(i["id"], i["workspace_name"], i["role"]) for i in pending] == [(invited.json["id"], "alpha", "owner")]
+    assert api.get("/api/invitations", user_jwt("eve")).json["invitations"] == []
+    eve_accepts = api.post(f"/api/invitations/{invited.json['id']}/accept", user_jwt("eve"))
+    assert eve_accepts.status == 404 and eve_accepts.error_code == "invitation_not_found"
+    assert api.post(f"/api/invitations/{invited.json['id']}/accept", alpha["token"]).status == 403
+    # Declining ends it: no membership, nothing pending, cannot be accepted afterwards.
+    declined = api.post(f"/api/invitations/{invited.json['id']}/decline", victim)
+    assert declined.status == 200 and declined.json["state"] == "declined"
+    assert api.post(f"/api/invitations/{invited.json['id']}/accept", victim).status == 404
+    assert api.get("/api/invitations", victim).json["invitations"] == []
+    assert workspaces.get_member(table_of(aws), ws, "victim") is None
+    assert workspaces.get_workspace(table_of(aws), ws)["owner_count"] == 1
+    # Invited again and accepted: now an owner, by their own consent.
+    again = api.post(f"/api/workspaces/{ws}/members", owner, {"user_id": "victim", "role": "owner"})
+    accepted = api.post(f"/api/invitations/{again.json['id']}/accept", victim, headers={"X-Workspace-Id": ws})
+    assert accepted.status == 200 and accepted.json["role"] == "owner"
+    assert workspaces.get_workspace(table_of(aws), ws)["owner_count"] == 2
+
+
+def test_admins_list_and_revoke_invitations(aws, api, alpha):
+    ws, owner = alpha["workspace_id"], alpha["jwt"]
+    invited = api.post(f"/api/workspaces/{ws}/members", owner, {"user_id": "zed"}).json
+    listed = api.get(f"/api/workspaces/{ws}/invitations", owner).json["invitations"]
+    assert [(i["id"], i["state"]) for i in listed] == [(invited["id"], "pending")]
+    assert api.delete(f"/api/workspaces/{ws}/invitations/{invited['id']}", owner).status == 204
+    again = api.delete(f"/api/workspaces/{ws}/invitations/{invited['id']}", owner)
+    assert again.status == 409 and again.error_code == "invitation_answered"
+    assert api.delete(f"/api/workspaces/{ws}/invitations/inv_unknown", owner).status == 404
+    assert api.post(f"/api/invitations/{invited['id']}/accept", user_jwt("zed")).status == 404
+    assert api.get("/api/invitations", user_jwt("zed")).json["invitations"] == []
+    # An admin cannot revoke an owner's invitation; an email invitation's code dies with it.
+    adm = user_jwt("adm")
+    join(api, ws, owner, adm, {"user_id": "adm", "role": "admin"})
+    to_owner = api.post(f"/api/workspaces/{ws}/members", owner, {"user_id": "o2", "role": "owner"}).json
+    assert api.delete(f"/api/workspaces/{ws}/invitations/{to_owner['id']}", adm).error_code == "owner_required"
+    by_mail = api.post(f"/api/workspaces/{ws}/invitations", owner, {"email": "kim@example.com"}).json
+    assert api.delete(f"/api/workspaces/{ws}/invitations/{by_mail['id']}", adm).status == 204
+    kim = user_jwt("kim", "kim@example.com")
+    assert api.post("/api/invitations/accept", kim, {"code": by_mail["code"]}).status == 404
+
+
+def test_email_invitations_are_listed_and_answered_by_the_verified_email(aws, api, alpha):
+    ws = alpha["workspace_id"]
+    invite = api.post(f"/api/workspaces/{ws}/invitations", alpha["jwt"], {"email": "Lee@Example.com"}).json
+    lee = user_jwt("lee", "lee@example.com")
+    assert [i["id"] for i in api.get("/api/invitations", lee).json["invitations"]] == [invite["id"]]
+    assert api.get("/api/invitations", user_jwt("lee-unverified")).json["invitations"] == []
+    accepted = api.post(f"/api/invitations/{invite['id']}/accept", lee)
+    assert accepted.status == 200 and accepted.json["workspace"]["id"] == ws
+    # The one-time code died in the same transaction.
+    assert api.post("/api/invitations/accept", lee, {"code": invite["code"]}).status == 404
+
+
+def test_expired_invitation_by_id_is_410(aws, api, alpha):
+    from drgero.workspaces import invitations
+
+    made = invitations.invite_user(
+        table_of(aws), aws.settings, alpha["workspace_id"], "slow", "member", "x", "owner", now=0
+    )
+    assert api.get("/api/invitations", user_jwt("slow")).json["invitations"] == []
+    response = api.post(f"/api/invitations/{made['id']}/accept", user_jwt("slow"))
+    assert response.status == 410 and response.error_code == "invitation_expired"
+
+
 def test_invitation_is_accepted_once_by_the_invited_verified_email(aws, api, alpha):
     ws = alpha["workspace_id"]
     created = api.post(

@@ -6,6 +6,8 @@ CRUD, wrong tenant / missing scope / bad bodies on every new route."""
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -656,3 +658,67 @@ def test_local_seed_gives_the_workspace_a_sandbox_openrouter_key_only_for_a_loop
     )
     assert seed_sandbox_integration(local, aws.clients, ws) is True
     assert get_integration_key(local, aws.clients, ws, "openrouter") == SANDBOX_OPENROUTER_KEY
+
+
+# ------------------------------------------------------------------ loopback: exact origins
+@pytest.fixture
+def exact_loopback(env):
+    """The local cloud's policy: loopback only at the listed origins (here the sandbox's)."""
+    env.aws.functions.extra_env.update(
+        DRGERO_PROVIDERS__ALLOW_LOOPBACK="false",
+        DRGERO_PROVIDERS__LOOPBACK_ORIGINS=json.dumps([env.sandbox]),
+    )
+    return env
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Another local service (think: the embedded AWS); counts what reaches it."""
+
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self._answer()
+
+    def do_POST(self):  # noqa: N802
+        self._answer()
+
+    def _answer(self):
+        type(self).hits.append(self.path)
+        body = b'{"choices": [{"message": {"content": "bucket listing"}}]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def other_local_service():
+    _Recorder.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_loopback_is_admitted_only_at_the_listed_origins(exact_loopback, other_local_service):
+    env = exact_loopback
+    lb = new_leaderboard(env)
+    # The listed origin (the sandbox) works, probe included.
+    assert attach(env, lb, custom(env)).status == 201
+    sandbox_port = env.sandbox.rsplit(":", 1)[1]
+    for url in (
+        f"{other_local_service}/moto-api/reset",  # another port of 127.0.0.1: the embedded AWS, say
+        f"http://127.0.0.2:{sandbox_port}/custom/openai",  # the right port on another loopback address
+        f"http://[::1]:{sandbox_port}/custom/openai",
+    ):
+        for platform in ("custom", "huggingface"):
+            r = attach(env, lb, {"platform": platform, "url": url})
+            assert (r.status, r.error_code) == (400, "unsafe_url"), (platform, url, r.body)
+    # Not even the attach-time probe reached the other service.
+    assert _Recorder.hits == []

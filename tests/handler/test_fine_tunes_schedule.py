@@ -150,3 +150,9 @@ def test_a_deleted_models_schedule_removes_itself_when_it_fires(ft):
     assert ft.aws.functions.invoke("SweeperFunction", event)["outcome"] == "model_deleted"
     with pytest.raises(ft.aws.clients.scheduler.exceptions.ResourceNotFoundException):
         remote(ft)
+
+
+def test_fine_tune_schedules_below_the_minimum_interval_are_400(ft):
+    status, answer = put(ft, {"cron": "*/10 * * * *"})
+    assert status == 400 and answer["error"]["code"] == "schedule_too_frequent", answer
+    assert "60 minutes" in answer["error"]["message"]

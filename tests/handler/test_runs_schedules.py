@@ -148,3 +148,42 @@ def test_no_improvement_run_when_the_setting_is_off(aws, sandbox):
     handle_message(aws.settings, aws.clients, ConsolidateMessage(**body))
     status, history = setup.api("GET", f"/api/leaderboards/{setup.leaderboard_id}/runs")
     assert history["runs"] == []
+
+
+@pytest.mark.parametrize(
+    ("schedule", "minutes"),
+    [
+        ({"cron": "* * * * *"}, 1),
+        ({"cron": "*/15 * * * *"}, 15),
+        ({"cron": "0,30 9 * * *"}, 30),
+        ({"cron": "0 */2 * * *"}, 120),
+        ({"cron": "0 23,0 * * *"}, 60),  # across midnight
+        ({"cron": "59 23 * * *"}, 1440),
+        ({"cron": "0/5 * ? * MON *"}, 5),  # AWS's 6-field form
+        ({"rate": "1 minute"}, 1),
+        ({"rate": "6 hours"}, 360),
+        ({"rate": "2 days"}, 2880),
+    ],
+)
+def test_the_shortest_interval_of_a_schedule(schedule, minutes):
+    assert parse_schedule(schedule).min_interval_minutes() == minutes
+
+
+def test_schedules_below_the_minimum_interval_are_400_naming_the_limit(aws):
+    aws.functions.extra_env["DRGERO_RUNS__SCHEDULE_MIN_INTERVAL_MINUTES"] = "90"
+    principal = api_principal(new_workspace(aws, plan="pro")["workspace_id"])
+    body = {"name": "spendy", "prompt": "{input}", "dataset": {"mode": "PUSH"}}
+    for schedule in ({"cron": "* * * * *"}, {"cron": "0,30 * * * *"}, {"rate": "1 hour"}):
+        status, answer = api(aws, "POST", "/api/leaderboards", principal, {**body, "schedule": schedule})
+        assert status == 400 and answer["error"]["code"] == "schedule_too_frequent", (schedule, answer)
+        assert "90 minutes" in answer["error"]["message"]
+        assert answer["error"]["details"]["min_interval_minutes"] == 90
+    status, created = api(aws, "POST", "/api/leaderboards", principal, {**body, "schedule": {"rate": "2 hours"}})
+    assert status == 201, created
+    lb = created["id"]
+    status, answer = api(aws, "PATCH", f"/api/leaderboards/{lb}", principal, {"schedule": {"cron": "*/5 * * * *"}})
+    assert status == 400 and answer["error"]["code"] == "schedule_too_frequent"
+    assert get_schedule(aws, lb)["ScheduleExpression"] == "rate(2 hours)"  # unchanged
+    # A disabled schedule never fires, whatever its expression.
+    disabled = {"schedule": {"cron": "* * * * *", "enabled": False}}
+    assert api(aws, "PATCH", f"/api/leaderboards/{lb}", principal, disabled)[0] == 200

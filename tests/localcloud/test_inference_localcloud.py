@@ -122,3 +122,23 @@ def test_inference_traces_are_stored_and_listed(setup):
     trace = http.get(f"/api/traces/{trace_id}", headers=auth).json()
     assert trace["input"] == "trace me"
     assert trace["output"] == "Reply to: trace me"
+
+
+def test_models_reach_the_sandbox_but_never_the_embedded_aws_or_the_gateway(setup):
+    # The red-team finding: a model URL at moto's reset endpoint wiped every workspace on the
+    # attach-time probe. Local mode admits exactly the cloud's own provider origins.
+    http, token, cloud = setup["http"], setup["token"], setup["cloud"]
+    auth = {"Authorization": f"Bearer {token}"}
+    info = cloud.info()
+    for url in (f"{info['aws_endpoint_url']}/moto-api/reset", f"{cloud.api_url}/v1/health"):
+        made = http.post("/api/models", headers=auth, json={"name": "x", "endpoint": {"url": url}, "probe": True})
+        assert made.status_code == 400, made.text
+        assert made.json()["error"]["code"] == "unsafe_url", made.text
+    sandbox = http.post(
+        "/api/models",
+        headers=auth,
+        json={"name": "sandbox-bot", "endpoint": {"url": f"{info['sandbox_url']}/custom/openai"}, "probe": True},
+    )
+    assert sandbox.status_code == 201, sandbox.text
+    # Nothing was reset: the leaderboard made by the fixture is still there.
+    assert http.get(f"/api/leaderboards/{setup['leaderboard_id']}", headers=auth).status_code == 200

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drgero.identity import credentials
+from drgero.workspaces import invitations
 from drgero.workspaces import membership as workspaces
 
 from .aws import table_of
@@ -168,7 +169,10 @@ def build_world(aws: Any) -> World:
     _, other_token = credentials.issue_api_token(table, ws, "second", {"leaderboards:read"})
     workspaces.add_member(table, ws, "member-a", "member", "owner", email="member-a@example.com")
     world = World(api, doc, a, b)
-    world.ids.update(workspace=ws, token=other_token["id"], member="member-a", integration="openrouter")
+    pending = invitations.invite_user(table, aws.settings, ws, "invitee-a", "member", "owner-a", "owner")
+    world.ids.update(
+        workspace=ws, token=other_token["id"], member="member-a", integration="openrouter", invitation=pending["id"]
+    )
     world.ids["provider"] = "openrouter"
     # (Keys are assembled, never literal in a call: tracebacks show source lines.)
     key_a = "sk-or-v1-" + "workspace-a-secret-key"

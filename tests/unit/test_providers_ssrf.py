@@ -9,7 +9,8 @@ import ipaddress
 import httpcore
 import pytest
 
-from drgero.core.settings import ProvidersSettings
+from drgero.core.loopback import loopback_endpoints
+from drgero.core.settings import ProvidersSettings, Settings
 from drgero.providers import CustomTarget, ProviderClient, UnsafeUrl, UpstreamError, call_model
 from drgero.providers.ssrf import GuardPolicy, check_url, check_url_syntax, refusal_reason
 
@@ -243,3 +244,53 @@ def test_clients_ignore_proxy_environment(sandbox, monkeypatch):
     monkeypatch.setenv("ALL_PROXY", "http://10.0.0.1:3128")
     client = ProviderClient(ProvidersSettings(allow_loopback=True))
     assert _call(client, CustomTarget(url=f"{sandbox}/custom/openai")).output == "4"
+
+
+# ---------------------------------------------------------------- loopback: exact origins
+SANDBOX_ONLY = GuardPolicy(loopback_origins=loopback_endpoints(["http://127.0.0.1:8123", "http://localhost:9000"]))
+
+
+def test_loopback_origins_admit_host_and_port_exactly():
+    ip = ipaddress.ip_address
+    assert refusal_reason(ip("127.0.0.1"), SANDBOX_ONLY, 8123) is None
+    assert refusal_reason(ip("127.0.0.1"), SANDBOX_ONLY, 9000) is None  # localhost = 127.0.0.1 and ::1
+    assert refusal_reason(ip("::1"), SANDBOX_ONLY, 9000) is None
+    assert refusal_reason(ip("127.0.0.1"), SANDBOX_ONLY, 5000) is not None  # the embedded AWS, say
+    assert refusal_reason(ip("127.0.0.2"), SANDBOX_ONLY, 8123) is not None
+    assert refusal_reason(ip("::1"), SANDBOX_ONLY, 8123) is not None
+    assert refusal_reason(ip("127.0.0.1"), SANDBOX_ONLY) is not None  # no port known: refused
+    assert refusal_reason(ip("10.0.0.1"), SANDBOX_ONLY, 8123) is not None
+
+
+def test_loopback_origins_through_check_url():
+    async def loopback(host):
+        return ["127.0.0.1"]
+
+    assert asyncio.run(check_url("http://sandbox.test:8123/api/v1", SANDBOX_ONLY, loopback)) == ["127.0.0.1"]
+    with pytest.raises(UnsafeUrl) as refused:
+        asyncio.run(check_url("http://127.0.0.1:5000/moto-api/reset", SANDBOX_ONLY, loopback))
+    assert "port 5000" in str(refused.value)
+    with pytest.raises(UnsafeUrl):
+        asyncio.run(check_url("http://127.0.0.1/", SANDBOX_ONLY, loopback))  # port 80 is not listed
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://127.0.0.1", "http://example.com:80", "http://10.0.0.1:80", "ftp://127.0.0.1:21", "http://127.0.0.1:80/x"],
+)
+def test_loopback_origins_must_be_exact_loopback_origins(origin):
+    with pytest.raises(ValueError, match="origin|loopback"):
+        loopback_endpoints([origin])
+    with pytest.raises(ValueError):
+        ProvidersSettings(extra_loopback_origins=[origin])
+
+
+def test_local_mode_refuses_the_any_port_loopback_switch(monkeypatch):
+    monkeypatch.delenv("DRGERO_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="extra_loopback_origins"):
+        Settings(environment="local", providers=ProvidersSettings(allow_loopback=True))
+    listed = Settings(
+        environment="local", providers=ProvidersSettings(extra_loopback_origins=["http://127.0.0.1:8080"])
+    )
+    client = ProviderClient(listed.providers)
+    assert client.policy.loopback_origins == {("127.0.0.1", 8080)} and not client.policy.allow_loopback

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drgero.api.deps import request_id_of
 from drgero.api.inference_openapi import document_inference_routes
+from drgero.api.openapi_errors import document_errors
 from drgero.api.routers import datasets as datasets_router
 from drgero.api.routers import fine_tunes as fine_tunes_router
 from drgero.api.routers import health
@@ -42,6 +43,7 @@ ROUTERS += [fine_tunes_router.router]
 # entry here adds its paths to the OpenAPI document: fn(schema) -> None, mutating it.
 OPENAPI_EXTENSIONS = [datasets_router.document_push_route]
 OPENAPI_EXTENSIONS += [document_inference_routes]  # inference function's two routes
+OPENAPI_EXTENSIONS += [document_errors]  # last: every operation's real error answers
 
 
 def create_app(settings: Settings, clients: AwsClients) -> FastAPI:

@@ -69,7 +69,9 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "last_owner": _code(409, meaning="The change would leave the workspace without an owner."),
     "already_member": _code(409, meaning="The user is already a member (adding a member, accepting an invitation)."),
     "workspace_limit": _code(403, meaning="The user already belongs to auth.max_workspaces_per_user workspaces."),
-    "invitation_not_found": _code(404, meaning="No such invitation, or it was already used."),
+    "invitation_not_found": _code(404, meaning="No such invitation to you, or it was already answered."),
+    "already_invited": _code(409, meaning="The user already has a pending invitation to the workspace."),
+    "invitation_answered": _code(409, meaning="The invitation was already accepted, declined or revoked."),
     "invitation_expired": _code(410, meaning="The invitation has expired."),
     "invitation_email_mismatch": _code(403, meaning="The invitation was sent to another email address."),
     "email_not_verified": _code(403, meaning="The session has no verified email address to match the invitation."),
@@ -162,6 +164,9 @@ ERROR_CODES: dict[str, ErrorCode] = {
     # ---- runs, evaluation, review, schedules
     "invalid_evaluation": _code(400, meaning="The leaderboard's evaluation JSON is not valid (details per field)."),
     "invalid_schedule": _code(400, meaning="A run or fine-tune schedule is not a valid cron/rate object."),
+    "schedule_too_frequent": _code(
+        400, meaning="A schedule fires more often than runs.schedule_min_interval_minutes (named in the message)."
+    ),
     "unknown_models": _code(400, meaning="A run names models that are not attached to the leaderboard."),
     "not_enough_models": _code(409, meaning="A run needs at least 2 candidate models."),
     "run_in_progress": _code(409, meaning="Another run is still active on the leaderboard."),

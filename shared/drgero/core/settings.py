@@ -16,13 +16,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from drgero.core.loopback import loopback_endpoints
 
 
 class AwsSettings(BaseModel):
@@ -140,8 +142,15 @@ class ProvidersSettings(BaseModel):
     huggingface_endpoint: str = "https://huggingface.co"
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 60.0
-    # Only the local cloud sets this: lets provider calls reach 127.0.0.1 (the sandbox).
+    # Test harness only (refused in local mode): lets provider calls reach every loopback port.
     allow_loopback: bool = False
+    # The loopback origins provider calls may reach, exactly by host and port: the local cloud
+    # sets this to its own provider servers (the sandbox, the local hub). Never the embedded
+    # AWS, the gateway or any other local service.
+    loopback_origins: list[str] = []
+    # Loopback origins an operator adds in local mode, e.g. ["http://127.0.0.1:8080"] for a
+    # model server on this machine (scheme, host and port; localhost means 127.0.0.1 and ::1).
+    extra_loopback_origins: list[str] = []
     # User-supplied endpoints must be https unless this is on (or allow_loopback is).
     allow_plain_http: bool = False
     # Retries after the first attempt, on 5xx, 429, timeouts and connection errors.
@@ -171,6 +180,20 @@ class ProvidersSettings(BaseModel):
     observed_latency_window_hours: int = 168
     observed_latency_max_traces: int = 5000
     observed_latency_min_samples: int = 20
+
+    @field_validator("loopback_origins", "extra_loopback_origins", mode="before")
+    @classmethod
+    def _origins_from_text(cls, value: object) -> object:
+        """Text (an environment variable) holds a JSON list."""
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator("loopback_origins", "extra_loopback_origins")
+    @classmethod
+    def _exact_loopback_origins(cls, value: list[str]) -> list[str]:
+        loopback_endpoints(value)  # ValueError names the bad origin
+        return value
 
 
 class PlansSettings(BaseModel):
@@ -247,6 +270,9 @@ class RunsSettings(BaseModel):
     # failed by the sweeper's run sweep, naming the step it was stuck in. Keep it well above
     # the slowest shard (the evaluate function's timeout) and aggregation_lease_seconds.
     stall_seconds: int = Field(3600, ge=60)
+    # Shortest interval between two firings a run or fine-tune schedule may have, in minutes
+    # (400 schedule_too_frequent below it): every firing is a paid run.
+    schedule_min_interval_minutes: int = Field(60, ge=1)
 
 
 class InferenceSettings(BaseModel):
@@ -326,6 +352,17 @@ class Settings(BaseSettings):
     runs: RunsSettings = RunsSettings()
     inference: InferenceSettings = InferenceSettings()
     fine_tune: FineTuneSettings = FineTuneSettings()
+
+    @model_validator(mode="after")
+    def _local_loopback_is_exact(self) -> Settings:
+        # Local mode admits only listed loopback origins: a model URL at the embedded AWS
+        # (its reset endpoint) or the gateway must stay unreachable.
+        if self.environment == "local" and self.providers.allow_loopback:
+            raise ValueError(
+                "providers.allow_loopback is for the test harness; in local mode list origins in "
+                "providers.extra_loopback_origins"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,15 @@ target passed around as a value). A body that does not validate becomes ONE kind
 Each surface keeps its own ``code`` and ``message`` ("The leaderboard is not valid.",
 ``invalid_schedule``...): the contract and the tests name them, so they are parameters here.
 
+Text: ONE rule for control characters in every text field of every request (:data:`Text` for
+a single field, :class:`TextModel` - the base of every request model, StrictModel included - for
+every field of a model, nested strings of lists and objects too; pushed rows use
+:func:`control_character` directly). C0 control characters (NUL included) and DEL are refused,
+tab, newline and carriage return kept: the others are almost always corruption (binary pasted
+into a text field) and break tokenizers, terminals and CSV exports, so a field holding one is a
+400 naming the code point rather than silently stripped. Lone UTF-16 surrogates (JSON
+``"\ud800"``) cannot be stored as UTF-8 and are refused the same way.
+
 Details carry pydantic's location and message only, never its ``input``: the input can be a
 secret (an endpoint token, an API key). For the same reason the ApiError is raised ``from
 None``: pydantic's own error text, which quotes the input, is not chained into tracebacks.
@@ -16,17 +25,65 @@ None``: pydantic's own error text, which quotes the input, is not chained into t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator
 
 from drgero.core.errors import ApiError
 
 NOT_AN_OBJECT = "The request body must be a JSON object."
 
 
-class StrictModel(BaseModel):
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def control_character(text: str) -> str | None:
+    """The first refused character of ``text`` as ``U+XXXX``, or None when it is clean."""
+    bad = _CONTROL.search(text)
+    return f"U+{ord(bad.group()):04X}" if bad else None
+
+
+def check_text(value: str) -> str:
+    """``value`` unchanged, or ValueError naming its first control character."""
+    bad = control_character(value)
+    if bad:
+        raise ValueError(f"contains the control character {bad} (only tab, newline and carriage return are allowed)")
+    return value
+
+
+def check_texts(value: Any) -> Any:
+    """:func:`check_text` on every string inside ``value`` (lists, objects and their keys, models)."""
+    if isinstance(value, str):
+        return check_text(value)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            check_texts(key)
+            check_texts(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            check_texts(item)
+    elif isinstance(value, BaseModel):
+        check_texts(dict(value))
+    return value
+
+
+# A text field under the rule (for a field of a model that is not a TextModel, or a TypeAdapter).
+Text = Annotated[str, AfterValidator(check_text)]
+
+
+class TextModel(BaseModel):
+    """The base of every request model: the control-character rule on every field, whatever
+    its type (free JSON such as ``metadata`` included). No configuration of its own."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return check_texts(value)
+
+
+class StrictModel(TextModel):
     """A request model: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid")

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from drgero.core.validation import control_character
 
 INPUT_ALIASES = ("input", "prompt", "question", "query")
 OUTPUT_ALIASES = ("output", "response", "completion", "answer", "expected")
@@ -44,12 +45,6 @@ METADATA_FIELDS = (
 )
 _KNOWN = frozenset((*INPUT_ALIASES, *OUTPUT_ALIASES, *ID_ALIASES, "messages", "rubric", "metadata"))
 MAX_ID_CHARS = 256
-
-# C0 control characters other than tab, newline and carriage return, plus DEL. They are almost
-# always corruption (binary pasted into a text field) and break tokenizers and terminals, so a
-# text field holding one is refused with the code point named, rather than stripped silently.
-# Lone UTF-16 surrogates (JSON "\ud800") cannot be stored as UTF-8 and are refused the same way.
-_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class RowError(ValueError):
@@ -82,9 +77,10 @@ def _text(value: Any, name: str, required: bool) -> str | None:
         return json.dumps(value)
     if not isinstance(value, str):
         raise RowError(f"'{name}' must be a string, not {_json_type(value)}")
-    bad = _BAD_CHARS.search(value)
+    # The one control-character rule of every text field (drgero.core.validation).
+    bad = control_character(value)
     if bad:
-        raise RowError(f"'{name}' contains the control character U+{ord(bad.group()):04X}")
+        raise RowError(f"'{name}' contains the control character {bad}")
     return value
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from drgero.core.errors import ApiError
-from drgero.core.validation import field_errors
+from drgero.core.validation import TextModel, field_errors
 from drgero.evaluation.exact import ExactMatchOptions, RegexLimits
 from drgero.evaluation.judge import JudgeOptions
 
 
-class HumanOptions(BaseModel):
+class HumanOptions(TextModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["human"] = "human"

@@ -29,7 +29,9 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from drgero.core.validation import TextModel
 
 ExactMode = Literal["text", "contains", "number", "json", "choice", "regex"]
 ALL_MODES: frozenset[str] = frozenset({"text", "contains", "number", "json", "choice", "regex"})
@@ -64,7 +66,7 @@ class RegexLimits:
         )
 
 
-class ExactMatchOptions(BaseModel):
+class ExactMatchOptions(TextModel):
     """The ``evaluation`` object of an exact-match leaderboard."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

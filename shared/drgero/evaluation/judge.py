@@ -22,7 +22,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from drgero.core.validation import TextModel
 
 JudgeScale = Literal["0-1", "1-5", "0-10", "1-10", "0-100"]
 SCALE_BOUNDS: dict[str, tuple[float, float]] = {
@@ -40,7 +42,7 @@ DEFAULT_RUBRIC = (
 JudgeErrorCode = Literal["judge_malformed", "judge_refused"]
 
 
-class JudgeOptions(BaseModel):
+class JudgeOptions(TextModel):
     """The ``evaluation`` object of a judge leaderboard."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from drgero.core.validation import TextModel
 
 MAX_FALLBACKS = 3
 MAX_FILTER_KEYS = 20
@@ -23,7 +25,7 @@ MAX_FILTER_VALUES = 50
 FilterScalar = str | int | float | bool
 
 
-class InferencePolicy(BaseModel):
+class InferencePolicy(TextModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     fallback: bool = False
@@ -34,7 +36,7 @@ class InferencePolicy(BaseModel):
         return cls.model_validate(leaderboard.get("inference") or {})
 
 
-class CaptureRule(BaseModel):
+class CaptureRule(TextModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     enabled: bool = False

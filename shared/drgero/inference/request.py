@@ -17,11 +17,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from drgero.core.errors import ApiError
 from drgero.core.settings import InferenceSettings
-from drgero.core.validation import parse
+from drgero.core.validation import TextModel, parse
 from drgero.datasets.rows import RowError, messages_to_text
 
 INVALID = "The request body is not valid."
@@ -30,14 +30,14 @@ _LEADERBOARD_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MAX_METADATA_KEYS = 50
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(TextModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[Any] | None = None
 
 
-class _Common(BaseModel):
+class _Common(TextModel):
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     metadata: dict[str, Any] | None = None

@@ -16,13 +16,13 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from drgero.core import clock
 from drgero.core.errors import ApiError, not_found
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.core.validation import StrictModel, parse
+from drgero.core.validation import StrictModel, TextModel, parse
 from drgero.inference.config import CaptureRule, InferencePolicy
 from drgero.store.keys import (
     DATASET_TOKEN_PREFIX,
@@ -100,19 +100,19 @@ PUSH_DEFAULTS = {name: field.default for name, field in PushDataset.model_fields
 DatasetConfig = Annotated[GetDataset | PushDataset, Field(discriminator="mode")]
 
 
-class ExactEvaluation(BaseModel):
+class ExactEvaluation(TextModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["exact"]
 
 
-class JudgeEvaluation(BaseModel):
+class JudgeEvaluation(TextModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["judge"]
     judge_model: str | None = Field(default=None, min_length=1, max_length=200)
     rubric: str | None = Field(default=None, max_length=20_000)
 
 
-class HumanEvaluation(BaseModel):
+class HumanEvaluation(TextModel):
     model_config = ConfigDict(extra="allow")
     type: Literal["human"]
 

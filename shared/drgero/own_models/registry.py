@@ -179,7 +179,7 @@ async def _check_endpoint(
             # refused at once), and the guard vets every address at call time anyway.
             literal = checked.host.strip("[]")
             if literal.replace(".", "").isdigit() or ":" in literal:
-                check_address(literal, policy)
+                check_address(literal, policy, port=checked.port)
             return UNVERIFIED
         await prober(_target(model_id, endpoint.url, endpoint.model, endpoint.auth))
     except ProviderError as exc:

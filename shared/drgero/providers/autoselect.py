@@ -31,6 +31,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drgero.core.validation import TextModel
 from drgero.providers.catalog import CatalogModel, LatencyStats, OpenRouterCatalog
 from drgero.providers.errors import ProviderError
 from drgero.providers.types import Pricing
@@ -38,7 +39,7 @@ from drgero.providers.types import Pricing
 LatencySource = Literal["observed", "openrouter", "estimate_p90_p99", "unknown"]
 
 
-class AutoSelectRequest(BaseModel):
+class AutoSelectRequest(TextModel):
     """The body of ``POST /api/leaderboards/{id}/models/auto-select``."""
 
     model_config = ConfigDict(extra="forbid")

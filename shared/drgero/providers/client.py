@@ -28,6 +28,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from drgero.core.loopback import loopback_endpoints
 from drgero.core.settings import ProvidersSettings
 from drgero.providers.errors import (
     AuthError,
@@ -123,7 +124,11 @@ class ProviderClient:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
-        self.policy = GuardPolicy(allow_loopback=settings.allow_loopback, allow_plain_http=settings.allow_plain_http)
+        self.policy = GuardPolicy(
+            allow_loopback=settings.allow_loopback,
+            allow_plain_http=settings.allow_plain_http,
+            loopback_origins=loopback_endpoints([*settings.loopback_origins, *settings.extra_loopback_origins]),
+        )
         self.resolver = resolver
         self.sleep = sleep
         self.rng = rng

@@ -7,7 +7,13 @@ Policy:
   unwrapped and checked too (IPv4-mapped ``::ffff:a.b.c.d``, 6to4 ``2002::/16``, NAT64
   ``64:ff9b::/96``, Teredo ``2001::/32``). One bad answer refuses the whole host, so a
   resolver mixing a public and a private answer cannot win.
-- ``allow_loopback`` (the local cloud only) admits exactly 127.0.0.0/8 and ::1.
+- ``loopback_origins`` admits a loopback address only together with its port: exactly the
+  local cloud's own provider servers (the sandbox, the local hub) and the origins an operator
+  lists (``providers.extra_loopback_origins``, e.g. a local model server). Everything else on
+  loopback stays refused in local mode too: the embedded AWS (whose reset endpoint would wipe
+  every workspace), the API gateway itself, any other local service.
+- ``allow_loopback`` admits every port of 127.0.0.0/8 and ::1; only the test harness sets it
+  (its stand-in servers take free ports), and settings refuse it in local mode.
 
 Time-of-check/time-of-use: the check happens inside the connection itself.
 ``GuardedNetworkBackend`` is an httpcore network backend whose ``connect_tcp`` resolves the
@@ -64,6 +70,8 @@ _LOOPBACK_ALLOWED = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("
 class GuardPolicy:
     allow_loopback: bool = False
     allow_plain_http: bool = False
+    # (IP literal, port) pairs on loopback that may be called (drgero.core.loopback).
+    loopback_origins: frozenset[tuple[str, int]] = frozenset()
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
@@ -81,9 +89,11 @@ def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]
     return found
 
 
-def refusal_reason(address: IPAddress, policy: GuardPolicy) -> str | None:
-    """Why ``address`` may not be contacted, or None when it may."""
+def refusal_reason(address: IPAddress, policy: GuardPolicy, port: int | None = None) -> str | None:
+    """Why ``address`` (on ``port``, when known) may not be contacted, or None when it may."""
     if policy.allow_loopback and any(address in net for net in _LOOPBACK_ALLOWED if net.version == address.version):
+        return None
+    if port is not None and (str(address), port) in policy.loopback_origins:
         return None
     if isinstance(address, ipaddress.IPv6Address):
         if address.scope_id:
@@ -101,13 +111,17 @@ def refusal_reason(address: IPAddress, policy: GuardPolicy) -> str | None:
     return None
 
 
-def check_address(address: str | IPAddress, policy: GuardPolicy, *, host: str = "") -> IPAddress:
+def check_address(
+    address: str | IPAddress, policy: GuardPolicy, *, host: str = "", port: int | None = None
+) -> IPAddress:
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
-    reason = refusal_reason(ip, policy)
+    reason = refusal_reason(ip, policy, port)
     if reason:
         where = f"{host} resolves to " if host and host != str(ip) else ""
+        at = f" port {port}" if port is not None and ip.is_loopback else ""
         raise UnsafeUrl(
-            f"Refusing to call {where}{ip}: only public internet addresses are allowed.",
+            f"Refusing to call {where}{ip}{at}: only public internet addresses are allowed"
+            + (" (and, locally, the listed loopback origins)." if policy.loopback_origins else "."),
             reason=reason,
         )
     return ip
@@ -130,7 +144,7 @@ def check_url_syntax(url: str, policy: GuardPolicy) -> CheckedUrl:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise UnsafeUrl("Only http and https URLs are allowed.", reason="scheme")
-    if scheme == "http" and not (policy.allow_plain_http or policy.allow_loopback):
+    if scheme == "http" and not (policy.allow_plain_http or policy.allow_loopback or policy.loopback_origins):
         raise UnsafeUrl("Endpoint URLs must use https.", reason="scheme")
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrl("Credentials in the URL are not allowed; use the auth settings.", reason="userinfo")
@@ -161,23 +175,23 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
-async def resolve_and_check(host: str, policy: GuardPolicy, resolver: Resolver) -> list[str]:
-    """The vetted IP literals for ``host`` (one resolver call; every answer must pass)."""
+async def resolve_and_check(host: str, policy: GuardPolicy, resolver: Resolver, port: int | None = None) -> list[str]:
+    """The vetted IP literals for ``host`` on ``port`` (one resolver call; every answer must pass)."""
     literal = _literal(host)
     if literal is not None:
-        return [str(check_address(literal, policy))]
+        return [str(check_address(literal, policy, port=port))]
     # Odd numeric spellings ("2130706433", "0x7f.1") reach the resolver like any name;
     # whatever it answers is vetted below, so they gain nothing.
     answers = await resolver(host)
     if not answers:
         raise UnsafeUrl(f"Host {host!r} has no addresses.", reason="dns")
-    return [str(check_address(answer, policy, host=host)) for answer in answers]
+    return [str(check_address(answer, policy, host=host, port=port)) for answer in answers]
 
 
 async def check_url(url: str, policy: GuardPolicy, resolver: Resolver = system_resolver) -> list[str]:
     """Validate a URL now (e.g. when a model is added): its vetted addresses, or UnsafeUrl."""
     checked = check_url_syntax(url, policy)
-    return await resolve_and_check(checked.host, policy, resolver)
+    return await resolve_and_check(checked.host, policy, resolver, checked.port)
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -201,7 +215,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await resolve_and_check(host, self.policy, self.resolver)
+        addresses = await resolve_and_check(host, self.policy, self.resolver, port)
         last_error: Exception | None = None
         for address in addresses:
             try:

@@ -16,13 +16,13 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.core.validation import invalid
+from drgero.core.validation import TextModel, invalid
 from drgero.evaluation.config import HumanOptions, normalize_human_grade, parse_evaluation
 from drgero.identity.principal import Principal, Scope
 from drgero.runs import records
@@ -34,13 +34,13 @@ from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 LABELS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-class GradeIn(BaseModel):
+class GradeIn(TextModel):
     model_config = ConfigDict(extra="forbid")
     item_id: str = Field(min_length=3, max_length=40, pattern=r"^[0-9]{1,9}-[0-9a-f]{12}$")
     grade: bool | float
 
 
-class ReviewSubmission(BaseModel):
+class ReviewSubmission(TextModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"grades": [{"item_id": "0-0123456789ab", "grade": 1}]}]},

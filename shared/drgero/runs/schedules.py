@@ -24,19 +24,19 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.core.validation import field_errors
+from drgero.core.validation import TextModel, field_errors
 
 _RATE = re.compile(r"^\s*(\d{1,5})\s+(minute|minutes|hour|hours|day|days)\s*$", re.IGNORECASE)
 _FIELD = re.compile(r"^[0-9A-Za-z*?/,\-#LW]{1,60}$")
 _DOW_NAMES = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}
 
 
-class ScheduleConfig(BaseModel):
+class ScheduleConfig(TextModel):
     model_config = ConfigDict(extra="forbid")
 
     cron: str | None = Field(default=None, max_length=200)
@@ -58,10 +58,44 @@ class ScheduleConfig(BaseModel):
         if (self.cron is None) == (self.rate is None):
             raise ValueError("give exactly one of 'cron' and 'rate'")
         self.expression()  # raises ValueError for a malformed cron/rate
+        self.min_interval_minutes()  # and for a cron that never fires
         return self
 
     def expression(self) -> str:
         return rate_expression(self.rate) if self.rate is not None else cron_expression(self.cron or "")
+
+    def min_interval_minutes(self) -> int:
+        """The shortest time between two firings (for a cron: of two firings on consecutive
+        days, a lower bound whatever the day fields say)."""
+        if self.rate is not None:
+            match = _RATE.match(self.rate)
+            assert match is not None  # validated
+            return int(match.group(1)) * _UNIT_MINUTES[match.group(2).lower().rstrip("s")]
+        minute, hour = (self.cron or "").strip().removeprefix("cron(").removesuffix(")").split()[:2]
+        times = sorted(h * 60 + m for h in _expand(hour, 0, 23) for m in _expand(minute, 0, 59))
+        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        return min([*gaps, times[0] + 1440 - times[-1]])
+
+
+_UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 1440}
+
+
+def _expand(field: str, low: int, high: int) -> set[int]:
+    """The values a minute or hour field matches: ``*``, ``a``, ``a-b``, with ``/step``, in lists."""
+    values: set[int] = set()
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if base in ("*", "?"):
+            start, end = low, high
+        elif "-" in base:
+            start, end = (int(n) for n in base.split("-", 1))
+        else:
+            start = int(base)
+            end = high if step else start
+        values.update(range(start, end + 1, int(step or 1)))
+    if not values:
+        raise ValueError("the cron never fires")
+    return values
 
 
 def rate_expression(rate: str) -> str:
@@ -128,8 +162,10 @@ def cron_expression(cron: str) -> str:
     return f"cron({minute} {hour} {dom} {month} {dow} {year})"
 
 
-def parse_schedule(raw: Any) -> ScheduleConfig | None:
-    """The leaderboard's ``schedule`` JSON -> config (None: no schedule); 400 ``invalid_schedule``."""
+def parse_schedule(raw: Any, min_interval_minutes: int = 0) -> ScheduleConfig | None:
+    """The leaderboard's ``schedule`` JSON -> config (None: no schedule); 400 ``invalid_schedule``,
+    or 400 ``schedule_too_frequent`` when it fires more often than ``min_interval_minutes``
+    (``runs.schedule_min_interval_minutes``: every firing is a paid run)."""
     if raw is None:
         return None
     if not isinstance(raw, dict):
@@ -146,6 +182,14 @@ def parse_schedule(raw: Any) -> ScheduleConfig | None:
         raise ApiError(
             400, "invalid_schedule", f"The schedule is not valid: {exc}", [{"field": "schedule", "error": str(exc)}]
         ) from None
+    if config.enabled and min_interval_minutes and config.min_interval_minutes() < min_interval_minutes:
+        raise ApiError(
+            400,
+            "schedule_too_frequent",
+            f"The schedule fires every {config.min_interval_minutes()} minutes at its most frequent; the minimum "
+            f"interval is {min_interval_minutes} minutes (setting runs.schedule_min_interval_minutes).",
+            {"min_interval_minutes": min_interval_minutes, "interval_minutes": config.min_interval_minutes()},
+        )
     return config
 
 

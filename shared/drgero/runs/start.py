@@ -14,14 +14,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from drgero.core import clock, queues
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, not_found
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
-from drgero.core.validation import parse
+from drgero.core.validation import TextModel, parse
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.run_plan import ModelLoad, estimate_run_seconds
 from drgero.leaderboards.leaderboard import get_leaderboard
@@ -42,7 +42,7 @@ from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 logger = logging.getLogger("drgero.runs")
 
 
-class StartRunBody(BaseModel):
+class StartRunBody(TextModel):
     """Optional body of POST /api/leaderboards/{id}/runs."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}, {"model_ids": ["mdl_a", "mdl_b"]}]})

@@ -66,6 +66,26 @@ def invitation_key(workspace_id: str, invitation_id: str) -> tuple[str, str]:
     return workspace_pk(workspace_id), f"{INVITATION_PREFIX}{invitation_id}"
 
 
+# gsi1 of a PENDING invitation (a sparse index: the keys are removed when it is answered), so
+# the invitee finds their own invitations: by user id (``POST .../members``) or by email
+# (``POST .../invitations``). The sort key carries the workspace, so "already invited to this
+# workspace" is one query.
+def invitee_index_pk(user_id: str) -> str:
+    return member_index_pk(user_id)
+
+
+def invitee_email_index_pk(email: str) -> str:
+    return f"INVITEE#{_sha256(email.strip().lower())}"
+
+
+def invitee_index_sk(workspace_id: str, invitation_id: str) -> str:
+    return f"{INVITATION_PREFIX}{workspace_id}#{invitation_id}"
+
+
+def invitee_index_sk_prefix(workspace_id: str = "") -> str:
+    return f"{INVITATION_PREFIX}{workspace_id}#" if workspace_id else INVITATION_PREFIX
+
+
 # ---- invitation code
 def invite_code_key(code_hash: str) -> tuple[str, str]:
     return f"INVITECODE#{code_hash}", "INVITE"

@@ -12,11 +12,12 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from drgero.core import clock
 from drgero.core.errors import bad_request, not_found
 from drgero.core.idempotency import key_reused
+from drgero.core.validation import TextModel
 from drgero.store import keys
 from drgero.traces.model import REF_ID_PATTERN, ModelInfo, Trace, TraceKind, TraceStatus, Usage, check_depth
 from drgero.traces.redaction import KEEP_ALL, RedactionPolicy, redact
@@ -27,7 +28,7 @@ from drgero.traces.store import TraceStore
 _MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
-class ManualTraceIn(BaseModel):
+class ManualTraceIn(TextModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

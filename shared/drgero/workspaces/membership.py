@@ -27,6 +27,8 @@ from drgero.store.keys import (
     MEMBER_PREFIX,
     invitation_key,
     invite_code_key,
+    invitee_email_index_pk,
+    invitee_index_sk,
     member_index_pk,
     member_index_sk,
     member_key,
@@ -171,6 +173,8 @@ def add_member(
     email: str = "",
     now: float | None = None,
 ) -> dict:
+    """A membership without the user's consent: for seeding and tests only. No route calls
+    it; the API's ``POST .../members`` invites (drgero.workspaces.invitations)."""
     _check_role(role)
     _require_owner_for(actor_role, role)
     now = time.time() if now is None else now
@@ -275,6 +279,9 @@ def create_invitation(
         "created_at": now,
         "invite_expires_at": expires,
         "code_hash": code_hash,
+        # Pending invitations are indexed for the invitee (GET /api/invitations).
+        "gsi1pk": invitee_email_index_pk(email),
+        "gsi1sk": invitee_index_sk(workspace_id, invitation_id),
     }
     cpk, csk = invite_code_key(code_hash)
     pointer = {
@@ -294,7 +301,8 @@ def public_invitation(item: dict) -> dict:
     return {
         "id": item["invitation_id"],
         "workspace_id": item["workspace_id"],
-        "email": item["email"],
+        "email": item.get("email", ""),
+        "user_id": item.get("invitee_user_id", ""),
         "role": item["role"],
         "state": item["state"],
         "created_at": iso_epoch(item.get("created_at")),
@@ -306,7 +314,9 @@ def list_invitations(table: MetadataTable, workspace_id: str) -> list[dict]:
     return [public_invitation(i) for i in table.query_all(workspace_pk(workspace_id), INVITATION_PREFIX)]
 
 
-def accept_invitation(table: MetadataTable, code: str, user_id: str, email: str, now: float | None = None) -> dict:
+def accept_invitation(
+    table: MetadataTable, code: str, user_id: str, email: str, now: float | None = None, max_workspaces: int = 0
+) -> dict:
     """Makes the signed-in user a member, once, if their verified email is the invited one."""
     now = time.time() if now is None else now
     if not code.startswith(INVITE_CODE_PREFIX) or len(code) > 64:
@@ -318,32 +328,60 @@ def accept_invitation(table: MetadataTable, code: str, user_id: str, email: str,
     invite = table.get(*invitation_key(pointer["workspace_id"], pointer["invitation_id"]))
     if not invite or invite.get("state") != "pending":
         raise ApiError(404, "invitation_not_found", "No such invitation (or it was already used).")
-    if now >= invite["invite_expires_at"]:
-        raise ApiError(410, "invitation_expired", "This invitation has expired; ask for a new one.")
+    return join(table, invite, user_id, email, now=now, max_workspaces=max_workspaces)
+
+
+def check_invitee(invite: dict, user_id: str, email: str) -> None:
+    """The invitation is this user's: addressed to their user id, or to their verified email."""
+    if invite.get("invitee_user_id"):
+        if invite["invitee_user_id"] != user_id:
+            raise ApiError(404, "invitation_not_found", "No such invitation (or it was already used).")
+        return
     if not email:
         raise ApiError(403, "email_not_verified", "Your sign-in has no verified email address to match the invitation.")
     if not tokens.secrets_equal(email.strip().lower(), invite["email"]):
         raise ApiError(403, "invitation_email_mismatch", "This invitation was sent to another email address.")
+
+
+def answered(state: str, user_id: str, now: float) -> dict:
+    """The update that ends a pending invitation: its state, who and when, and out of the
+    invitee index. Conditional on it still being pending, so it is answered once."""
+    return {
+        "expression": "SET #state = :new, answered_by = :user, answered_at = :now REMOVE gsi1pk, gsi1sk",
+        "names": {"#state": "state"},
+        "values": {":new": state, ":user": user_id, ":now": now},
+        "condition": Condition("#state = :pending", names={"#state": "state"}, values={":pending": "pending"}),
+    }
+
+
+def join(
+    table: MetadataTable, invite: dict, user_id: str, email: str, now: float | None = None, max_workspaces: int = 0
+) -> dict:
+    """The invitee's own acceptance turns a pending invitation into a membership, once: the
+    only way anyone but a workspace's creator becomes its member (and so its owner)."""
+    now = time.time() if now is None else now
+    if now >= invite["invite_expires_at"]:
+        raise ApiError(410, "invitation_expired", "This invitation has expired; ask for a new one.")
+    check_invitee(invite, user_id, email)
     workspace_id = invite["workspace_id"]
     if get_member(table, workspace_id, user_id):
         raise conflict("already_member", "You are already a member of this workspace.")
-    member = _member_item(workspace_id, user_id, invite["role"], email.strip().lower(), now)
+    if max_workspaces and len(memberships_of(table, user_id)) >= max_workspaces:
+        raise ApiError(403, "workspace_limit", f"A user may belong to at most {max_workspaces} workspaces.")
+    member = _member_item(
+        workspace_id, user_id, invite["role"], (email or invite.get("email", "")).strip().lower(), now
+    )
     ops: list[dict] = [
-        {"delete": invite_code_key(code_hash), "condition": Condition("attribute_exists(pk)")},
-        {
-            "update": invitation_key(workspace_id, invite["invitation_id"]),
-            "expression": "SET #state = :accepted, accepted_by = :user, accepted_at = :now",
-            "names": {"#state": "state"},
-            "values": {":accepted": "accepted", ":user": user_id, ":now": now},
-            "condition": Condition("#state = :pending", names={"#state": "state"}, values={":pending": "pending"}),
-        },
+        {"update": invitation_key(workspace_id, invite["invitation_id"]), **answered("accepted", user_id, now)},
         {"put": member, "condition": Condition("attribute_not_exists(pk)")},
     ]
+    if invite.get("code_hash"):  # the code dies with the invitation, in the same transaction
+        ops.insert(0, {"delete": invite_code_key(invite["code_hash"])})
     if invite["role"] == "owner":
         ops.append(_owner_delta(workspace_id, +1))
     try:
         table.transact(ops)
-    except ClientError as exc:  # a lost race (used twice) is a 404; others re-raised
+    except ClientError as exc:  # a lost race (answered twice) is a 404; others re-raised
         if is_conditional_failure(exc):
             raise ApiError(404, "invitation_not_found", "No such invitation (or it was already used).") from exc
         raise

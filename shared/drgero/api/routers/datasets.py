@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drgero.api.deps import CurrentClients, CurrentSettings, require_leaderboard_scope
 from drgero.core.observability import metrics
+from drgero.core.validation import TextModel
 from drgero.datasets.consolidate import Consolidator
 from drgero.datasets.push import enqueue_consolidation
 from drgero.datasets.status import dataset_record, dataset_status, pending_rows, push_leaderboard
@@ -67,7 +68,7 @@ def consolidate(id: str, principal: DatasetWriter, settings: CurrentSettings, cl
 
 
 # ------------------------------------------------------------------ dataset tokens
-class DatasetTokenCreate(BaseModel):
+class DatasetTokenCreate(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "production app"}]})
     name: str = Field(default="", max_length=100)
 
@@ -96,7 +97,7 @@ def create_token(
 
 
 # ------------------------------------------------------------------ OpenAPI for push_ingest
-class PushRow(BaseModel):
+class PushRow(TextModel):
     """One row. Aliases, first present wins: input|prompt|question|query (else messages);
     output|response|completion|answer|expected; id|example_id|trace_id."""
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from drgero.api.deps import CurrentClients, CurrentSettings, get_principal
 from drgero.core.errors import ApiError
+from drgero.core.validation import TextModel
 from drgero.identity import integrations
 from drgero.identity.access import require_admin
 from drgero.identity.principal import Principal
@@ -31,20 +32,24 @@ def _admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal
 Admin = Annotated[Principal, Depends(_admin)]
 
 
-class KeyIn(BaseModel):
+KEY_PATTERN = r"^[\x21-\x7e]+$"
+
+
+class KeyIn(TextModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"api_key": "sk-or-v1-example-key-0000"}]}
     )
-    api_key: str = Field(min_length=1, max_length=integrations.MAX_KEY_CHARS)
+    # Sent as an HTTP header to the provider: visible ASCII only (anything else cannot be a key).
+    api_key: str = Field(min_length=1, max_length=integrations.MAX_KEY_CHARS, pattern=KEY_PATTERN)
 
     def __repr__(self) -> str:  # never print the key (tracebacks, debug logs)
         return "KeyIn(api_key=***)"
 
 
-class ValidateIn(BaseModel):
+class ValidateIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"provider": "openrouter"}]})
     provider: Literal["openrouter", "huggingface"]
-    api_key: str | None = Field(default=None, min_length=1, max_length=integrations.MAX_KEY_CHARS)
+    api_key: str | None = Field(default=None, min_length=1, max_length=integrations.MAX_KEY_CHARS, pattern=KEY_PATTERN)
 
     def __repr__(self) -> str:
         return f"ValidateIn(provider={self.provider!r}, api_key=***)"

@@ -52,7 +52,8 @@ def create_leaderboard(
 ) -> dict:
     from drgero.runs import schedules  # run schedules (docs/runs.md)
 
-    schedules.parse_schedule(body.schedule)  # 400 invalid_schedule before anything is created
+    # 400 invalid_schedule / schedule_too_frequent before anything is created
+    schedules.parse_schedule(body.schedule, settings.runs.schedule_min_interval_minutes)
     item = leaderboards.create_leaderboard(
         clients.table, settings, principal.workspace_id, body, _resolver(settings, clients, principal)
     )
@@ -93,7 +94,7 @@ def patch_leaderboard(
     from drgero.runs import schedules  # run schedules (docs/runs.md)
 
     if "schedule" in body.model_fields_set:
-        schedules.parse_schedule(body.schedule)
+        schedules.parse_schedule(body.schedule, settings.runs.schedule_min_interval_minutes)
     item = leaderboards.update_leaderboard(
         clients.table, principal.workspace_id, id, body, _resolver(settings, clients, principal)
     )

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from drgero.api.deps import CurrentSettings, CurrentTable, get_principal
 from drgero.core.errors import ApiError, not_found
+from drgero.core.validation import TextModel
 from drgero.identity import credentials
 from drgero.identity.access import require_admin
 from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind, Scope
@@ -29,7 +30,7 @@ def _admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal
 Admin = Annotated[Principal, Depends(_admin)]
 
 
-class TokenIn(BaseModel):
+class TokenIn(TextModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"name": "ci", "scopes": ["leaderboards:read"], "budget_usd": 5.0}]},
@@ -40,7 +41,7 @@ class TokenIn(BaseModel):
     budget_usd: float | None = Field(default=None, ge=0, description="Dollar budget; omit for none")
 
 
-class RotateIn(BaseModel):
+class RotateIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_seconds": 3600}]})
     grace_seconds: int | None = Field(default=None, ge=0, description="How long the old secret keeps working")
 

@@ -9,21 +9,23 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from drgero.api.deps import CurrentSettings, CurrentTable, SessionPrincipal, get_principal
 from drgero.core.errors import ApiError, not_found
+from drgero.core.validation import TextModel
 from drgero.identity import budget
 from drgero.identity.access import require_admin, require_same_workspace, require_user_session
 from drgero.identity.principal import Principal, PrincipalKind
+from drgero.workspaces import invitations, plans
 from drgero.workspaces import membership as workspaces
-from drgero.workspaces import plans
 
 router = APIRouter(tags=["workspaces"])
 
 Role = Literal["owner", "admin", "member"]
 WorkspaceId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
+InvitationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
 def _member_of(ws: WorkspaceId, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
@@ -47,12 +49,12 @@ Member = Annotated[Principal, Depends(_member_of)]
 Admin = Annotated[Principal, Depends(_admin_of)]
 
 
-class WorkspaceIn(BaseModel):
+class WorkspaceIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Acme support"}]})
     name: str = Field(min_length=1, max_length=100)
 
 
-class MemberIn(BaseModel):
+class MemberIn(TextModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"user_id": "user-123", "role": "member"}]}
     )
@@ -61,12 +63,12 @@ class MemberIn(BaseModel):
     email: str = Field(default="", max_length=320)
 
 
-class RoleIn(BaseModel):
+class RoleIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "admin"}]})
     role: Role
 
 
-class InvitationIn(BaseModel):
+class InvitationIn(TextModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"email": "ada@example.com", "role": "member"}]}
     )
@@ -74,7 +76,7 @@ class InvitationIn(BaseModel):
     role: Role = "member"
 
 
-class AcceptIn(BaseModel):
+class AcceptIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"code": "inv_..."}]})
     code: str = Field(min_length=1, max_length=64)
 
@@ -98,10 +100,22 @@ def list_members(ws: WorkspaceId, principal: Admin, table: CurrentTable):
     return {"members": workspaces.list_members(table, principal.workspace_id)}
 
 
-@router.post("/api/workspaces/{ws}/members", status_code=201, summary="Add a user by id (admin)")
-def add_member(ws: WorkspaceId, body: MemberIn, principal: Admin, table: CurrentTable):
-    return workspaces.add_member(
-        table, principal.workspace_id, body.user_id, body.role, _actor_role(principal), email=body.email.strip().lower()
+@router.post(
+    "/api/workspaces/{ws}/members",
+    status_code=202,
+    summary="Invite a user by id (admin): a pending invitation they accept or decline themselves",
+)
+def add_member(ws: WorkspaceId, body: MemberIn, principal: Admin, table: CurrentTable, settings: CurrentSettings):
+    # Consent: nobody becomes a member (or an owner) of a workspace they did not accept.
+    return invitations.invite_user(
+        table,
+        settings,
+        principal.workspace_id,
+        body.user_id,
+        body.role,
+        invited_by=principal.user_id or principal.token_id,
+        actor_role=_actor_role(principal),
+        email=body.email,
     )
 
 
@@ -135,11 +149,47 @@ def list_invitations(ws: WorkspaceId, principal: Admin, table: CurrentTable):
     return {"invitations": workspaces.list_invitations(table, principal.workspace_id)}
 
 
+@router.delete(
+    "/api/workspaces/{ws}/invitations/{invitation_id}", status_code=204, summary="Revoke a pending invitation (admin)"
+)
+def revoke_invitation(ws: WorkspaceId, invitation_id: InvitationId, principal: Admin, table: CurrentTable):
+    invitations.revoke(
+        table, principal.workspace_id, invitation_id, _actor_role(principal), principal.user_id or principal.token_id
+    )
+    return Response(status_code=204)
+
+
+@router.get("/api/invitations", summary="Your pending invitations (user session)")
+def my_invitations(principal: SessionPrincipal, table: CurrentTable):
+    require_user_session(principal)
+    return {"invitations": invitations.pending_for(table, principal.user_id, principal.email)}
+
+
+@router.post("/api/invitations/{invitation_id}/accept", summary="Accept an invitation to you (user session)")
+def accept_invitation_by_id(
+    invitation_id: InvitationId, principal: SessionPrincipal, table: CurrentTable, settings: CurrentSettings
+):
+    require_user_session(principal)
+    return invitations.accept(table, settings, invitation_id, principal.user_id, principal.email)
+
+
+@router.post("/api/invitations/{invitation_id}/decline", summary="Decline an invitation to you (user session)")
+def decline_invitation(invitation_id: InvitationId, principal: SessionPrincipal, table: CurrentTable):
+    require_user_session(principal)
+    return invitations.decline(table, invitation_id, principal.user_id, principal.email)
+
+
 @router.post("/api/invitations/accept", summary="Accept an invitation (user session with the invited, verified email)")
-def accept_invitation(body: AcceptIn, principal: SessionPrincipal, table: CurrentTable):
+def accept_invitation(body: AcceptIn, principal: SessionPrincipal, table: CurrentTable, settings: CurrentSettings):
     # The code travels in the body, not the URL: URLs end up in access logs.
     require_user_session(principal)
-    return workspaces.accept_invitation(table, body.code.strip(), principal.user_id, principal.email)
+    return workspaces.accept_invitation(
+        table,
+        body.code.strip(),
+        principal.user_id,
+        principal.email,
+        max_workspaces=settings.auth.max_workspaces_per_user,
+    )
 
 
 @router.get("/api/workspaces/{ws}/usage", summary="Spend by token, run and month (admin)")

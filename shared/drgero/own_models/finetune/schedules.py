@@ -95,7 +95,7 @@ def put_schedule(
     from drgero.runs.schedules import parse_schedule
 
     request: ScheduleBody = parse(ScheduleBody, body, "The fine-tune schedule is not valid.")
-    config = parse_schedule(request.schedule)
+    config = parse_schedule(request.schedule, settings.runs.schedule_min_interval_minutes)
     drgero_models.get_model(table, workspace_id, model_id)
     get_leaderboard(table, workspace_id, request.leaderboard_id)
     if config is None:
