@@ -61,9 +61,9 @@ def _pydantic_normalizer():
         @field_validator("input", "output", "rubric")
         @classmethod
         def _no_controls(cls, value: str | None) -> str | None:
-            from drgero.datasets.rows import _BAD_CHARS
+            from drgero.core.validation import control_character
 
-            if value is not None and _BAD_CHARS.search(value):
+            if value is not None and control_character(value):
                 raise ValueError("control character")
             return value
 
