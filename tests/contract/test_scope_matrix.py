@@ -16,6 +16,7 @@ NO_SCOPE_NEEDED = {
     "GET /api/workspaces/{ws}": "any member or API token of a workspace may read its name and plan",
     "POST /api/workspaces": "user sessions only (tokens get 403 user_session_required)",
     "POST /api/invitations/accept": "user sessions only (tokens get 403 user_session_required)",
+    "GET /api/workspaces": "lists the caller's own workspaces (a token: its one workspace)",
 }
 
 
