@@ -35,10 +35,18 @@ PINNED = "sandbox/off-by-one"
 
 
 def shot(driver, name: str) -> None:
+    """The whole page (up to 2400 px tall) into $DRGERO_SCREENSHOTS/{name}.png, when set."""
     folder = os.environ.get("DRGERO_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    size = driver.get_window_size()
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(size["width"], min(max(height + 120, size["height"]), 2400))
+    try:
         driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+    finally:
+        driver.set_window_size(size["width"], size["height"])
 
 
 def no_console_errors(driver, where: str) -> None:
@@ -88,6 +96,12 @@ def test_a_person_creates_pushes_adds_models_runs_and_pins(local_cloud, browser)
     assert secret.startswith("hpd_")
     command = browser.find_element(By.CSS_SELECTOR, "#dataset-token-area > .copy-block pre").text
     assert secret in command and "/dataset/push" in command
+    # The picture keeps no secret, even of a throwaway local cloud.
+    browser.execute_script(
+        "for (const el of document.querySelectorAll('#dataset-token-area pre'))"
+        " el.textContent = el.textContent.split(arguments[0]).join('hpd_…(shown once)')",
+        secret,
+    )
     shot(browser, "06-detail-dataset-token")
     assert run_curl(command)["accepted"] == 1
     rows = [{"id": f"q{i}", "input": f"{i} + {i * 2}", "output": str(i * 3)} for i in range(120)]
@@ -120,6 +134,7 @@ def test_a_person_creates_pushes_adds_models_runs_and_pins(local_cloud, browser)
     # --- Run: progress while it runs, then the winner by name on Ranking.
     click_text(browser, "a", "Ranking")
     ready(browser)
+    ranking_path = browser.current_url.split("#", 1)[1]
     clickable(browser, "#run-button").click()
     wait(browser).until(lambda d: "shards done" in d.find_element(By.CSS_SELECTOR, ".run-status").text)
     shot(browser, "09-run-progress")
@@ -168,3 +183,14 @@ def test_a_person_creates_pushes_adds_models_runs_and_pins(local_cloud, browser)
         assert browser.find_element(By.CSS_SELECTOR, "main h1").text == heading
         shot(browser, f"20-{heading.lower()}")
         no_console_errors(browser, path)
+
+    # --- Phone width: nothing wider than the screen (tables stack into cards).
+    browser.set_window_size(390, 844)
+    try:
+        for path, name in [("/leaderboards", "30-phone-leaderboards"), (ranking_path, "31-phone-ranking")]:
+            go(browser, base, path)
+            overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 1, f"{path} is {overflow}px wider than a phone screen"
+            shot(browser, name)
+    finally:
+        browser.set_window_size(1280, 900)

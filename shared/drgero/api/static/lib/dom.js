@@ -16,7 +16,9 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-export function append(el, children) {
+// Like Element.append, but absent children (null, undefined, false) are left out rather than
+// written as the text "null": pages pass optional parts.
+export function append(el, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));

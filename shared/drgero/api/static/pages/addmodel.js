@@ -1,26 +1,26 @@
 // Add Model: Auto-select (preview the picks with their reasons, then attach) or Manual
 // (OpenRouter id, Custom endpoint, Hugging Face endpoint, a Dr.Gero model).
 import { enc, get, optional, post } from '../lib/api.js';
-import { button, checkbox, clear, empty, errorBox, field, h, input, select, setError, showErrors, table, usd } from '../lib/dom.js';
+import { append, button, checkbox, clear, empty, errorBox, field, h, input, select, setError, showErrors, table, usd } from '../lib/dom.js';
 
 const num = (el) => (el.value.trim() === '' ? undefined : Number(el.value));
 const MIN_PUSH_ROWS = 100;
 
 export async function addModel(view, [id], ctx) {
   const lb = await get(`api/leaderboards/${enc(id)}`);
-  view.append(h('p', { class: 'crumbs' }, h('a', { href: '#/leaderboards', text: 'Leaderboards' }), ' / ',
+  append(view, h('p', { class: 'crumbs' }, h('a', { href: '#/leaderboards', text: 'Leaderboards' }), ' / ',
     h('a', { href: `#/leaderboards/${enc(id)}/detail`, text: lb.name }), ' /'),
   h('h1', { text: 'Add Model' }));
   if (lb.dataset.mode === 'PUSH') {
     const st = await get(`v1/leaderboard/${enc(id)}/dataset/status`);
     if (st.consolidated < MIN_PUSH_ROWS) {
-      view.append(h('p', { class: 'error-box', role: 'alert', text: `Models can be added from ${MIN_PUSH_ROWS} consolidated rows; this dataset has ${st.consolidated} (${st.pending} pending). Push more rows, then use “Consolidate now” on the Detail tab.` }),
+      append(view, h('p', { class: 'error-box', role: 'alert', text: `Models can be added from ${MIN_PUSH_ROWS} consolidated rows; this dataset has ${st.consolidated} (${st.pending} pending). Push more rows, then use “Consolidate now” on the Detail tab.` }),
         h('p', {}, h('a', { href: `#/leaderboards/${enc(id)}/detail`, text: 'Go to the Detail tab' })));
       return;
     }
-    view.append(h('p', { class: 'hint', text: `This dataset has ${st.consolidated} consolidated rows.` }));
+    append(view, h('p', { class: 'hint', text: `This dataset has ${st.consolidated} consolidated rows.` }));
   }
-  view.append(autoSelect(lb, ctx), manual(lb, ctx));
+  append(view, autoSelect(lb, ctx), manual(lb, ctx));
 }
 
 function autoSelect(lb, ctx) {
@@ -57,10 +57,10 @@ function autoSelect(lb, ctx) {
       const r = await post(`api/leaderboards/${enc(lb.id)}/models/auto-select/preview`, body());
       showErrors(form, box, null);
       if (!r.picked.length) {
-        picks.append(empty('No model meets these constraints. Loosen a limit and preview again.'));
+        append(picks, empty('No model meets these constraints. Loosen a limit and preview again.'));
         return;
       }
-      picks.append(table([
+      append(picks, table([
         { label: 'Model', render: (p) => p.name },
         { label: 'Id', key: 'model_id' },
         { label: 'Input $/M', render: (p) => usd(p.input_cost_per_m) },
@@ -68,12 +68,12 @@ function autoSelect(lb, ctx) {
         { label: 'Why', key: 'reason' },
         { label: 'Attached', render: (p) => (p.already_attached ? 'already' : 'no') },
       ], r.picked, { caption: `${r.picked.length} of ${r.considered} models considered` }));
-      for (const note of r.notes || []) picks.append(h('p', { class: 'hint', text: note }));
+      for (const note of r.notes || []) append(picks, h('p', { class: 'hint', text: note }));
       attach.hidden = false;
       attach.focus();
     } catch (err) {
       if (err.notAvailable) {
-        picks.append(h('p', { text: 'Preview is not available on this server; attach directly.' }));
+        append(picks, h('p', { text: 'Preview is not available on this server; attach directly.' }));
         attach.hidden = false;
       } else showErrors(form, box, err);
     }
@@ -112,21 +112,21 @@ function manual(lb, ctx) {
   const choose = select([['openrouter', 'OpenRouter'], ['custom', 'Custom endpoint'], ['huggingface', 'Hugging Face endpoint'], ['drgero', 'Dr.Gero model']]);
   async function draw() {
     clear(fields);
-    if (platform === 'openrouter') fields.append(field('OpenRouter model id', c.model, { name: 'model', hint: 'Uses the workspace’s OpenRouter integration.' }));
+    if (platform === 'openrouter') append(fields, field('OpenRouter model id', c.model, { name: 'model', hint: 'Uses the workspace’s OpenRouter integration.' }));
     if (platform === 'custom') {
-      fields.append(field('Endpoint URL', c.url, { name: 'url', hint: 'Receives a POST; answers OpenAI chat-completions, JSON or text.' }),
+      append(fields, field('Endpoint URL', c.url, { name: 'url', hint: 'Receives a POST; answers OpenAI chat-completions, JSON or text.' }),
         field('Authentication', c.authKind, { name: 'auth.kind' }), field('Header name', c.headerName, { name: 'auth.header_name' }),
         field('Token', c.secret, { name: 'auth.secret', hint: 'Stored encrypted; never shown again.' }),
         field('Response format', c.responseFormat, { name: 'response_format' }), field('JSON path', c.jsonPath, { name: 'json_path' }));
     }
-    if (platform === 'huggingface') fields.append(field('Endpoint URL', c.hfUrl, { name: 'url' }), field('Token (optional)', c.hfToken, { name: 'token' }));
+    if (platform === 'huggingface') append(fields, field('Endpoint URL', c.hfUrl, { name: 'url' }), field('Token (optional)', c.hfToken, { name: 'token' }));
     if (platform === 'drgero') {
       const listed = await optional(get('api/models')).catch(() => null);
       const models = (listed && listed.models) || [];
-      clear(c.drgero).append(...models.map((m) => h('option', { value: m.id, text: m.name })));
-      fields.append(models.length ? field('Dr.Gero model', c.drgero, { name: 'model_id' }) : empty('No Dr.Gero models yet: create one under Models.'));
+      append(clear(c.drgero), ...models.map((m) => h('option', { value: m.id, text: m.name })));
+      append(fields, models.length ? field('Dr.Gero model', c.drgero, { name: 'model_id' }) : empty('No Dr.Gero models yet: create one under Models.'));
     }
-    fields.append(field('Display name', c.name, { name: 'name' }));
+    append(fields, field('Display name', c.name, { name: 'name' }));
   }
   choose.addEventListener('change', () => { platform = choose.value; draw(); });
   const form = h('form', { class: 'card', 'aria-labelledby': 'manual-title' }, h('h2', { id: 'manual-title', text: 'Manual' }),

@@ -1,6 +1,6 @@
 // Admin-only pages (owners and admins): Settings, Tokens, Integrations, Billing.
 import { del, enc, get, optional, patch, post, put } from '../lib/api.js';
-import { button, checkbox, clear, empty, errorBox, field, fmt, h, input, jsonBlock, secretOnce, select, setError, showErrors, table, usd, when } from '../lib/dom.js';
+import { append, button, checkbox, clear, empty, errorBox, field, fmt, h, input, jsonBlock, secretOnce, select, setError, showErrors, table, usd, when } from '../lib/dom.js';
 
 const SCOPES = ['leaderboards:read', 'leaderboards:write', 'runs:write', 'inference', 'traces:read', 'models:write', 'admin'];
 const ws = (ctx) => enc(ctx.session.workspace_id);
@@ -8,14 +8,14 @@ const ws = (ctx) => enc(ctx.session.workspace_id);
 // ------------------------------------------------------------------ Settings
 export async function settings(view, _p, ctx) {
   const box = errorBox();
-  view.append(h('h1', { text: 'Settings' }), box);
+  append(view, h('h1', { text: 'Settings' }), box);
   const w = await get(`api/workspaces/${ws(ctx)}`);
-  view.append(h('section', { class: 'card' }, h('h2', { text: 'Workspace' }),
+  append(view, h('section', { class: 'card' }, h('h2', { text: 'Workspace' }),
     h('dl', { class: 'stats' }, h('dt', { text: 'Name' }), h('dd', { text: w.name }), h('dt', { text: 'Id' }), h('dd', { text: w.id }),
       h('dt', { text: 'Plan' }), h('dd', { text: w.plan || '—' }), h('dt', { text: 'Your role' }), h('dd', { text: w.role || ctx.session.role || 'admin token' }))));
   const members = (await get(`api/workspaces/${ws(ctx)}/members`)).members || [];
   const roles = ['owner', 'admin', 'member'];
-  view.append(h('section', { 'aria-labelledby': 'members-title' }, h('h2', { id: 'members-title', text: 'Members and roles' }), table([
+  append(view, h('section', { 'aria-labelledby': 'members-title' }, h('h2', { id: 'members-title', text: 'Members and roles' }), table([
     { label: 'User', render: (m) => m.email || m.user_id },
     {
       label: 'Role',
@@ -39,7 +39,7 @@ export async function settings(view, _p, ctx) {
       }),
     },
   ], members)));
-  view.append(await invitationsSection(ctx));
+  append(view, await invitationsSection(ctx));
 }
 
 async function invitationsSection(ctx) {
@@ -48,7 +48,7 @@ async function invitationsSection(ctx) {
   const listed = await get(`api/workspaces/${ws(ctx)}/invitations`).catch((err) => { setError(box, err); return null; });
   const invitations = (listed && listed.invitations) || [];
   const pending = invitations.filter((i) => (i.state || i.status) === 'pending');
-  section.append(pending.length ? table([
+  append(section, pending.length ? table([
     { label: 'Email', key: 'email' }, { label: 'Role', key: 'role' }, { label: 'Expires', render: (i) => when(i.expires_at) },
     {
       label: 'Revoke',
@@ -74,13 +74,13 @@ async function invitationsSection(ctx) {
     ev.preventDefault();
     try {
       const inv = await post(`api/workspaces/${ws(ctx)}/invitations`, { email: email.value.trim(), role: role.value });
-      clear(result).append(h('p', { role: 'status', text: `Invitation created for ${inv.email}. They see it when they sign in with that email.` }));
+      append(clear(result), h('p', { role: 'status', text: `Invitation created for ${inv.email}. They see it when they sign in with that email.` }));
       showErrors(form, box, null);
     } catch (err) {
       showErrors(form, box, err);
     }
   });
-  section.append(form);
+  append(section, form);
   return section;
 }
 
@@ -88,13 +88,13 @@ async function invitationsSection(ctx) {
 export async function tokens(view, _p, ctx) {
   const box = errorBox();
   const created = h('div', { id: 'token-created' });
-  view.append(h('h1', { text: 'Tokens' }), h('p', { text: 'API tokens for apps and scripts. A secret is shown once, when it is created.' }), created, createTokenForm(ctx, created), box);
+  append(view, h('h1', { text: 'Tokens' }), h('p', { text: 'API tokens for apps and scripts. A secret is shown once, when it is created.' }), created, createTokenForm(ctx, created), box);
   const listEl = h('div');
-  view.append(h('h2', { text: 'Your tokens' }), listEl);
+  append(view, h('h2', { text: 'Your tokens' }), listEl);
   async function draw() {
     try {
       const list = ((await get('api/tokens')).tokens || []).filter((t) => !t.revoked);
-      clear(listEl).append(list.length ? table([
+      append(clear(listEl), list.length ? table([
         { label: 'Name', key: 'name' }, { label: 'Token', key: 'display' }, { label: 'Scopes', render: (t) => t.scopes.join(', ') },
         { label: 'Expires', render: (t) => when(t.expires_at) }, { label: 'Last used', render: (t) => when(t.last_used_at) },
         { label: 'Spent', render: (t) => usd(t.spent_usd) },
@@ -155,7 +155,7 @@ function createTokenForm(ctx, created) {
     if (budget.value !== '') body.budget_usd = Number(budget.value);
     try {
       const t = await post('api/tokens', body);
-      clear(created).append(secretOnce(t.token, `API token “${t.name}”`));
+      append(clear(created), secretOnce(t.token, `API token “${t.name}”`));
       name.value = '';
       showErrors(form, box, null);
       created.closest('.page')?.dispatchEvent(new CustomEvent('drgero:tokens-changed'));
@@ -169,8 +169,8 @@ function createTokenForm(ctx, created) {
 
 // ------------------------------------------------------------------ Integrations
 export async function integrations(view, _p, ctx) {
-  view.append(h('h1', { text: 'Integrations' }), h('p', { text: 'Provider keys, stored encrypted and shown masked. OpenRouter is needed for OpenRouter models, auto-select and judges; Hugging Face for private or gated datasets.' }));
-  for (const [provider, label] of [['openrouter', 'OpenRouter'], ['huggingface', 'Hugging Face']]) view.append(await integrationCard(provider, label, ctx));
+  append(view, h('h1', { text: 'Integrations' }), h('p', { text: 'Provider keys, stored encrypted and shown masked. OpenRouter is needed for OpenRouter models, auto-select and judges; Hugging Face for private or gated datasets.' }));
+  for (const [provider, label] of [['openrouter', 'OpenRouter'], ['huggingface', 'Hugging Face']]) append(view, await integrationCard(provider, label, ctx));
 }
 
 async function integrationCard(provider, label, ctx) {
@@ -214,7 +214,7 @@ async function integrationCard(provider, label, ctx) {
 // ------------------------------------------------------------------ Billing
 export async function billing(view, _p, ctx) {
   const box = errorBox();
-  view.append(h('h1', { text: 'Billing' }), box);
+  append(view, h('h1', { text: 'Billing' }), box);
   const [plan, usage] = await Promise.all([
     optional(get(`api/workspaces/${ws(ctx)}/billing`)).catch((err) => { setError(box, err); return undefined; }),
     get(`api/workspaces/${ws(ctx)}/usage`).catch((err) => { setError(box, err); return null; }),
@@ -222,18 +222,18 @@ export async function billing(view, _p, ctx) {
   const planCard = h('section', { class: 'card', 'aria-labelledby': 'plan-title' }, h('h2', { id: 'plan-title', text: 'Plan' }));
   if (plan === null) {
     const w = await get(`api/workspaces/${ws(ctx)}`).catch(() => ({}));
-    planCard.append(h('p', { text: `Plan: ${w.plan || 'unknown'}.` }), h('p', { class: 'hint', text: 'Plan limits are not available on this server yet.' }));
+    append(planCard, h('p', { text: `Plan: ${w.plan || 'unknown'}.` }), h('p', { class: 'hint', text: 'Plan limits are not available on this server yet.' }));
   } else if (plan) {
     const limits = plan.limits || {};
-    planCard.append(h('p', {}, 'Plan: ', h('strong', { text: plan.plan || plan.name || '—' })),
+    append(planCard, h('p', {}, 'Plan: ', h('strong', { text: plan.plan || plan.name || '—' })),
       Object.keys(limits).length ? h('dl', { class: 'stats' }, Object.entries(limits).flatMap(([k, v]) => [h('dt', { text: k.replace(/_/g, ' ') }), h('dd', { text: fmt(v) })])) : null);
     if ((plan.plan || plan.name) === 'free' || plan.can_delete_leaderboards === false) {
-      planCard.append(h('p', { class: 'hint', text: plan.why_no_delete || 'On the free plan leaderboards cannot be deleted and their number is limited: upgrade to delete and to create more.' }));
+      append(planCard, h('p', { class: 'hint', text: plan.why_no_delete || 'On the free plan leaderboards cannot be deleted and their number is limited: upgrade to delete and to create more.' }));
     }
   }
-  view.append(planCard);
+  append(view, planCard);
   if (!usage) return;
-  view.append(h('p', {}, 'Total spend: ', h('strong', { text: usd(usage.total_usd) })),
+  append(view, h('p', {}, 'Total spend: ', h('strong', { text: usd(usage.total_usd) })),
     h('h2', { text: 'By month' }), usage.by_month.length ? table([{ label: 'Month', key: 'month' }, { label: 'Spent', render: (r) => usd(r.spent_usd) }, { label: 'Calls', key: 'calls' }], usage.by_month) : empty('No spend yet.'),
     h('h2', { text: 'By token' }), usage.by_token.length ? table([{ label: 'Token', render: (r) => r.name || r.token_id }, { label: 'Spent', render: (r) => usd(r.spent_usd) }, { label: 'Calls', key: 'calls' }], usage.by_token) : empty('No token spend yet.'),
     h('h2', { text: 'By run' }), usage.by_run.length ? table([{ label: 'Run', render: (r) => h('a', { href: `#/runs/${enc(r.run_id)}`, text: r.run_id }) }, { label: 'Spent', render: (r) => usd(r.spent_usd) }, { label: 'Calls', key: 'calls' }], usage.by_run) : empty('No run spend yet.'));

@@ -2,7 +2,7 @@
 import { del, enc, get, optional, patch, post, put } from '../lib/api.js';
 import { costScoreChart, scoreChart, winnerTrendChart } from '../lib/charts.js';
 import {
-  button, clear, copyBlock, empty, errorBox, field, fmt, h, jsonBlock, loading, ms, secretOnce, select, setError,
+  append, button, clear, copyBlock, empty, errorBox, field, fmt, h, jsonBlock, loading, ms, secretOnce, select, setError,
   showErrors, table, tabs, textarea, usd, when,
 } from '../lib/dom.js';
 
@@ -16,11 +16,11 @@ function apiBase() {
 async function header(view, id, active, ctx) {
   const lb = await get(`api/leaderboards/${enc(id)}`);
   const base = `#/leaderboards/${enc(id)}`;
-  view.append(h('p', { class: 'crumbs' }, h('a', { href: '#/leaderboards', text: 'Leaderboards' }), ' / '),
+  append(view, h('p', { class: 'crumbs' }, h('a', { href: '#/leaderboards', text: 'Leaderboards' }), ' / '),
     h('div', { class: 'page-head' }, h('h1', { text: lb.name })),
     tabs([[base, 'Ranking', 'ranking'], [`${base}/detail`, 'Detail', 'detail'], [`${base}/runs`, 'Run Logs', 'runs']], active));
   const actions = h('div', { class: 'actions' });
-  view.append(actions);
+  append(view, actions);
   const stop = await runControls(actions, lb, ctx);
   return { lb, stop };
 }
@@ -57,7 +57,7 @@ async function runControls(el, lb, ctx) {
   else if (models.length < 2) hint.textContent = `Run needs at least two models (${models.length} attached).`;
   else hint.textContent = `Estimated run time: about ${estimate()} s for ${models.length} models${rowCount !== null ? ` on ${rowCount} rows` : ''}.`;
   run.disabled = models.length < 2;
-  el.append(h('div', { class: 'row' }, add, run, cancel), hint, status, box);
+  append(el, h('div', { class: 'row' }, add, run, cancel), hint, status, box);
 
   let timer = null;
   let runId = null;
@@ -71,7 +71,7 @@ async function runControls(el, lb, ctx) {
     try {
       const r = await get(`api/runs/${enc(runId)}`);
       const p = r.progress || {};
-      clear(status).append(h('span', { class: `status ${r.status}`, text: r.status }), ' ',
+      append(clear(status), h('span', { class: `status ${r.status}`, text: r.status }), ' ',
         h('progress', { max: p.shards_total || 1, value: p.shards_done || 0, 'aria-label': 'Run progress' }),
         ` ${p.shards_done ?? 0} / ${p.shards_total ?? '?'} shards done`,
         ' · ', h('a', { href: `#/runs/${enc(r.id)}`, text: 'open run' }));
@@ -80,7 +80,7 @@ async function runControls(el, lb, ctx) {
       timer = null;
       setActive(false);
       ctx.announce(`Run ${r.status}.`);
-      if (r.status === 'awaiting_review') status.append(' ', h('a', { href: `#/runs/${enc(r.id)}/review`, text: 'Grade the outputs' }));
+      if (r.status === 'awaiting_review') append(status, ' ', h('a', { href: `#/runs/${enc(r.id)}/review`, text: 'Grade the outputs' }));
       if (ctx.onRunFinished) ctx.onRunFinished(r);
     } catch (err) {
       setError(box, err);
@@ -118,29 +118,35 @@ async function runControls(el, lb, ctx) {
   return () => { if (timer) clearInterval(timer); };
 }
 
+// The verdict names models by id; people read names.
+function withNames(text, lb) {
+  if (!text) return text;
+  return (lb.models || []).reduce((out, m) => out.split(m.id).join(m.name), text);
+}
+
 const nameOf = (lb) => (row) => row.name || ((lb.models || []).find((m) => m.id === row.model_id) || {}).name || row.model_id;
 
 // ------------------------------------------------------------------ Ranking
 export async function ranking(view, [id], ctx) {
   const content = h('div');
   const { lb, stop } = await header(view, id, 'ranking', { ...ctx, onRunFinished: () => ctx.go(`#/leaderboards/${enc(id)}`) });
-  view.append(content);
+  append(view, content);
   const r = await get(`api/leaderboards/${enc(id)}/ranking`);
   const name = nameOf(lb);
   const rows = [...(r.rows || [])].sort((a, b) => (a.rank ?? 99) - (b.rank ?? 99));
   const production = r.production ? ((lb.models || []).find((m) => m.id === r.production.model_id) || { name: r.production.model_id }) : null;
-  content.append(h('section', { class: 'card', 'aria-labelledby': 'prod-title' },
+  append(content, h('section', { class: 'card', 'aria-labelledby': 'prod-title' },
     h('h2', { id: 'prod-title', text: 'Production model' }),
     h('p', { id: 'production-model' }, production ? h('strong', { text: production.name }) : 'None yet: run the leaderboard to pick a winner.',
       production ? ` (${r.production.strategy === 'manual' ? 'pinned by hand' : 'the ranking winner'})` : '')));
   if (!rows.length) {
-    content.append(empty('No ranking yet. Attach at least two models and run the leaderboard.'));
+    append(content, empty('No ranking yet. Attach at least two models and run the leaderboard.'));
   } else {
     const winner = rows[0];
-    content.append(h('section', { 'aria-labelledby': 'rank-title' },
+    append(content, h('section', { 'aria-labelledby': 'rank-title' },
       h('h2', { id: 'rank-title', text: 'Ranking' }),
       h('p', { id: 'winner' }, 'Winner: ', h('strong', { text: name(winner) }), r.finished_at ? ` · run finished ${when(r.finished_at)}` : ''),
-      h('p', { class: 'verdict', text: r.verdict || (r.winner_significant ? 'The winner is significantly better than the runner-up.' : 'The winner is not significantly better than the runner-up (the difference may be noise).') }),
+      h('p', { class: 'verdict', text: withNames(r.verdict, lb) || (r.winner_significant ? 'The winner is significantly better than the runner-up.' : 'The winner is not significantly better than the runner-up (the difference may be noise).') }),
       table([
         { label: 'Rank', key: 'rank' },
         { label: 'Model', render: (x) => name(x) },
@@ -157,9 +163,9 @@ export async function ranking(view, [id], ctx) {
     const history = await get(`api/leaderboards/${enc(id)}/runs?limit=20`).catch(() => null);
     const points = ((history && history.runs) || []).filter((x) => x.status === 'completed' && x.ranking && x.ranking.rows && x.ranking.rows.length)
       .reverse().map((x, i) => ({ label: `#${i + 1}`, score: Math.max(...x.ranking.rows.map((row) => Number(row.score) || 0)) }));
-    if (points.length) content.append(h('figure', {}, winnerTrendChart(points), h('figcaption', { text: "The winner's score in each completed run, oldest first." })));
+    if (points.length) append(content, h('figure', {}, winnerTrendChart(points), h('figcaption', { text: "The winner's score in each completed run, oldest first." })));
   }
-  content.append(selectionCard(lb, r, ctx), endpointCard(lb));
+  append(content, selectionCard(lb, r, ctx), endpointCard(lb));
   return stop;
 }
 
@@ -202,16 +208,16 @@ function endpointCard(lb) {
 // ------------------------------------------------------------------ Detail
 export async function detail(view, [id], ctx) {
   const { lb, stop } = await header(view, id, 'detail', ctx);
-  view.append(modelsCard(lb, ctx));
-  view.append(h('section', { class: 'card' }, h('h2', { text: 'System prompt' }), h('pre', { class: 'preview', text: lb.prompt })));
-  view.append(h('section', { class: 'card' }, h('h2', { text: 'Dataset configuration' }), jsonBlock(lb.dataset, 'Dataset configuration')));
-  if (lb.dataset.mode === 'PUSH') view.append(await pushCard(lb, ctx), rowsCard(lb, ctx));
-  else view.append(h('section', { class: 'card' }, h('h2', { text: 'Dataset path' }), h('p', { text: lb.dataset.url })));
-  view.append(h('section', { class: 'card' }, h('h2', { text: 'Evaluation' }), jsonBlock(lb.evaluation, 'Evaluation configuration')));
-  view.append(h('section', { class: 'card' }, h('h2', { text: 'Traces' }),
+  append(view, modelsCard(lb, ctx));
+  append(view, h('section', { class: 'card' }, h('h2', { text: 'System prompt' }), h('pre', { class: 'preview', text: lb.prompt })));
+  append(view, h('section', { class: 'card' }, h('h2', { text: 'Dataset configuration' }), jsonBlock(lb.dataset, 'Dataset configuration')));
+  if (lb.dataset.mode === 'PUSH') append(view, await pushCard(lb, ctx), rowsCard(lb, ctx));
+  else append(view, h('section', { class: 'card' }, h('h2', { text: 'Dataset path' }), h('p', { text: lb.dataset.url })));
+  append(view, h('section', { class: 'card' }, h('h2', { text: 'Evaluation' }), jsonBlock(lb.evaluation, 'Evaluation configuration')));
+  append(view, h('section', { class: 'card' }, h('h2', { text: 'Traces' }),
     h('p', {}, h('a', { href: `#/traces?leaderboard_id=${enc(lb.id)}`, text: 'Open this leaderboard’s traces' })),
     h('p', { class: 'hint', text: `API: ${lb.traces_url}` })));
-  view.append(scheduleCard(lb, ctx));
+  append(view, scheduleCard(lb, ctx));
   return stop;
 }
 
@@ -219,9 +225,9 @@ function modelsCard(lb, ctx) {
   const box = errorBox();
   const models = lb.models || [];
   const card = h('section', { class: 'card', 'aria-labelledby': 'models-title' }, h('h2', { id: 'models-title', text: 'Candidate models' }));
-  if (!models.length) card.append(empty('No models attached yet: use Add Model.'));
+  if (!models.length) append(card, empty('No models attached yet: use Add Model.'));
   else {
-    card.append(table([
+    append(card, table([
       { label: 'Name', key: 'name' },
       { label: 'Platform', key: 'platform' },
       { label: 'Added', render: (m) => when(m.created_at) },
@@ -243,7 +249,7 @@ function modelsCard(lb, ctx) {
       },
     ], models));
   }
-  card.append(box);
+  append(card, box);
   return card;
 }
 
@@ -255,10 +261,10 @@ async function pushCard(lb, ctx) {
   const pushUrl = `${apiBase()}/v1/leaderboard/${lb.id}/dataset/push`;
   const example = (token) => `curl -sS -X POST "${pushUrl}" \\\n  -H "Authorization: Bearer ${token}" \\\n  -H "Content-Type: application/json" \\\n  -d '{"input": "What did the user ask?", "output": "The answer your current LLM returned"}'`;
   async function drawStatus() {
-    clear(statusEl).append(loading());
+    append(clear(statusEl), loading());
     try {
       const st = await get(`v1/leaderboard/${enc(lb.id)}/dataset/status`);
-      clear(statusEl).append(
+      append(clear(statusEl), 
         h('dl', { class: 'stats' },
           h('dt', { text: 'Accepted' }), h('dd', { id: 'ds-accepted', text: String(st.accepted) }),
           h('dt', { text: 'Pending' }), h('dd', { id: 'ds-pending', text: String(st.pending) }),
@@ -301,7 +307,7 @@ async function pushCard(lb, ctx) {
     ev.preventDefault();
     try {
       const t = await post(`v1/leaderboard/${enc(lb.id)}/dataset/tokens`, { name: tokenName.value });
-      clear(tokenArea).append(secretOnce(t.token, 'dataset token'),
+      append(clear(tokenArea), secretOnce(t.token, 'dataset token'),
         h('h3', { text: 'Push a row with this token' }), copyBlock(example(t.token), 'push example'));
       drawStatus();
     } catch (err) {
@@ -320,7 +326,7 @@ async function pushCard(lb, ctx) {
       }
     },
   });
-  card.append(h('h3', { text: 'Webhook' }), h('p', {}, 'POST rows to ', h('code', { text: pushUrl }), ' with a dataset token (hpd_…) or an API token with leaderboards:write.'),
+  append(card, h('h3', { text: 'Webhook' }), h('p', {}, 'POST rows to ', h('code', { text: pushUrl }), ' with a dataset token (hpd_…) or an API token with leaderboards:write.'),
     create, tokenArea, h('div', { class: 'row' }, consolidate, button('Refresh status', { class: 'secondary', onclick: drawStatus })), statusEl, box);
   await drawStatus();
   return card;
@@ -334,14 +340,14 @@ function rowsCard(lb, ctx) {
   const cursors = [null];
   let page = 0;
   async function draw() {
-    clear(list).append(loading());
+    append(clear(list), loading());
     try {
       const cursor = cursors[page];
       const r = await get(`api/leaderboards/${enc(lb.id)}/dataset/rows?limit=10${cursor ? `&cursor=${enc(cursor)}` : ''}`);
       if (r.next_cursor) cursors[page + 1] = r.next_cursor;
       clear(list);
-      if (!r.rows.length) { list.append(empty('No rows yet.')); return; }
-      list.append(table([
+      if (!r.rows.length) { append(list, empty('No rows yet.')); return; }
+      append(list, table([
         { label: 'Id', key: 'id' }, { label: 'State', key: 'state' }, { label: 'Input', render: (x) => h('span', { class: 'clip', text: x.input }) },
         { label: 'Output', render: (x) => h('span', { class: 'clip', text: x.output ?? '' }) },
         {
@@ -369,7 +375,7 @@ function rowsCard(lb, ctx) {
       setError(box, err.notAvailable ? { message: 'The row preview is not available on this server yet.' } : err);
     }
   }
-  card.append(list, box);
+  append(card, list, box);
   draw();
   return card;
 }
@@ -405,7 +411,7 @@ function scheduleCard(lb, ctx) {
 export async function runLogs(view, [id], ctx) {
   const { lb, stop } = await header(view, id, 'runs', { ...ctx, onRunFinished: () => ctx.go(`#/leaderboards/${enc(id)}/runs`) });
   const box = errorBox();
-  view.append(box);
+  append(view, box);
   let history;
   try {
     history = await get(`api/leaderboards/${enc(id)}/runs?limit=50`);
@@ -415,11 +421,11 @@ export async function runLogs(view, [id], ctx) {
   }
   const runs = history.runs || [];
   if (!runs.length) {
-    view.append(empty('No runs yet.'));
+    append(view, empty('No runs yet.'));
     return stop;
   }
   const name = nameOf(lb);
-  view.append(table([
+  append(view, table([
     { label: 'Run', render: (r) => h('a', { href: `#/runs/${enc(r.id)}`, text: r.id }) },
     { label: 'Source', render: (r) => r.source.replace('_', ' ') },
     { label: 'Status', render: (r) => h('span', { class: `status ${r.status}`, text: r.status }) },

@@ -1,10 +1,10 @@
 // Leaderboards: the list (name, dataset mode, evaluation, production model, last run).
 import { enc, get, optional } from '../lib/api.js';
-import { empty, errorBox, h, setError, table, when } from '../lib/dom.js';
+import { append, empty, errorBox, h, setError, table, when } from '../lib/dom.js';
 
 export async function list(view) {
   const box = errorBox();
-  view.append(h('div', { class: 'page-head' }, h('h1', { text: 'Leaderboards' }),
+  append(view, h('div', { class: 'page-head' }, h('h1', { text: 'Leaderboards' }),
     h('a', { class: 'button', href: '#/leaderboards/new', text: 'Create Leaderboard' })), box);
   let boards;
   try {
@@ -14,7 +14,7 @@ export async function list(view) {
     return;
   }
   if (!boards.length) {
-    view.append(empty('No leaderboards yet. Create one to compare models on your task.'));
+    append(view, empty('No leaderboards yet. Create one to compare models on your task.'));
     return;
   }
   const [lastRuns, rankings] = await Promise.all([
@@ -27,7 +27,7 @@ export async function list(view) {
     const model = (b.models || []).find((m) => m.id === production);
     return { ...b, run, productionName: model ? model.name : (production || '') };
   });
-  view.append(table([
+  append(view, table([
     { label: 'Name', render: (r) => h('a', { href: `#/leaderboards/${enc(r.id)}`, text: r.name }) },
     { label: 'Dataset', render: (r) => r.dataset.mode },
     { label: 'Evaluation', render: (r) => r.evaluation.type },

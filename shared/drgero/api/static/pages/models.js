@@ -1,16 +1,16 @@
 // Models: Dr.Gero models and versions; fine-tunes from a leaderboard (progress, cancel, cost);
 // fine-tune schedules.
 import { del, enc, get, optional, post, put } from '../lib/api.js';
-import { button, checkbox, clear, empty, errorBox, field, fmt, h, input, jsonBlock, select, setError, showErrors, table, textarea, usd, when } from '../lib/dom.js';
+import { append, button, checkbox, clear, empty, errorBox, field, fmt, h, input, jsonBlock, select, setError, showErrors, table, textarea, usd, when } from '../lib/dom.js';
 
 const ACTIVE_JOB = new Set(['queued', 'exporting', 'uploading', 'submitted', 'running', 'validating_files', 'cancelling']);
 
 export async function models(view, _p, ctx) {
   const box = errorBox();
-  view.append(h('h1', { text: 'Models' }), h('p', { text: 'Dr.Gero models are your own endpoints (or fine-tunes): attach them to leaderboards like any candidate.' }), box);
+  append(view, h('h1', { text: 'Models' }), h('p', { text: 'Dr.Gero models are your own endpoints (or fine-tunes): attach them to leaderboards like any candidate.' }), box);
   try {
     const listed = (await get('api/models')).models || [];
-    view.append(listed.length ? table([
+    append(view, listed.length ? table([
       { label: 'Name', render: (m) => h('a', { href: `#/models/${enc(m.id)}`, text: m.name }) },
       { label: 'Base model', key: 'base_model' }, { label: 'Status', key: 'status' },
       { label: 'Current version', render: (m) => m.current_version }, { label: 'Updated', render: (m) => when(m.updated_at) },
@@ -18,7 +18,7 @@ export async function models(view, _p, ctx) {
   } catch (err) {
     setError(box, err);
   }
-  view.append(createForm(ctx));
+  append(view, createForm(ctx));
 }
 
 function createForm(ctx) {
@@ -47,7 +47,7 @@ function createForm(ctx) {
 export async function model(view, [id], ctx) {
   const m = await get(`api/models/${enc(id)}`);
   const box = errorBox();
-  view.append(h('p', { class: 'crumbs' }, h('a', { href: '#/models', text: 'Models' }), ' /'), h('h1', { text: m.name }),
+  append(view, h('p', { class: 'crumbs' }, h('a', { href: '#/models', text: 'Models' }), ' /'), h('h1', { text: m.name }),
     m.description ? h('p', { text: m.description }) : null, box,
     h('h2', { text: 'Versions' }),
     (m.versions || []).length ? table([
@@ -55,12 +55,12 @@ export async function model(view, [id], ctx) {
       { label: 'Current', render: (v) => (v.version === m.current_version ? 'yes' : '') },
     ], m.versions) : empty('No versions.'));
   const jobsEl = h('div', { 'aria-live': 'polite' });
-  view.append(h('h2', { text: 'Fine-tunes' }), jobsEl, await fineTuneForm(m, ctx, () => drawJobs()), await scheduleForm(m, ctx));
+  append(view, h('h2', { text: 'Fine-tunes' }), jobsEl, await fineTuneForm(m, ctx, () => drawJobs()), await scheduleForm(m, ctx));
   let timer = null;
   async function drawJobs() {
     try {
       const jobs = (await get(`api/models/${enc(id)}/fine-tunes`)).jobs || [];
-      clear(jobsEl).append(jobs.length ? table([
+      append(clear(jobsEl), jobs.length ? table([
         { label: 'Job', key: 'id' }, { label: 'Leaderboard', key: 'leaderboard_id' }, { label: 'Status', render: (j) => h('span', { class: `status ${j.status}`, text: j.status }) },
         { label: 'Started', render: (j) => when(j.started_at || j.created_at) }, { label: 'Cost', render: (j) => usd(j.cost_usd) },
         { label: 'Result', render: (j) => j.fine_tuned_model || (j.error ? (j.error.message || String(j.error)) : '—') },

@@ -1,12 +1,12 @@
 // Human review: grade the items of a run awaiting review, page by page.
 import { enc, get, post } from '../lib/api.js';
-import { button, clear, empty, errorBox, field, h, input, select, setError } from '../lib/dom.js';
+import { append, button, clear, empty, errorBox, field, h, input, select, setError } from '../lib/dom.js';
 
 export async function review(view, [id], ctx) {
   const box = errorBox();
-  view.append(h('p', { class: 'crumbs' }, h('a', { href: `#/runs/${enc(id)}`, text: `Run ${id}` }), ' /'), h('h1', { text: 'Human review' }), box);
+  append(view, h('p', { class: 'crumbs' }, h('a', { href: `#/runs/${enc(id)}`, text: `Run ${id}` }), ' /'), h('h1', { text: 'Human review' }), box);
   const area = h('div');
-  view.append(area);
+  append(view, area);
   let page = 0;
   async function draw() {
     clear(area);
@@ -17,8 +17,8 @@ export async function review(view, [id], ctx) {
       setError(box, err);
       return;
     }
-    area.append(h('p', { text: `${r.graded} of ${r.items_total ?? '?'} items graded · scale ${r.scale}${r.blind ? ' · model names hidden' : ''} · page ${r.page + 1} of ${r.pages}` }));
-    if (!r.rows.length) { area.append(empty('Nothing to grade on this page.')); return; }
+    append(area, h('p', { text: `${r.graded} of ${r.items_total ?? '?'} items graded · scale ${r.scale}${r.blind ? ' · model names hidden' : ''} · page ${r.page + 1} of ${r.pages}` }));
+    if (!r.rows.length) { append(area, empty('Nothing to grade on this page.')); return; }
     const controls = [];
     const form = h('form', {});
     for (const row of r.rows) {
@@ -31,16 +31,16 @@ export async function review(view, [id], ctx) {
           ? select([['', 'Not graded'], ['true', 'Pass'], ['false', 'Fail']], { value: item.grade === null || item.grade === undefined ? '' : String(item.grade === true || item.grade === 1) })
           : input({ type: 'number', step: 'any', value: item.grade ?? '' });
         controls.push([item.item_id, control, r.scale]);
-        card.append(h('div', { class: 'result' }, h('h4', { text: item.model_id || item.label }), h('p', { class: 'pre', text: item.output ?? '' }),
+        append(card, h('div', { class: 'result' }, h('h4', { text: item.model_id || item.label }), h('p', { class: 'pre', text: item.output ?? '' }),
           field(`Grade for ${item.model_id || item.label}`, control, { name: item.item_id })));
       }
-      form.append(card);
+      append(form, card);
     }
     const save = h('button', { type: 'submit', text: 'Save grades' });
-    form.append(h('div', { class: 'row' }, save,
+    append(form, h('div', { class: 'row' }, save,
       button('Previous page', { class: 'secondary', disabled: page === 0, onclick: () => { page -= 1; draw(); } }),
       button('Next page', { class: 'secondary', disabled: r.next_page === null, onclick: () => { page += 1; draw(); } })));
-    if (ctx.session.is_admin) form.append(button('Close the review and rank', { class: 'secondary', onclick: () => submit(true) }));
+    if (ctx.session.is_admin) append(form, button('Close the review and rank', { class: 'secondary', onclick: () => submit(true) }));
     async function submit(close) {
       const grades = controls.filter(([, c]) => c.value !== '').map(([itemId, c, scale]) => ({ item_id: itemId, grade: scale === 'pass_fail' ? c.value === 'true' : Number(c.value) }));
       try {
@@ -53,7 +53,7 @@ export async function review(view, [id], ctx) {
       }
     }
     form.addEventListener('submit', (ev) => { ev.preventDefault(); submit(false); });
-    area.append(form);
+    append(area, form);
   }
   await draw();
 }

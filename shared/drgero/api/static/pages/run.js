@@ -1,6 +1,6 @@
 // One run: its record, per-row results side by side (filters), compare with another run, export.
 import { enc, get, optional } from '../lib/api.js';
-import { button, clear, empty, errorBox, field, fmt, h, jsonBlock, loading, select, setError, table, usd, when } from '../lib/dom.js';
+import { append, button, clear, empty, errorBox, field, fmt, h, jsonBlock, loading, select, setError, table, usd, when } from '../lib/dom.js';
 
 const FILTERS = [
   ['', 'All rows'], ['outcome=fail', 'Failures'], ['outcome=error', 'Errors'], ['disagreement=true', 'Disagreements'], ['winner_lost=true', 'Winner lost'],
@@ -10,7 +10,7 @@ export async function run(view, [id], ctx) {
   const r = await get(`api/runs/${enc(id)}`);
   const lb = await get(`api/leaderboards/${enc(r.leaderboard_id)}`).catch(() => ({ name: r.leaderboard_id, models: [] }));
   const nameOf = (mid) => ((lb.models || []).find((m) => m.id === mid) || {}).name || mid;
-  view.append(h('p', { class: 'crumbs' }, h('a', { href: '#/leaderboards', text: 'Leaderboards' }), ' / ',
+  append(view, h('p', { class: 'crumbs' }, h('a', { href: '#/leaderboards', text: 'Leaderboards' }), ' / ',
     h('a', { href: `#/leaderboards/${enc(r.leaderboard_id)}/runs`, text: lb.name }), ' / Run Logs /'),
   h('h1', { text: `Run ${r.id}` }),
   h('dl', { class: 'stats' },
@@ -20,16 +20,16 @@ export async function run(view, [id], ctx) {
     h('dt', { text: 'Finished' }), h('dd', { text: when(r.finished_at) }),
     h('dt', { text: 'Execution' }), h('dd', { text: r.execution_seconds === null || r.execution_seconds === undefined ? '—' : `${fmt(r.execution_seconds)} s` }),
     h('dt', { text: 'Total cost' }), h('dd', { text: usd(r.total_cost_usd ?? r.cost_usd) })));
-  if (r.status === 'awaiting_review') view.append(h('p', {}, h('a', { class: 'button', href: `#/runs/${enc(r.id)}/review`, text: 'Grade the outputs (Human review)' })));
-  if (r.error) view.append(h('p', { class: 'error-box', role: 'alert', text: typeof r.error === 'string' ? r.error : JSON.stringify(r.error) }));
+  if (r.status === 'awaiting_review') append(view, h('p', {}, h('a', { class: 'button', href: `#/runs/${enc(r.id)}/review`, text: 'Grade the outputs (Human review)' })));
+  if (r.error) append(view, h('p', { class: 'error-box', role: 'alert', text: typeof r.error === 'string' ? r.error : JSON.stringify(r.error) }));
   const rows = r.ranking && r.ranking.rows ? [...r.ranking.rows].sort((a, b) => a.rank - b.rank) : [];
   if (rows.length) {
-    view.append(h('h2', { text: 'Ranking summary' }), table([
+    append(view, h('h2', { text: 'Ranking summary' }), table([
       { label: 'Rank', key: 'rank' }, { label: 'Model', render: (x) => x.name || nameOf(x.model_id) }, { label: 'Score', render: (x) => fmt(x.score) },
       { label: 'n', key: 'n' }, { label: 'Errors', key: 'errors' }, { label: 'Cost', render: (x) => usd(x.cost_usd) },
     ], rows));
   }
-  view.append(resultsSection(r, nameOf), compareSection(r, ctx), exportSection(r),
+  append(view, resultsSection(r, nameOf), compareSection(r, ctx), exportSection(r),
     h('details', {}, h('summary', { text: 'Leaderboard configuration JSON' }), jsonBlock(r.leaderboard_config, 'Leaderboard configuration')),
     h('details', {}, h('summary', { text: 'Model configuration JSON' }), jsonBlock(r.model_configs, 'Model configuration')));
 }
@@ -40,19 +40,19 @@ function resultsSection(r, nameOf) {
   const filter = select(FILTERS, { id: 'results-filter' });
   let cursor = null;
   async function load(reset) {
-    if (reset) { cursor = null; clear(list).append(loading()); }
+    if (reset) { cursor = null; append(clear(list), loading()); }
     try {
       const q = [filter.value, 'limit=20', cursor ? `cursor=${enc(cursor)}` : ''].filter(Boolean).join('&');
       const page = await get(`api/runs/${enc(r.id)}/results?${q}`);
       if (reset) clear(list);
       list.querySelector('.more')?.remove();
-      if (!page.rows.length && reset) list.append(empty('No rows match this filter.'));
-      for (const row of page.rows) list.append(rowCard(row, nameOf));
+      if (!page.rows.length && reset) append(list, empty('No rows match this filter.'));
+      for (const row of page.rows) append(list, rowCard(row, nameOf));
       cursor = page.next_cursor;
-      if (cursor) list.append(button('Load more rows', { class: 'secondary more', onclick: () => load(false) }));
+      if (cursor) append(list, button('Load more rows', { class: 'secondary more', onclick: () => load(false) }));
     } catch (err) {
       clear(list);
-      if (err.notAvailable) list.append(h('p', { class: 'empty', id: 'results-unavailable', text: 'Per-row results are not available on this server yet.' }));
+      if (err.notAvailable) append(list, h('p', { class: 'empty', id: 'results-unavailable', text: 'Per-row results are not available on this server yet.' }));
       else setError(box, err);
     }
   }
@@ -81,23 +81,23 @@ function compareSection(r, ctx) {
   const section = h('section', { 'aria-labelledby': 'cmp-title' }, h('h2', { id: 'cmp-title', text: 'Compare with another run' }));
   get(`api/leaderboards/${enc(r.leaderboard_id)}/runs?limit=50`).then((history) => {
     const runs = (history.runs || []).filter((x) => x.id !== r.id && x.status === 'completed');
-    if (!runs.length) { section.append(empty('No other completed run to compare with.')); return; }
-    other.append(...runs.map((x) => h('option', { value: x.id, text: `${when(x.started_at || x.created_at)} (${x.id})` })));
+    if (!runs.length) { append(section, empty('No other completed run to compare with.')); return; }
+    append(other, ...runs.map((x) => h('option', { value: x.id, text: `${when(x.started_at || x.created_at)} (${x.id})` })));
     const go = button('Compare', {
       class: 'secondary',
       onclick: async () => {
-        clear(out).append(loading());
+        append(clear(out), loading());
         try {
           const c = await get(`api/runs/${enc(r.id)}/compare/${enc(other.value)}`);
-          clear(out).append(jsonBlock(c, 'Comparison'));
+          append(clear(out), jsonBlock(c, 'Comparison'));
         } catch (err) {
           clear(out);
-          if (err.notAvailable) out.append(h('p', { class: 'empty', text: 'Comparing runs is not available on this server yet.' }));
+          if (err.notAvailable) append(out, h('p', { class: 'empty', text: 'Comparing runs is not available on this server yet.' }));
           else setError(box, err);
         }
       },
     });
-    section.append(field('Other run', other, { name: 'other' }), go, out, box);
+    append(section, field('Other run', other, { name: 'other' }), go, out, box);
   }).catch((err) => setError(box, err));
   return section;
 }

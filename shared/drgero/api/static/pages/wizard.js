@@ -1,7 +1,7 @@
 // Create Leaderboard: 1 Name, 2 System prompt (live preview), 3 Dataset (Get / Push),
 // 4 Evaluation (Exact / Judge / Human). Nothing is created until the last step.
 import { enc, post } from '../lib/api.js';
-import { button, checkbox, clear, errorBox, field, h, input, select, setError, showErrors, textarea } from '../lib/dom.js';
+import { append, button, checkbox, clear, errorBox, field, h, input, select, setError, showErrors, textarea } from '../lib/dom.js';
 
 const PLACEHOLDERS = ['{input}', '{question}', '{query}'];
 const SAMPLE = 'What is the capital of France?';
@@ -55,7 +55,7 @@ export async function wizard(view, _params, { go, announce }) {
   const back = button('Back', { class: 'secondary' });
   const next = h('button', { type: 'submit', text: 'Continue' });
   const form = h('form', { novalidate: true, 'aria-labelledby': 'wizard-title' }, progress, body, h('div', { class: 'row' }, back, next), box);
-  view.append(h('h1', { id: 'wizard-title', text: 'Create Leaderboard' }), form);
+  append(view, h('h1', { id: 'wizard-title', text: 'Create Leaderboard' }), form);
 
   const preview = h('pre', { class: 'preview', 'aria-live': 'polite', 'aria-label': 'Rendered prompt preview' });
   const updatePreview = () => { preview.textContent = renderPrompt(c.prompt.value, c.sample.value); };
@@ -73,27 +73,27 @@ export async function wizard(view, _params, { go, announce }) {
 
   function draw() {
     clear(body);
-    clear(progress).append(...steps.map((s, i) => h('li', { 'aria-current': i + 1 === state.step ? 'step' : null, class: i + 1 < state.step ? 'done' : '', text: `${i + 1} ${s}` })));
+    append(clear(progress), ...steps.map((s, i) => h('li', { 'aria-current': i + 1 === state.step ? 'step' : null, class: i + 1 < state.step ? 'done' : '', text: `${i + 1} ${s}` })));
     back.disabled = state.step === 1;
     next.textContent = state.step === 4 ? 'Create leaderboard' : 'Continue';
     setError(box, null);
     if (state.step === 1) {
-      body.append(h('h2', { text: '1 Name' }), field('Leaderboard name', c.name, { name: 'name', hint: 'Also the name of its challenge.' }));
+      append(body, h('h2', { text: '1 Name' }), field('Leaderboard name', c.name, { name: 'name', hint: 'Also the name of its challenge.' }));
     } else if (state.step === 2) {
       updatePreview();
-      body.append(h('h2', { text: '2 System prompt' }),
+      append(body, h('h2', { text: '2 System prompt' }),
         field('System prompt', c.prompt, { name: 'prompt', hint: 'Write {input}, {question} or {query} where each row’s input goes; every one is replaced by the input. Without a placeholder, the input is appended after a blank line. Other braces (JSON included) stay as written.' }),
         field('Sample input for the preview', c.sample, { name: 'sample' }),
         h('h3', { text: 'Preview of the rendered prompt' }), preview);
     } else if (state.step === 3) {
-      body.append(h('h2', { text: '3 Dataset' }), radios('Dataset mode', [
+      append(body, h('h2', { text: '3 Dataset' }), radios('Dataset mode', [
         ['GET', 'Get dataset', 'Read a .jsonl or .jsonl.gz file of a Hugging Face dataset.'],
         ['PUSH', 'Push dataset', 'Your app sends rows through a webhook; they are consolidated into a dataset.'],
       ], c.mode, (v) => { c.mode = v; draw(); }));
       if (c.mode === 'GET') {
-        body.append(field('Hugging Face URL', c.url, { name: 'dataset.url', hint: 'Checked before you continue (nothing is read or stored yet).' }));
+        append(body, field('Hugging Face URL', c.url, { name: 'dataset.url', hint: 'Checked before you continue (nothing is read or stored yet).' }));
       } else {
-        body.append(h('div', { class: 'grid2' },
+        append(body, h('div', { class: 'grid2' },
           h('div', { class: 'field check' }, c.autoLimit, h('label', { for: c.autoLimit.id || (c.autoLimit.id = 'auto-limit'), text: 'Auto-limit dataset size' })),
           field('Maximum samples to keep', c.maxSamples, { name: 'dataset.max_samples' }),
           field('Daily accepted-row limit', c.daily, { name: 'dataset.daily_limit' }),
@@ -103,14 +103,14 @@ export async function wizard(view, _params, { go, announce }) {
           field('End date (optional)', c.endDate, { name: 'dataset.end_date', hint: 'No rows are accepted after this day.' })));
       }
     } else {
-      body.append(h('h2', { text: '4 Evaluation' }), radios('Evaluation type', [
+      append(body, h('h2', { text: '4 Evaluation' }), radios('Evaluation type', [
         ['exact', 'Exact', 'Deterministic comparison with the expected output.'],
         ['judge', 'Judge', 'A judge model scores each output against a rubric.'],
         ['human', 'Human', 'People grade the outputs in Human review.'],
       ], c.evalType, (v) => { c.evalType = v; draw(); }));
-      if (c.evalType === 'exact') body.append(field('Matching mode', c.exactMode, { name: 'evaluation.mode' }));
+      if (c.evalType === 'exact') append(body, field('Matching mode', c.exactMode, { name: 'evaluation.mode' }));
       if (c.evalType === 'judge') {
-        body.append(field('Judge provider', c.judgeProvider, { name: 'evaluation.provider', hint: 'Uses the workspace’s OpenRouter integration.' }),
+        append(body, field('Judge provider', c.judgeProvider, { name: 'evaluation.provider', hint: 'Uses the workspace’s OpenRouter integration.' }),
           field('Judge model', c.judgeModel, { name: 'evaluation.judge_model' }),
           field('Rubric', c.rubric, { name: 'evaluation.rubric' }));
       }
