@@ -7,6 +7,7 @@ another tenant and a missing scope."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -63,6 +64,11 @@ def test_the_dashboard_is_served_without_auth_with_a_strict_csp(api):
     assert api.get("/ui/../openapi.json").status in (404,)
 
 
+def test_the_local_sign_in_route_does_not_exist_behind_the_template(api):
+    # Only the local cloud's gateway adds it (localcloud.dashboard_session); AWS routes by the template.
+    assert api.post("/local/session", None, {}, headers={"Origin": "http://127.0.0.1:3000"}).status == 404
+
+
 def test_under_a_stage_prefix_the_root_gets_its_trailing_slash(aws):
     from drgero.api.dashboard import dashboard_answer
 
@@ -79,9 +85,13 @@ def test_every_shipped_asset_is_text_with_a_known_type():
     shipped = [p for p in STATIC_DIR.rglob("*") if p.is_file()]
     assert shipped and all(p.suffix in CONTENT_TYPES for p in shipped), "binary media types stay off"
     assert len(files()) == len(shipped)
+    elsewhere = re.compile(
+        r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|from\s+["'](?:https?:)?//"""
+        r"""|import\(\s*["'](?:https?:)?//|fetch\(\s*["'`](?:https?:)?//|@import"""
+    )
     for name, (_, text) in files().items():
-        # Offline: nothing fetched from another origin (no CDN, no web font).
-        assert "https://" not in text.replace("https://huggingface.co/datasets/", ""), name
+        # Offline: nothing loaded from another origin (no CDN, no web font); the CSP says so too.
+        assert not elsewhere.search(text), (name, elsewhere.search(text))
         assert ".innerHTML" not in text and "insertAdjacentHTML" not in text, name
 
 
