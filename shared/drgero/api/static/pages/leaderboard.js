@@ -65,7 +65,14 @@ async function runControls(el, lb, ctx) {
     run.disabled = active || models.length < 2;
     cancel.hidden = !active;
     for (const b of document.querySelectorAll('[data-conflicts-with-run]')) b.disabled = active;
-    if (active) add.setAttribute('aria-disabled', 'true'); else if (!tooFewRows) add.removeAttribute('aria-disabled');
+    const addable = !active && !tooFewRows;
+    if (addable) {
+      add.removeAttribute('aria-disabled');
+      add.setAttribute('href', `#/leaderboards/${enc(lb.id)}/add-model`);
+    } else {
+      add.setAttribute('aria-disabled', 'true');
+      add.removeAttribute('href');
+    }
   };
   async function poll() {
     try {
@@ -75,7 +82,10 @@ async function runControls(el, lb, ctx) {
         h('progress', { max: p.shards_total || 1, value: p.shards_done || 0, 'aria-label': 'Run progress' }),
         ` ${p.shards_done ?? 0} / ${p.shards_total ?? '?'} shards done`,
         ' · ', h('a', { href: `#/runs/${enc(r.id)}`, text: 'open run' }));
-      if (ACTIVE.has(r.status)) return;
+      if (ACTIVE.has(r.status)) {
+        setActive(true); // again each tick: the tab's own buttons render after the first one
+        return;
+      }
       clearInterval(timer);
       timer = null;
       setActive(false);
