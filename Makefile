@@ -14,7 +14,7 @@ PYTHON ?= $(shell \
     if [ -x "$$(command -v $$c 2>/dev/null)" ] && "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then \
       echo "$$c"; break; fi; done)
 
-.PHONY: help venv local demo test test-fast lint lock bench build clean
+.PHONY: help venv browser local demo test test-fast lint lock bench build clean screenshots
 
 help:
 	@echo "make local   set up and run the local cloud on http://127.0.0.1:3000 (Ctrl-C stops it; ARGS=\"--api-port 3001\")"
@@ -24,6 +24,8 @@ help:
 	@echo "make lock    refresh requirements.lock and the layer's pins to the newest allowed versions"
 	@echo "make bench   benchmarks (numbers printed, nothing asserted; BENCH=\"cold_start inference\" picks some)"
 	@echo "make build   sam build (no Docker needed)"
+	@echo "make browser install the OS's chromium + chromium-driver for the dashboard's browser tests (apt-get)"
+	@echo "make screenshots  regenerate the dashboard screenshots of docs/dashboard.md (docs/img/dashboard/)"
 
 # Installs exactly the versions of requirements.lock (what passed `make test`), so a clean clone
 # next month gets the same environment. To move to newer versions: `make lock`, then `make test`,
@@ -40,6 +42,23 @@ $(STAMP): pyproject.toml layers/deps/requirements.txt requirements.lock
 
 venv: $(STAMP)
 
+# The dashboard's browser tests (tests/browser) drive the operating system's Chromium through
+# its matching chromium-driver: installed once from the distribution's packages, never
+# downloaded at test time. Nothing happens when both are already there.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+	  echo "chromium and chromium-driver: present"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	else \
+	  echo "error: install chromium and its chromium-driver (same version) with your package manager" >&2; exit 1; \
+	fi
+
+# docs/dashboard.md's pictures: the browser journey with screenshots on (a local cloud on free ports).
+screenshots: $(STAMP) browser
+	DRGERO_SCREENSHOTS=docs/img/dashboard $(PY) -m pytest tests/browser -n 0 -p no:randomly -q -m slow
+
 local: $(STAMP)
 	$(VENV)/bin/drgero local $(ARGS)
 
@@ -47,7 +66,7 @@ demo: $(STAMP)
 	$(PY) -m localcloud.demo
 
 # The lint gates run first (what .ci/run calls is `make test`): none of them can rot.
-test: $(STAMP) lint
+test: $(STAMP) browser lint
 	$(PY) -m pytest
 
 test-fast: $(STAMP)

@@ -435,6 +435,10 @@ class Gateway:
         self.stage = stage
         self.authorizer_function = authorizer_function
         self.integration_timeout = integration_timeout
+        # Answers only the local cloud gives, before any template route (None: not theirs),
+        # e.g. the dashboard's one-click local sign-in (localcloud.dashboard_session). Nothing
+        # like them exists in AWS.
+        self.local_routes: list[Callable[[IncomingRequest, str], Reply | None]] = []
 
     def _gateway(self, kind: str, request_id: str, authorizer: dict[str, str] | None = None) -> Reply:
         response = self.responses.render(kind, request_id, authorizer)
@@ -450,6 +454,10 @@ class Gateway:
         return reply
 
     def _handle(self, request: IncomingRequest, request_id: str) -> Reply:
+        for local_route in self.local_routes:
+            reply = local_route(request, request_id)
+            if reply is not None:
+                return reply
         found = match_route(self.routes, request.method, request.path)
         if found is None:
             return self._gateway("MISSING_AUTHENTICATION_TOKEN", request_id)

@@ -221,6 +221,10 @@ class LocalCloud:
         self._running = True
         if self._want["seed"]:
             self._seed()
+            if self.gateway is not None and self.seed_info.get("workspace_id"):
+                from localcloud.dashboard_session import local_session_for
+
+                self.gateway.local_routes.append(local_session_for(self))
         if self._want["pollers"]:
             self._start_pollers()
         if self._api_server is not None:

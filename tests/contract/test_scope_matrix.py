@@ -19,6 +19,7 @@ NO_SCOPE_NEEDED = {
     "GET /api/invitations": "user sessions only (tokens get 403 user_session_required)",
     "POST /api/invitations/{invitation_id}/accept": "user sessions only (tokens get 403 user_session_required)",
     "POST /api/invitations/{invitation_id}/decline": "user sessions only (tokens get 403 user_session_required)",
+    "GET /api/workspaces": "lists the caller's own workspaces (a token: its one workspace)",
 }
 
 

@@ -25,7 +25,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 MIN_MAX_RECEIVE_COUNT = 5
 VISIBILITY_FACTOR = 6  # AWS: queue visibility >= 6 x the consumer's timeout (+ batching window)
-PUBLIC_ROUTES = {("/v1/health", "get"), ("/openapi.json", "get")}
+PUBLIC_ROUTES = {("/v1/health", "get"), ("/openapi.json", "get"), ("/", "get"), ("/ui/{proxy+}", "get")}
 
 
 # ---------------------------------------------------------------- the transform
@@ -437,7 +437,7 @@ def test_api_uses_a_request_authorizer_without_gateway_caching(api_body):
     )
 
 
-def test_only_health_openapi_and_preflights_are_public(api_body):
+def test_only_health_openapi_the_dashboard_and_preflights_are_public(api_body):
     authorizer_name = next(iter(api_body["securityDefinitions"]))
     routes = {(path, method) for path, ops in api_body["paths"].items() for method in ops}
     assert PUBLIC_ROUTES <= routes

@@ -30,7 +30,7 @@ from .identity import new_workspace
 PARAM = re.compile(r"\{([^}]+)\}")
 # Path parameters that are not tenant resources: every workspace has its own "openrouter".
 NOT_TENANT_RESOURCES = {"integration", "provider"}
-UNAUTHENTICATED = {("GET", "/v1/health"), ("GET", "/openapi.json")}
+UNAUTHENTICATED = {("GET", "/v1/health"), ("GET", "/openapi.json"), ("GET", "/"), ("GET", "/ui/{path}")}
 
 
 def singular(segment: str) -> str:

@@ -11,12 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from drgero.api.dashboard import document_dashboard_routes
 from drgero.api.deps import request_id_of
 from drgero.api.inference_openapi import document_inference_routes
 from drgero.api.openapi_errors import document_errors
+from drgero.api.routers import dashboard_support, health
 from drgero.api.routers import datasets as datasets_router
 from drgero.api.routers import fine_tunes as fine_tunes_router
-from drgero.api.routers import health
 from drgero.api.routers import integrations as integrations_router
 from drgero.api.routers import leaderboards as leaderboards_router
 from drgero.api.routers import models as models_router
@@ -38,11 +39,13 @@ ROUTERS += [leaderboards_router.router, datasets_router.router]
 ROUTERS += [runs_router.router]
 ROUTERS += [models_router.router]
 ROUTERS += [fine_tunes_router.router]
+ROUTERS += [dashboard_support.router]
 
 # Routes served by dedicated functions (push_ingest, inference) never reach this app; each
 # entry here adds its paths to the OpenAPI document: fn(schema) -> None, mutating it.
 OPENAPI_EXTENSIONS = [datasets_router.document_push_route]
 OPENAPI_EXTENSIONS += [document_inference_routes]  # inference function's two routes
+OPENAPI_EXTENSIONS += [document_dashboard_routes]  # answered by the api function before FastAPI
 OPENAPI_EXTENSIONS += [document_errors]  # last: every operation's real error answers
 
 

@@ -44,7 +44,10 @@ ERROR_CODES: dict[str, ErrorCode] = {
     ),
     "token_expired": _code(401, meaning="The API token or the session JWT has expired."),
     "token_revoked": _code(
-        401, meaning="The token has been revoked (by the authorizer, or found revoked at budget time)."
+        401,
+        409,
+        meaning="The token has been revoked (401: by the authorizer, or found revoked at budget time; 409: a "
+        "revoked token's budget cannot change).",
     ),
     "auth_unavailable": _code(401, meaning="The identity provider's signing keys (JWKS) could not be fetched."),
     "insufficient_scope": _code(
@@ -57,7 +60,7 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "workspace_required": _code(
         400, meaning="The user belongs to several workspaces and sent no X-Workspace-Id header."
     ),
-    "budget_limited_token": _code(403, meaning="A token with a budget tried to create tokens."),
+    "budget_limited_token": _code(403, meaning="A token with a budget tried to create tokens or change a budget."),
     "json_too_deep": _code(400, meaning="The JSON body nests deeper than api.max_json_depth levels."),
     "cors_origin_not_allowed": _code(
         403, meaning="A CORS preflight from an origin that api.cors_allowed_origins does not list."

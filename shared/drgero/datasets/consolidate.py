@@ -9,6 +9,7 @@ Steps, in this order (each ``_step(...)`` name is a point where tests inject a c
 3. ``list``: the pending batch records, oldest first (sparse index ``LB#{lb}#PENDING``, each
    re-read with a consistent read so a stale index entry is never merged twice).
 4. ``merge``: stream the current version then every batch, in order, into a local spool file
+   (leaving out rows someone deleted: :mod:`drgero.datasets.erasure`)
    while keeping only ``{hash(row id): position of its newest occurrence}`` in memory; then
    stream the spool once more and write each id's newest row, the newest ``max_samples`` of
    them, gzip-compressed. Memory holds ids, never rows twice.
@@ -59,6 +60,7 @@ from drgero.core.aws import AwsClients
 from drgero.core.clock import iso
 from drgero.core.clock import now as utc_now
 from drgero.core.settings import Settings
+from drgero.datasets.erasure import deleted_hashes
 from drgero.datasets.s3io import upload_stream
 from drgero.store.keys import (
     LEASE_SK,
@@ -94,6 +96,7 @@ class ConsolidationResult:
     rows_in: int = 0  # pending rows merged by this run
     duplicates_dropped: int = 0
     trimmed_to_max_samples: int = 0
+    rows_deleted: int = 0  # rows dropped because someone deleted them (drgero.datasets.erasure)
     pending: int = 0
     more_pending: bool = False
     quarantined: list[dict[str, Any]] = field(default_factory=list)  # [{"batch_id", "rows", "reason"}]
@@ -108,6 +111,7 @@ class _Merged:
     rows_in: int = 0
     duplicates: int = 0
     trimmed: int = 0
+    deleted: int = 0
     spool_bytes: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -116,6 +120,11 @@ def _row_key(line: bytes) -> bytes:
     """16-byte digest of the row's id (every normalized line has one)."""
     row_id = json.loads(line)["id"]
     return hashlib.blake2b(row_id.encode("utf-8"), digest_size=16).digest()
+
+
+def _blanked(line: bytes) -> bool:
+    """A pending line a row deletion blanked (normalized rows never have a top-level "deleted")."""
+    return line.startswith(b'{"id": "deleted-') and json.loads(line).get("deleted") is True
 
 
 class Consolidator:
@@ -163,7 +172,8 @@ class Consolidator:
         self._step("list")
         version = int(record.get("version") or 0)
         quarantined: list[dict[str, Any]] = []
-        if not batches:
+        deletions = int(record.get("deletions_pending") or 0)
+        if not batches and not deletions:
             return ConsolidationResult(
                 status="nothing_pending", version=version, rows=int(record.get("rows") or 0),
                 pending=self._pending(lb),
@@ -181,7 +191,7 @@ class Consolidator:
             self._step("merge")
             bad = {q["batch_id"] for q in quarantined}
             batches = [b for b in batches if b["batch_id"] not in bad]
-            if not batches:
+            if not batches and not deletions:
                 return ConsolidationResult(
                     status="nothing_pending", version=version, rows=int(record.get("rows") or 0),
                     pending=self._pending(lb), quarantined=quarantined,
@@ -208,7 +218,7 @@ class Consolidator:
                     "expression": (
                         "SET version = :nv, #rows = :rows, s3_key = :key, s3_version_id = :kv, "
                         "manifest_key = :mk, manifest_version_id = :mv, updated_at = :now, "
-                        "last_consolidated_at = :now ADD consumed_rows :k"
+                        "last_consolidated_at = :now ADD consumed_rows :k, deletions_pending :d"
                     ),
                     "names": {"#rows": "rows"},
                     "values": {
@@ -221,6 +231,8 @@ class Consolidator:
                         ":now": now,
                         # The rows the push transactions counted for these batches (== rows read).
                         ":k": sum(int(b["rows"]) for b in batches),
+                        # Only the deletions this merge saw (drgero.datasets.erasure).
+                        ":d": -deletions,
                     },
                     "condition": version_condition,
                 },
@@ -234,6 +246,7 @@ class Consolidator:
                         "batches": len(batches),
                         "duplicates_dropped": merged.duplicates,
                         "trimmed_to_max_samples": merged.trimmed,
+                        "rows_deleted": merged.deleted,
                         "s3_key": data_key,
                         "s3_version_id": data_version_id,
                         "created_at": now,
@@ -258,6 +271,7 @@ class Consolidator:
             rows_in=merged.rows_in,
             duplicates_dropped=merged.duplicates,
             trimmed_to_max_samples=merged.trimmed,
+            rows_deleted=merged.deleted,
             pending=self._pending(lb),
             more_pending=more,
             quarantined=quarantined,
@@ -457,8 +471,12 @@ class Consolidator:
         position = 0
         pack = _SPOOL_HEADER.pack
         write = spool.write
+        deleted = deleted_hashes(self.table, lb)
         for is_pending, line in self._sources(lb, record, batches, quarantined):
             key = _row_key(line)
+            if key in deleted or _blanked(line):
+                merged.deleted += 1  # a deleted row, or a pending line blanked by its deletion
+                continue
             newest[key] = position
             write(pack(key, len(line)))
             write(line)

@@ -277,3 +277,37 @@ def resolve_and_snapshot(
         "snapshot_version_id": version_id,
         "resolved_at": clock.iso(),
     }
+
+
+def validate_url(settings: Settings, clients: AwsClients, workspace_id: str, url: str) -> dict[str, Any]:
+    """Validate-only (the wizard's "validate before continuing"): the URL parses, the repo,
+    revision and file exist and are readable with the workspace's key, and the file is within
+    the size limit. Reads no rows and stores nothing. Same 400 codes as creating the leaderboard."""
+    ref = parse_hf_url(url)
+    token = get_integration_key(settings, clients, workspace_id, "huggingface")
+    auth: str | bool = token or False  # False: never use a token from the machine's HF cache
+    endpoint = settings.providers.huggingface_endpoint.rstrip("/")
+    timeout = settings.limits.hf_timeout_seconds
+    try:
+        info = HfApi(endpoint=endpoint, token=auth).dataset_info(ref.repo_id, revision=ref.revision, timeout=timeout)
+        file_url = hf_hub_url(ref.repo_id, ref.path, repo_type="dataset", revision=info.sha, endpoint=endpoint)
+        metadata = get_hf_file_metadata(file_url, token=auth, timeout=timeout, endpoint=endpoint)
+    except HfHubHTTPError as exc:
+        raise _hub_errors(exc, ref, token is not None) from exc
+    except httpx2.HTTPError as exc:
+        raise ApiError(502, "huggingface_unavailable", "Hugging Face could not be reached; retry later.") from exc
+    if metadata.size is not None and metadata.size > settings.limits.hf_max_file_bytes:
+        raise ApiError(
+            400,
+            "dataset_too_large",
+            f"The file is {metadata.size} bytes; the limit is {settings.limits.hf_max_file_bytes} bytes "
+            "(limits.hf_max_file_bytes).",
+        )
+    return {
+        "valid": True,
+        "repo": ref.repo_id,
+        "revision": ref.revision,
+        "commit": info.sha,
+        "path": ref.path,
+        "size_bytes": metadata.size,
+    }

@@ -450,3 +450,56 @@ def revoke_all_dataset_tokens(table: MetadataTable, leaderboard_id: str) -> int:
         if not item.get("revoked") and revoke_dataset_token(table, leaderboard_id, item["token_id"]):
             count += 1
     return count
+
+
+def change_budget(
+    table: MetadataTable, workspace_id: str, token_id: str, budget_usd: float | None, attempts: int = 5
+) -> dict | None:
+    """Sets (or, with None, removes) a token's dollar budget. None when there is no such token.
+
+    ``remaining`` is what reservations condition on (:mod:`drgero.identity.budget`), so it must
+    move with the budget without losing a concurrent reservation: a budgeted token's remaining
+    moves by the budget's difference under a condition on the old budget (reservations move
+    remaining and reserved, never the budget); an unbudgeted token gets ``budget - spent -
+    reserved`` under a condition that neither moved since they were read. A lost race retries."""
+    for _ in range(attempts):
+        item = get_api_token(table, workspace_id, token_id)
+        if not item:
+            return None
+        if item.get("revoked"):
+            raise ApiError(409, "token_revoked", "This token is revoked; create a new one instead.")
+        old = item.get("budget_micro_usd")
+        spent, reserved = int(item.get("spent_micro_usd", 0)), int(item.get("reserved_micro_usd", 0))
+        if budget_usd is None and old is None:
+            return public_api_token(item)
+        if budget_usd is None:
+            expression, values = "REMOVE budget_micro_usd, remaining_micro_usd", {}
+            condition = Condition("budget_micro_usd = :old", values={":old": old})
+        elif old is not None:
+            expression = "SET budget_micro_usd = :new, remaining_micro_usd = remaining_micro_usd + :delta"
+            values = {":new": to_micro(budget_usd), ":delta": to_micro(budget_usd) - int(old)}
+            condition = Condition("budget_micro_usd = :old", values={":old": old})
+        else:
+            expression = "SET budget_micro_usd = :new, remaining_micro_usd = :rem"
+            values = {":new": to_micro(budget_usd), ":rem": to_micro(budget_usd) - spent - reserved}
+            condition = Condition(
+                "attribute_not_exists(budget_micro_usd) AND spent_micro_usd = :s AND reserved_micro_usd = :r",
+                values={":s": spent, ":r": reserved},
+            )
+        try:
+            table.transact(
+                [
+                    {
+                        "update": api_token_key(workspace_id, token_id),
+                        "expression": expression,
+                        "values": values,
+                        "condition": condition,
+                    }
+                ]
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+            continue  # a reservation or another change moved the token: read it again
+        return public_api_token(get_api_token(table, workspace_id, token_id) or item)
+    raise ApiError(409, "conflict", "The token changed while its budget was being set; retry.")

@@ -487,3 +487,41 @@ async def auto_attach_for_workspace(
         api_key=key,
         observed=observed_lookup(table, settings, workspace_id),
     )
+
+
+async def auto_select_preview_for_workspace(
+    table: MetadataTable,
+    settings: Settings,
+    clients: AwsClients,
+    workspace_id: str,
+    leaderboard_id: str,
+    body: Any,
+) -> dict[str, Any]:
+    """``POST /api/leaderboards/{id}/models/auto-select/preview``: what auto-select would pick,
+    with the reason for each, attaching nothing (the dashboard shows it before "Attach").
+    The same pick as the attaching route for the same body and catalog."""
+    from drgero.providers.observed import observed_lookup
+
+    leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
+    require_enough_rows(table, settings, leaderboard)
+    request = parse(AutoSelectRequest, body, "The auto-select request is not valid.")
+    key = openrouter_key(settings, clients, workspace_id)
+    try:
+        result = await auto_select(
+            request, catalog(settings, clients), api_key=key, observed=observed_lookup(table, settings, workspace_id)
+        )
+    except ProviderError as exc:
+        raise exc.to_api_error() from exc
+    attached = {
+        item["config"].get("model")
+        for item in table.query_all(leaderboard_pk(leaderboard_id), CANDIDATE_PREFIX, consistent=True)
+        if item.get("platform") == "openrouter"
+    }
+    return {
+        "picked": [{**p.model_dump(), "already_attached": p.model_id in attached} for p in result.picked],
+        "requested": result.requested,
+        "considered": result.considered,
+        "excluded": result.excluded,
+        "catalog_stale": result.catalog_stale,
+        "notes": result.notes,
+    }

@@ -199,6 +199,15 @@ def pending_index_sk(received_ms: int, batch_id: str) -> str:
     return f"{received_ms:013d}#{batch_id}"
 
 
+# ---- deleted PUSH row (a tombstone: consolidation drops the row id from every later version)
+DELETED_ROW_PREFIX = "DELROW#"
+
+
+def deleted_row_key(leaderboard_id: str, row_hash: str) -> tuple[str, str]:
+    """``row_hash``: hex of the 16-byte blake2b digest consolidation keys rows by."""
+    return leaderboard_pk(leaderboard_id), f"{DELETED_ROW_PREFIX}{row_hash}"
+
+
 # ---- dataset version
 def version_sk(version: int) -> str:
     return f"DSVER#{version:010d}"

@@ -116,6 +116,25 @@ async def auto_select(
     )
 
 
+@router.post(
+    "/api/leaderboards/{id}/models/auto-select/preview",
+    summary="What auto-select would pick, with the reason for each (attaches nothing)",
+    dependencies=[BodyLimit],
+)
+async def auto_select_preview(
+    id: str,
+    request: Request,
+    principal: LeaderboardsWriter,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    table: CurrentTable,
+    body: Annotated[AutoSelectRequest, Body(examples=[{"count": 3, "max_input_cost_per_m": 1.0}])],
+) -> dict:
+    return await attach.auto_select_preview_for_workspace(
+        table, settings, clients, principal.workspace_id, id, await _json(request)
+    )
+
+
 @router.get("/api/leaderboards/{id}/models/{model_id}", summary="One candidate model (secrets masked)")
 def get_attached_model(id: str, model_id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     return candidates.get_attached(table, principal.workspace_id, id, model_id)

@@ -41,6 +41,11 @@ class TokenIn(TextModel):
     budget_usd: float | None = Field(default=None, ge=0, description="Dollar budget; omit for none")
 
 
+class BudgetIn(TextModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"budget_usd": 20.0}]})
+    budget_usd: float | None = Field(ge=0, description="The new dollar budget; null removes it")
+
+
 class RotateIn(TextModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_seconds": 3600}]})
     grace_seconds: int | None = Field(default=None, ge=0, description="How long the old secret keeps working")
@@ -54,7 +59,8 @@ def _refuse_budget_escape(table, principal: Principal) -> None:
             raise ApiError(
                 403,
                 "budget_limited_token",
-                "A token with a budget cannot create tokens; use a session or an unbudgeted admin token.",
+                "A token with a budget cannot create tokens or change budgets; use a session or an unbudgeted "
+                "admin token.",
             )
 
 
@@ -103,6 +109,17 @@ def get_token(token_id: TokenId, principal: Admin, table: CurrentTable):
     if not item:
         raise not_found("Token")
     return credentials.public_api_token(item)
+
+
+@router.patch("/api/tokens/{token_id}", summary="Change a token's budget (spend so far still counts)")
+def change_budget(token_id: TokenId, body: BudgetIn, principal: Admin, table: CurrentTable, settings: CurrentSettings):
+    if body.budget_usd is not None and body.budget_usd > settings.auth.max_token_budget_usd:
+        raise ApiError(400, "invalid_request", f"budget_usd may be at most {settings.auth.max_token_budget_usd}.")
+    _refuse_budget_escape(table, principal)
+    changed = credentials.change_budget(table, principal.workspace_id, token_id, body.budget_usd)
+    if changed is None:
+        raise not_found("Token")
+    return changed
 
 
 @router.delete("/api/tokens/{token_id}", status_code=204, summary="Revoke an API token")

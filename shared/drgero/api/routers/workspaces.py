@@ -87,6 +87,28 @@ def create_workspace(body: WorkspaceIn, principal: SessionPrincipal, table: Curr
     return workspaces.create_workspace(table, settings, principal.user_id, body.name.strip(), email=principal.email)
 
 
+@router.get("/api/workspaces", summary="The workspaces you belong to, with your role in each")
+def list_my_workspaces(principal: SessionPrincipal, table: CurrentTable):
+    # A user picks one (then sends X-Workspace-Id); a token belongs to exactly one.
+    if principal.kind is PrincipalKind.USER:
+        roles = workspaces.memberships_of(table, principal.user_id)
+    elif principal.kind is PrincipalKind.API_TOKEN:
+        roles = {principal.workspace_id: ""}
+    else:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            "A dataset push token may only push rows, read the dataset status and trigger consolidation.",
+            {"required_scope": "leaderboards:read"},
+        )
+    found = []
+    for workspace_id, role in sorted(roles.items()):
+        item = workspaces.get_workspace(table, workspace_id)
+        if item:
+            found.append(workspaces.public_workspace(item, role))
+    return {"workspaces": found}
+
+
 @router.get("/api/workspaces/{ws}", summary="Read a workspace you belong to")
 def get_workspace(ws: WorkspaceId, principal: Member, table: CurrentTable):
     item = workspaces.get_workspace(table, principal.workspace_id)

@@ -1,0 +1,141 @@
+// Models: Dr.Gero models and versions; fine-tunes from a leaderboard (progress, cancel, cost);
+// fine-tune schedules.
+import { del, enc, get, optional, post, put } from '../lib/api.js';
+import { append, button, checkbox, clear, empty, errorBox, field, fmt, h, input, jsonBlock, select, setError, showErrors, table, textarea, usd, when } from '../lib/dom.js';
+
+const ACTIVE_JOB = new Set(['queued', 'exporting', 'uploading', 'submitted', 'running', 'validating_files', 'cancelling']);
+
+export async function models(view, _p, ctx) {
+  const box = errorBox();
+  append(view, h('h1', { text: 'Models' }), h('p', { text: 'Dr.Gero models are your own endpoints (or fine-tunes): attach them to leaderboards like any candidate.' }), box);
+  try {
+    const listed = (await get('api/models')).models || [];
+    append(view, listed.length ? table([
+      { label: 'Name', render: (m) => h('a', { href: `#/models/${enc(m.id)}`, text: m.name }) },
+      { label: 'Base model', key: 'base_model' }, { label: 'Status', key: 'status' },
+      { label: 'Current version', render: (m) => m.current_version }, { label: 'Updated', render: (m) => when(m.updated_at) },
+    ], listed) : empty('No Dr.Gero models yet.'));
+  } catch (err) {
+    setError(box, err);
+  }
+  append(view, createForm(ctx));
+}
+
+function createForm(ctx) {
+  const c = { name: input({ maxlength: 200 }), description: textarea({ rows: 2 }), base: input({ spellcheck: 'false' }), url: input({ type: 'url', spellcheck: 'false' }), model: input({ spellcheck: 'false' }), probe: checkbox({ id: 'probe', checked: true }) };
+  const box = errorBox();
+  const form = h('form', { class: 'card', 'aria-labelledby': 'new-model' }, h('h2', { id: 'new-model', text: 'Create a Dr.Gero model' }),
+    field('Name', c.name, { name: 'name' }), field('Description', c.description, { name: 'description' }), field('Base model (optional)', c.base, { name: 'base_model' }),
+    field('Endpoint URL (OpenAI chat-completions)', c.url, { name: 'endpoint.url' }), field('Model field sent to the endpoint (optional)', c.model, { name: 'endpoint.model' }),
+    h('div', { class: 'field check' }, c.probe, h('label', { for: 'probe', text: 'Send a test request first' })),
+    h('button', { type: 'submit', text: 'Create model' }), box);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = { name: c.name.value, description: c.description.value, endpoint: { url: c.url.value.trim() }, probe: c.probe.checked };
+    if (c.base.value.trim()) body.base_model = c.base.value.trim();
+    if (c.model.value.trim()) body.endpoint.model = c.model.value.trim();
+    try {
+      const m = await post('api/models', body);
+      ctx.go(`#/models/${enc(m.id)}`);
+    } catch (err) {
+      showErrors(form, box, err);
+    }
+  });
+  return form;
+}
+
+export async function model(view, [id], ctx) {
+  const m = await get(`api/models/${enc(id)}`);
+  const box = errorBox();
+  append(view, h('p', { class: 'crumbs' }, h('a', { href: '#/models', text: 'Models' }), ' /'), h('h1', { text: m.name }),
+    m.description ? h('p', { text: m.description }) : null, box,
+    h('h2', { text: 'Versions' }),
+    (m.versions || []).length ? table([
+      { label: 'Version', key: 'version' }, { label: 'Source', key: 'source' }, { label: 'Created', render: (v) => when(v.created_at) },
+      { label: 'Current', render: (v) => (v.version === m.current_version ? 'yes' : '') },
+    ], m.versions) : empty('No versions.'));
+  const jobsEl = h('div', { 'aria-live': 'polite' });
+  append(view, h('h2', { text: 'Fine-tunes' }), jobsEl, await fineTuneForm(m, ctx, () => drawJobs()), await scheduleForm(m, ctx));
+  let timer = null;
+  async function drawJobs() {
+    try {
+      const jobs = (await get(`api/models/${enc(id)}/fine-tunes`)).jobs || [];
+      append(clear(jobsEl), jobs.length ? table([
+        { label: 'Job', key: 'id' }, { label: 'Leaderboard', key: 'leaderboard_id' }, { label: 'Status', render: (j) => h('span', { class: `status ${j.status}`, text: j.status }) },
+        { label: 'Started', render: (j) => when(j.started_at || j.created_at) }, { label: 'Cost', render: (j) => usd(j.cost_usd) },
+        { label: 'Result', render: (j) => j.fine_tuned_model || (j.error ? (j.error.message || String(j.error)) : '—') },
+        {
+          label: 'Cancel',
+          render: (j) => (ACTIVE_JOB.has(j.status) ? button('Cancel', {
+            class: 'danger small', 'aria-label': `Cancel fine-tune ${j.id}`,
+            onclick: async () => {
+              try { await post(`api/models/${enc(id)}/fine-tunes/${enc(j.id)}/cancel`, {}); drawJobs(); } catch (err) { setError(box, err); }
+            },
+          }) : ''),
+        },
+      ], jobs) : empty('No fine-tunes yet.'));
+      const running = jobs.some((j) => ACTIVE_JOB.has(j.status));
+      if (running && !timer) timer = setInterval(drawJobs, 3000);
+      if (!running && timer) { clearInterval(timer); timer = null; }
+    } catch (err) {
+      setError(box, err);
+    }
+  }
+  await drawJobs();
+  return () => { if (timer) clearInterval(timer); };
+}
+
+async function leaderboardSelect() {
+  const boards = (await get('api/leaderboards').catch(() => ({ leaderboards: [] }))).leaderboards || [];
+  return select(boards.map((b) => [b.id, b.name]));
+}
+
+async function fineTuneForm(m, ctx, after) {
+  const lb = await leaderboardSelect();
+  const base = input({ spellcheck: 'false', value: m.base_model || '' });
+  const fraction = input({ type: 'number', min: 0, max: 0.5, step: 0.05, value: 0 });
+  const box = errorBox();
+  const form = h('form', { class: 'card', 'aria-labelledby': 'ft-title' }, h('h2', { id: 'ft-title', text: 'Fine-tune from a leaderboard' }),
+    field('Leaderboard (its current dataset version)', lb, { name: 'leaderboard_id' }), field('Base model', base, { name: 'base_model' }),
+    field('Validation fraction', fraction, { name: 'validation_fraction' }), h('button', { type: 'submit', text: 'Start fine-tune' }), box);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      await post(`api/models/${enc(m.id)}/fine-tunes`, { leaderboard_id: lb.value, base_model: base.value.trim(), validation_fraction: Number(fraction.value) || 0 });
+      ctx.announce('Fine-tune started.');
+      showErrors(form, box, null);
+      after();
+    } catch (err) {
+      showErrors(form, box, err);
+    }
+  });
+  return form;
+}
+
+async function scheduleForm(m, ctx) {
+  const current = await optional(get(`api/models/${enc(m.id)}/fine-tune-schedule`)).catch(() => null);
+  const lb = await leaderboardSelect();
+  const base = input({ spellcheck: 'false', value: m.base_model || '' });
+  const sched = textarea({ rows: 2, spellcheck: 'false' });
+  sched.value = JSON.stringify((current && current.schedule) || { cron: '0 4 * * 1' });
+  const box = errorBox();
+  const form = h('form', { class: 'card', 'aria-labelledby': 'fts-title' }, h('h2', { id: 'fts-title', text: 'Fine-tune schedule' }),
+    current ? jsonBlock(current, 'Current fine-tune schedule') : empty('No schedule.'),
+    field('Leaderboard', lb, { name: 'leaderboard_id' }), field('Base model', base, { name: 'base_model' }),
+    field('Schedule JSON', sched, { name: 'schedule', hint: '{"cron": "0 4 * * 1"} or {"rate": "7 days"}; skipped while the dataset is unchanged.' }),
+    h('div', { class: 'row' }, h('button', { type: 'submit', text: 'Save schedule' }),
+      current ? button('Remove schedule', { class: 'danger', onclick: async () => { try { await del(`api/models/${enc(m.id)}/fine-tune-schedule`); ctx.go(`#/models/${enc(m.id)}`); } catch (err) { setError(box, err); } } }) : null), box);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    let schedule;
+    try { schedule = JSON.parse(sched.value); } catch { showErrors(form, box, { message: 'Not valid JSON.', details: [{ field: 'schedule', error: 'This is not valid JSON.' }] }); return; }
+    try {
+      await put(`api/models/${enc(m.id)}/fine-tune-schedule`, { leaderboard_id: lb.value, base_model: base.value.trim(), schedule });
+      ctx.announce('Schedule saved.');
+      ctx.go(`#/models/${enc(m.id)}`);
+    } catch (err) {
+      showErrors(form, box, err);
+    }
+  });
+  return form;
+}
