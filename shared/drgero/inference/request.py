@@ -100,6 +100,13 @@ class InferenceRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+def leaderboard_id_of_model(model: str) -> str | None:
+    """The leaderboard id of a ``leaderboard/{id}`` model name, or None for any other name."""
+    if not model.startswith(MODEL_PREFIX) or not _LEADERBOARD_ID.match(model[len(MODEL_PREFIX) :]):
+        return None
+    return model[len(MODEL_PREFIX) :]
+
+
 def _limits(messages: list[ChatMessage] | None, max_tokens: int | None, settings: InferenceSettings) -> None:
     if messages is not None and len(messages) > settings.max_messages:
         raise ApiError(
@@ -148,7 +155,8 @@ def parse_chat(body: Any, settings: InferenceSettings) -> tuple[str, InferenceRe
         )
     if parsed.n not in (None, 1):
         raise ApiError(400, "invalid_request", "Only n = 1 is supported.", [{"field": "n", "error": "must be 1"}])
-    if not parsed.model.startswith(MODEL_PREFIX) or not _LEADERBOARD_ID.match(parsed.model[len(MODEL_PREFIX) :]):
+    leaderboard_id = leaderboard_id_of_model(parsed.model)
+    if leaderboard_id is None:
         raise ApiError(
             400,
             "invalid_model",
@@ -159,4 +167,4 @@ def parse_chat(body: Any, settings: InferenceSettings) -> tuple[str, InferenceRe
     _limits(parsed.messages, max_tokens, settings)
     text, plain = _text_of(parsed.messages)
     metadata = dict(parsed.metadata or {})
-    return parsed.model[len(MODEL_PREFIX) :], InferenceRequest(text, plain, max_tokens, parsed.temperature, metadata)
+    return leaderboard_id, InferenceRequest(text, plain, max_tokens, parsed.temperature, metadata)
