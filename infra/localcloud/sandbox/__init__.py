@@ -17,6 +17,9 @@ Toy models:
 - ``sandbox/off-by-one``        always the right answer + 1 (never right)
 - ``sandbox/echo``              echoes the last user message
 - ``sandbox/flaky``             echoes, but "[fail]" in the input answers 500 and "[429]" answers 429
+``sandbox/arithmetic-exact`` and ``sandbox/echo`` (and ``/custom/openai``) also honour tools
+(they call the first tool given), JSON mode, structured outputs, logprobs, stop, seed and
+top_p (``chat``); the others list only max_tokens and temperature in ``supported_parameters``.
 
 Other fixtures on the same server:
 - ``POST /custom/openai`` (chat completion), ``/custom/json`` (``{"result": {"text": …}}``),
@@ -42,7 +45,8 @@ Modules, one job each:
 - ``handler``: the HTTP request handler: plumbing, knobs applied before an answer, the
   ``/_sandbox/*`` control routes, dispatch to the modules below.
 - ``openrouter`` / ``custom`` / ``huggingface`` / ``finetune``: the emulated APIs.
-- ``toys``: the toy model catalogue; ``behaviours``: what each toy answers.
+- ``toys``: the toy model catalogue; ``behaviours``: what each toy answers; ``chat``: tool
+  calls, JSON mode, logprobs and stop on top of it.
 - ``shapes``: chat-completion, catalogue and endpoints answer shapes; the toy tokenizer.
 - ``state``: knobs, counters and in-flight gauges shared by the handler threads.
 """

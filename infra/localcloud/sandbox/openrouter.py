@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from localcloud.sandbox.shapes import catalog_entry, completion, content_text, endpoints, last_user, tokens, truncate
+from localcloud.sandbox.chat import answer_chat, completion_body
+from localcloud.sandbox.shapes import catalog_entry, endpoints, last_user
 from localcloud.sandbox.toys import TOYS
 
 
@@ -50,11 +51,8 @@ def _chat(handler: Any) -> None:
         return handler._error(429, "sandbox: flaky model rate limited on demand", {"Retry-After": "1"})
     if not handler._pre(toy.id):
         return None
-    output = truncate(toy.answer(text), body.get("max_tokens"))
-    prompt_tokens = sum(tokens(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
-    completion_tokens = tokens(output)
-    cost = prompt_tokens * toy.prompt_price + completion_tokens * toy.completion_price
-    return handler._send(
-        200,
-        completion(toy.id, text, output, prompt_tokens, completion_tokens, round(cost, 12), "Sandbox"),
-    )
+    result = answer_chat(toy.answer, body, toy.parameters)
+    cost = round(result.prompt_tokens * toy.prompt_price + result.completion_tokens * toy.completion_price, 12)
+    answer = completion_body(toy.id, text, result, cost)
+    answer["provider"] = "Sandbox"
+    return handler._send(200, answer)

@@ -8,6 +8,22 @@ from dataclasses import dataclass
 
 from localcloud.sandbox.behaviours import coin, echo, off_by_one, solve
 
+# Every OpenAI chat parameter a toy may honour (see localcloud.sandbox.chat).
+ALL_PARAMETERS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "structured_outputs",
+    "logprobs",
+    "top_logprobs",
+)
+
 CREATED = 1_735_689_600  # fixed timestamps keep answers deterministic
 
 
@@ -22,6 +38,8 @@ class ToyModel:
     created: int
     latency: dict[str, float]  # latency_last_30m, ms
     answer: Callable[[str], str]
+    # OpenRouter's supported_parameters: what the toy honours (localcloud.sandbox.chat).
+    parameters: tuple[str, ...] = ("max_tokens", "temperature")
 
 
 def latency_of(p50: float) -> dict[str, float]:
@@ -41,6 +59,7 @@ TOYS: dict[str, ToyModel] = {
             CREATED + 400,
             latency_of(120),
             solve,
+            ALL_PARAMETERS,
         ),
         ToyModel(
             "sandbox/coin-flip-half",
@@ -74,6 +93,7 @@ TOYS: dict[str, ToyModel] = {
             CREATED + 100,
             latency_of(10),
             echo,
+            ALL_PARAMETERS,
         ),
         ToyModel(
             "sandbox/flaky",

@@ -31,6 +31,8 @@ def native_body(outcome: Any) -> dict[str, Any]:
     }
     if outcome.fallback_from:
         body["fallback_from"] = outcome.fallback_from
+    if outcome.tool_calls:
+        body["tool_calls"] = outcome.tool_calls
     return body
 
 
@@ -44,6 +46,11 @@ def chat_body(leaderboard_id: str, outcome: Any, now: float | None = None) -> di
     }
     if outcome.fallback_from:
         drgero["fallback_from"] = outcome.fallback_from
+    message: dict[str, Any] = {"role": "assistant", "content": outcome.output}
+    if outcome.tool_calls:
+        # As the model sent them; OpenAI's content is null beside tool calls with no text.
+        message["tool_calls"] = outcome.tool_calls
+        message["content"] = outcome.output or None
     return {
         "id": f"chatcmpl-{outcome.trace_id}",
         "object": "chat.completion",
@@ -52,9 +59,9 @@ def chat_body(leaderboard_id: str, outcome: Any, now: float | None = None) -> di
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": outcome.output},
+                "message": message,
                 "finish_reason": outcome.finish_reason,
-                "logprobs": None,
+                "logprobs": outcome.logprobs,
             }
         ],
         "usage": outcome.usage,

@@ -107,8 +107,8 @@ def document_inference_routes(schema: dict[str, Any]) -> None:
 
         return {
             "400": failure(
-                "invalid_json, invalid_request (details per field), invalid_model, streaming_not_supported, "
-                "provider_bad_request"
+                "invalid_json, invalid_request (details per field), invalid_model, unsupported_parameter (param "
+                "names what the production model cannot honour), provider_bad_request"
             ),
             "401": failure("Missing or invalid credentials"),
             "402": failure("budget_exhausted: the token's budget cannot cover the worst-case cost"),

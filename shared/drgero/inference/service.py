@@ -20,6 +20,7 @@ The life of a call (docs/inference.md):
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import random
@@ -38,7 +39,7 @@ from drgero.identity.principal import Principal, PrincipalKind, Scope
 from drgero.inference.capture import CaptureDecision, batch_id_for, captured_row, decide
 from drgero.inference.request import InferenceRequest
 from drgero.inference.target import ModelChoice, ProductionTarget, TargetCache, resolve
-from drgero.leaderboards.prompt import render_prompt
+from drgero.leaderboards.prompt import render_prompt, render_turns
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class InferenceOutcome:
     finish_reason: str
     fallback_from: list[dict[str, str]] = field(default_factory=list)
     capture: str = CaptureDecision.OFF.value
+    tool_calls: list[dict[str, Any]] | None = None  # as the model sent them
+    logprobs: Any = None  # choices[0].logprobs as the model sent it (logprobs: true)
 
 
 class EventLoopThread:
@@ -104,6 +107,40 @@ def inference_provider_settings(settings: Settings) -> Any:
     )
 
 
+def unsupported_parameter(choice: ModelChoice, name: str) -> ApiError:
+    return ApiError(
+        400,
+        "unsupported_parameter",
+        f"The production model {choice.name} ({choice.platform}) cannot honour '{name}'; it is never dropped "
+        "silently. Remove it, or make a model that supports it production (its supported_parameters).",
+        [{"field": name, "error": "not supported by the production model"}],
+    )
+
+
+def serving_chain(target: ProductionTarget, request: InferenceRequest) -> tuple[ModelChoice, ...]:
+    """The models that may answer ``request``: 400 ``unsupported_parameter`` when the
+    production model cannot honour one of its options (or tool turns); fallbacks that
+    cannot are skipped (a fallback must not answer something else than was asked)."""
+    from drgero.providers.capabilities import missing_parameter, required_parameters
+
+    needed = required_parameters(request.options, request.messages if request.messages else None)
+    if not needed:
+        return target.models
+    production = target.models[0]
+    missing = missing_parameter(production.supported, needed) if production.chat else needed[0]
+    if missing is not None:
+        raise unsupported_parameter(production, missing)
+    return tuple(m for m in target.models if m.chat and missing_parameter(m.supported, needed) is None)
+
+
+def messages_for(choice: ModelChoice, prompt: str, request: InferenceRequest) -> list[dict[str, Any]]:
+    """The chat list sent to ``choice``: turns passed through around the rendered last user
+    turn when it speaks chat and the request came as messages; else one rendered user turn."""
+    if request.messages and choice.chat:
+        return render_turns(prompt, request.messages)
+    return [{"role": "user", "content": render_prompt(prompt, request.input_text)}]
+
+
 def worst_case_cost(choices: tuple[ModelChoice, ...], rendered: str, max_tokens: int | None) -> float | None:
     """The most any model of the chain can cost for this request, or None when it cannot be
     bounded (no max_tokens, or a model without a known price): the budget then reserves
@@ -142,6 +179,17 @@ def with_conflict_retry(step: Any, attempts: int = 8, sleep: Any = time.sleep) -
                 raise
             sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))  # noqa: S311 - jitter, not crypto
     raise AssertionError("unreachable")
+
+
+def _choice_field(raw: Any, *path: str) -> Any:
+    """``choices[0].<path>`` of a chat answer, or None."""
+    try:
+        node = raw["choices"][0]
+        for name in path:
+            node = node.get(name)
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return None
+    return node if node else None
 
 
 def _finish_reason(raw: Any) -> str:
@@ -234,13 +282,15 @@ class InferenceService:
         from drgero.traces.model import new_trace_id  # the traces package (~11 modules)
 
         target = self.target(principal, leaderboard_id)
+        chain = serving_chain(target, request)
         trace_id = new_trace_id()
-        rendered = render_prompt(target.prompt, request.input_text)
-        messages = [{"role": "user", "content": rendered}]
+        sent = {choice.model_id: messages_for(choice, target.prompt, request) for choice in chain}
         max_tokens = (
             request.max_tokens if request.max_tokens is not None else self.settings.inference.default_max_tokens
         )
-        estimate = worst_case_cost(target.models, rendered, max_tokens)
+        # Bound by the largest body any model of the chain is sent (turns, tools, schema).
+        rendered = max((json.dumps([m, request.options]) for m in sent.values()), key=len)
+        estimate = worst_case_cost(chain, rendered, max_tokens)
         reservation_id = new_id("resv")
         try:
             reservation = with_conflict_retry(
@@ -265,12 +315,12 @@ class InferenceService:
         failed: list[tuple[ModelChoice, Any]] = []
         try:
             result, choice = self.loop.run(
-                self._call_chain(target.models, messages, max_tokens, request.temperature, failed)
+                self._call_chain(chain, sent, max_tokens, request.temperature, request.options, failed)
             )
         except ProviderError as exc:
             latency_ms = (time.perf_counter() - started) * 1000
             self._release(budget, reservation["id"])
-            last = failed[-1][0] if failed else target.models[0]
+            last = failed[-1][0] if failed else chain[0]
             self._emit_trace(target, trace_id, request, None, last, latency_ms, None, None, failed, "off", exc)
             error = exc.to_api_error()
             error.details = {**(error.details or {}), "trace_id": trace_id, **_fallback_details(failed[:-1])}
@@ -322,14 +372,17 @@ class InferenceService:
             finish_reason=_finish_reason(result.raw),
             fallback_from=[_failure_view(c, e) for c, e in failed],
             capture=decision.value,
+            tool_calls=_choice_field(result.raw, "message", "tool_calls"),
+            logprobs=_choice_field(result.raw, "logprobs") if request.options.get("logprobs") else None,
         )
 
     async def _call_chain(
         self,
         models: tuple[ModelChoice, ...],
-        messages: list[dict[str, Any]],
+        sent: dict[str, list[dict[str, Any]]],
         max_tokens: int | None,
         temperature: float | None,
+        options: dict[str, Any],
         failed: list[tuple[ModelChoice, Any]],
     ) -> tuple[Any, ModelChoice]:
         """The production model, then each fallback while the failure is retryable."""
@@ -341,12 +394,13 @@ class InferenceService:
             try:
                 result = await call_model(
                     choice.target,
-                    messages,
+                    sent[choice.model_id],
                     client=self.provider_client,
                     api_key=choice.api_key,
                     pricing=choice.pricing,
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    options=options,
                 )
                 return result, choice
             except ProviderError as exc:

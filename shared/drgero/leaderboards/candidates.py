@@ -88,6 +88,8 @@ def public_model(item: dict[str, Any]) -> dict[str, Any]:
         view["secret"] = {"configured": True, "hint": item["secret_hint"]}
     if item.get("pricing"):
         view["pricing"] = item["pricing"]
+    if item.get("supported_parameters"):
+        view["supported_parameters"] = item["supported_parameters"]
     return view
 
 

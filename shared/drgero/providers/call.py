@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from drgero.providers.capabilities import speaks_chat
 from drgero.providers.client import Answer, ProviderClient, RequestSpec, fingerprint
 from drgero.providers.errors import AuthError, BadRequest, ProviderError, RateLimited, UpstreamError
 from drgero.providers.formats import (
@@ -56,17 +57,20 @@ async def call_model(
     pricing: Pricing | None = None,
     max_tokens: int | None = None,
     temperature: float | None = None,
+    options: dict[str, Any] | None = None,
 ) -> CallResult:
     """Call ``target`` with chat ``messages``.
 
     ``api_key``: the workspace's OpenRouter key (``get_integration_key``), used for
     ``openrouter`` targets only. ``pricing``: the catalog snapshot's price for an OpenRouter
     model, used when the answer has no ``usage.cost``. Other platforms carry their own
-    credentials and optional pricing in the target.
+    credentials and optional pricing in the target. ``options``: further OpenAI chat
+    parameters (tools, response_format, ...) for targets that speak OpenAI chat; the caller
+    checked the model honours them (drgero.providers.capabilities).
     """
     if not messages:
         raise BadRequest("At least one message is needed.")
-    plan = _plan(target, messages, client, api_key, pricing, max_tokens, temperature)
+    plan = _plan(target, messages, client, api_key, pricing, max_tokens, temperature, options or {})
     secrets = plan.spec.secrets
     try:
         answer = await client.request(plan.spec)
@@ -105,13 +109,16 @@ def _plan(
     pricing: Pricing | None,
     max_tokens: int | None,
     temperature: float | None,
+    options: dict[str, Any],
 ) -> _Plan:
+    if options and not speaks_chat(target):
+        raise BadRequest(f"The {target.platform} endpoint does not speak OpenAI chat: no {sorted(options)}.")
     if isinstance(target, OpenRouterTarget):
-        return _openrouter_plan(target, messages, client, api_key, pricing, max_tokens, temperature)
+        return _openrouter_plan(target, messages, client, api_key, pricing, max_tokens, temperature, options)
     if isinstance(target, HuggingFaceTarget):
-        return _huggingface_plan(target, messages, max_tokens, temperature)
+        return _huggingface_plan(target, messages, max_tokens, temperature, options)
     if isinstance(target, CustomTarget | DrGeroTarget):
-        return _endpoint_plan(target, messages, max_tokens, temperature)
+        return _endpoint_plan(target, messages, max_tokens, temperature, options)
     raise BadRequest(f"Unknown model platform {getattr(target, 'platform', None)!r}.")
 
 
@@ -123,6 +130,7 @@ def _openrouter_plan(
     pricing: Pricing | None,
     max_tokens: int | None,
     temperature: float | None,
+    options: dict[str, Any],
 ) -> _Plan:
     if not api_key:
         raise AuthError("No OpenRouter key is configured for this workspace.", provider="openrouter")
@@ -134,21 +142,25 @@ def _openrouter_plan(
         limiter_key=fingerprint(api_key),
         guarded=False,  # operator-configured URL, not user input
         headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-        json_body=openai_request(target.model, messages, max_tokens, temperature),
+        json_body=openai_request(target.model, messages, max_tokens, temperature, options),
         secrets=[api_key],
     )
     return _Plan(spec, _openai_parser("openrouter"), pricing)
 
 
 def _huggingface_plan(
-    target: HuggingFaceTarget, messages: list[ChatMessage], max_tokens: int | None, temperature: float | None
+    target: HuggingFaceTarget,
+    messages: list[ChatMessage],
+    max_tokens: int | None,
+    temperature: float | None,
+    options: dict[str, Any],
 ) -> _Plan:
     token = target.token.get_secret_value() if target.token else None
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     if target.api == "openai":
-        body: Any = openai_request(target.model or "tgi", messages, max_tokens, temperature)
+        body: Any = openai_request(target.model or "tgi", messages, max_tokens, temperature, options)
         parse = _openai_parser("huggingface")
     else:
         parameters: dict[str, Any] = {"return_full_text": False}
@@ -163,14 +175,18 @@ def _huggingface_plan(
 
 
 def _endpoint_plan(
-    target: CustomTarget | DrGeroTarget, messages: list[ChatMessage], max_tokens: int | None, temperature: float | None
+    target: CustomTarget | DrGeroTarget,
+    messages: list[ChatMessage],
+    max_tokens: int | None,
+    temperature: float | None,
+    options: dict[str, Any],
 ) -> _Plan:
     """A custom endpoint, or a Dr.Gero model's version (always OpenAI-shaped)."""
     provider = target.platform
     headers = {"Accept": "application/json", **target.auth.headers()}
     request_format = target.effective_request_format if isinstance(target, CustomTarget) else "openai"
     if request_format == "openai":
-        body = openai_request(target.model, messages, max_tokens, temperature)
+        body = openai_request(target.model, messages, max_tokens, temperature, options)
     else:
         body = {"input": last_user_text(messages), "messages": messages}
         if max_tokens is not None:
