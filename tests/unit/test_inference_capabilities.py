@@ -96,3 +96,17 @@ def test_a_model_that_does_not_speak_chat_gets_one_rendered_turn():
         {"role": "user", "content": "Q: system: s\n\nuser: hi"}
     ]
     assert messages_for(choice("b", set()), "Q: {input}", req)[1] == {"role": "user", "content": "Q: hi"}
+
+
+def test_runs_send_a_messages_row_the_way_inference_sends_the_request():
+    from drgero.datasets.rows import normalize_row
+    from drgero.runs.evaluate import row_messages
+
+    turns = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2 + 2"}]
+    row = normalize_row({"messages": turns, "output": "4"})
+    assert row["input"] == "system: Be brief.\n\nuser: 2 + 2"
+    assert row["messages"] == turns
+    req = InferenceRequest(row["input"], turns, None, None)
+    for chat in (True, False):
+        assert row_messages("Q: {input}", row, chat) == messages_for(choice("m", set(), chat=chat), "Q: {input}", req)
+    assert "messages" not in normalize_row({"input": "x"})

@@ -487,7 +487,7 @@ class InferenceService:
         output: str,
         origin: dict[str, Any],
     ) -> str:
-        row = captured_row(trace_id, request.input_text, output, request.metadata, origin)
+        row = captured_row(trace_id, request.input_text, output, request.metadata, origin, request.messages)
         try:
             self.pusher.accept_rows(principal, target.leaderboard_id, [row], batch_id_for(trace_id))
             return "captured"
