@@ -173,7 +173,7 @@ class LocalCloud:
             # Bound now (served later, once functions exist): its URL is the API's public base
             # URL, so links such as a leaderboard's traces_url point at this gateway.
             stage = str(self.created.parameters.get("StageName") or "prod")
-            self.gateway = Gateway(self.template, self.invoke, self.region, stage)
+            self.gateway = Gateway(self.template, self.invoke, self.region, stage, invoke_stream=self.invoke_stream)
             self._api_server = ApiServer(self.gateway, self.host, self._api_port)
         self.function_env = self._function_env(endpoint)
         self.functions = FunctionRuntime(
@@ -364,6 +364,11 @@ class LocalCloud:
         """Invokes a function (logical id or folder name) with one event, in-process."""
         assert self.functions is not None, "start() first"
         return self.functions.invoke(self.functions.resolve(function), event)
+
+    def invoke_stream(self, function: str, event: dict) -> Any:
+        """Like :meth:`invoke`, through the function's streaming entry (streamed API routes)."""
+        assert self.functions is not None, "start() first"
+        return self.functions.invoke(self.functions.resolve(function), event, streaming=True)
 
     @contextlib.contextmanager
     def override(self, function: str, handler: Callable[[dict, Any], Any]) -> Iterator[None]:

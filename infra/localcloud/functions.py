@@ -117,13 +117,18 @@ class FunctionRuntime:
         _module_name, func_name = props["Handler"].rsplit(".", 1)
         return getattr(self.module(logical_id), func_name)
 
-    def invoke(self, logical_id: str, event: dict) -> Any:
+    def invoke(self, logical_id: str, event: dict, streaming: bool = False) -> Any:
+        """Runs the function's handler. ``streaming``: its ``stream_handler`` instead, when it
+        has one (a route with ``ResponseTransferMode: RESPONSE_STREAM``; in AWS the adapter
+        in front of its ASGI app plays this part): the answer's body may then be a generator."""
         props = self.properties(logical_id)
         context = LambdaContext(logical_id, int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)))
         override = self.overrides.get(logical_id)
         with _event_loop():
             if override is not None:
                 return override(event, context)
+            if streaming and hasattr(self.module(logical_id), "stream_handler"):
+                return self.module(logical_id).stream_handler(event, context)
             return self.handler(logical_id)(event, context)
 
     def resolve(self, name: str) -> str:

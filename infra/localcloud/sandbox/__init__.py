@@ -29,9 +29,14 @@ Other fixtures on the same server:
 - ``POST /hf/{toy}/v1/chat/completions`` (TGI) and ``POST /hf/{toy}`` (classic ``{"inputs"}``);
   ``/hf/private-{toy}…`` needs ``Bearer SANDBOX_HF_TOKEN``. ``{toy}`` is a toy slug, e.g. ``echo``.
 
+Streaming: ``stream: true`` on any chat route above answers OpenAI chunks word by word,
+``stream_delay_ms`` apart (knob, or header ``X-Sandbox-Stream-Delay-Ms``), a usage chunk with
+``stream_options.include_usage``, then ``data: [DONE]``; ``sandbox/flaky`` with "[fail]" sends
+an error event after its first words.
+
 Knobs (per model id, or "*" for all; "custom" and "hf" for the fixtures):
 ``POST /_sandbox/control {"model", "latency_ms", "error_rate", "rate_limit_next", "fail_next",
-"retry_after"}``; ``POST /_sandbox/reset``; ``GET /_sandbox/stats``. Per request headers:
+"retry_after", "stream_delay_ms"}``; ``POST /_sandbox/reset``; ``GET /_sandbox/stats``. Per request headers:
 ``X-Sandbox-Latency-Ms``, ``X-Sandbox-Status`` (force a status), ``X-Sandbox-Retry-After``.
 ``error_rate`` fails a deterministic share of requests (by per-model request count), so a
 retry of the same input can succeed.

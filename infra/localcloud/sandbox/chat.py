@@ -134,3 +134,74 @@ def completion_body(model: str, prompt: str, result: ChatAnswer, cost: float | N
     choice["finish_reason"] = result.finish_reason
     choice["logprobs"] = result.logprobs
     return body
+
+
+def stream_answer(
+    handler: Any,
+    model: str,
+    result: ChatAnswer,
+    cost: float | None,
+    body: dict[str, Any],
+    delay_ms: float,
+    fail_mid: bool = False,
+) -> None:
+    """Sends ``result`` as OpenAI chat-completion chunks (server-sent events), one word per
+    chunk, ``delay_ms`` apart (the pace a test or benchmark sets), then a usage chunk when
+    ``stream_options.include_usage`` is true, then ``data: [DONE]``. ``fail_mid``: an error
+    event after the first words, as a provider failing mid-answer does."""
+    import time
+
+    created = 1_735_689_600
+    base = {
+        "id": "gen-sandbox-stream-" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16],
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+    }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, **extra}]}
+
+    events: list[dict[str, Any]] = [chunk({"role": "assistant", "content": ""})]
+    if result.tool_calls:
+        for index, call in enumerate(result.tool_calls):
+            events.append(chunk({"tool_calls": [{"index": index, **call}]}))
+    else:
+        words = (result.content or "").split(" ")
+        for position, word in enumerate(words):
+            piece = word if position == len(words) - 1 else word + " "
+            extra = {}
+            if result.logprobs is not None:
+                extra["logprobs"] = {"content": [result.logprobs["content"][position]], "refusal": None}
+            events.append(chunk({"content": piece}, **extra))
+    events.append(chunk({}, result.finish_reason))
+    options = body.get("stream_options") if isinstance(body.get("stream_options"), dict) else {}
+    if options.get("include_usage"):
+        usage: dict[str, Any] = {
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "total_tokens": result.prompt_tokens + result.completion_tokens,
+        }
+        if cost is not None:
+            usage["cost"] = cost
+        events.append({**base, "choices": [], "usage": usage})
+
+    handler.close_connection = True  # the body ends when the connection closes (no length)
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.send_header("Cache-Control", "no-cache")
+    handler.end_headers()
+    try:
+        for number, event in enumerate(events):
+            if fail_mid and number == 2:
+                handler.wfile.write(b'data: {"error": {"code": 502, "message": "sandbox: failed mid-stream"}}\n\n')
+                handler.wfile.flush()
+                return
+            handler.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            handler.wfile.flush()
+            if delay_ms > 0 and number < len(events) - 1:
+                time.sleep(delay_ms / 1000)
+        handler.wfile.write(b"data: [DONE]\n\n")
+        handler.wfile.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the caller went away: what it did not read is lost, like a real provider's

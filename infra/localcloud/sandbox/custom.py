@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from localcloud.sandbox.behaviours import solve
-from localcloud.sandbox.chat import answer_chat, completion_body
+from localcloud.sandbox.chat import answer_chat, completion_body, stream_answer
 from localcloud.sandbox.shapes import last_user
 from localcloud.sandbox.toys import ALL_PARAMETERS
 
@@ -40,6 +40,9 @@ def route(handler: Any, rest: str, query: dict[str, list[str]]) -> None:
     if rest == "openai":
         # Honours every chat parameter (tools, JSON mode, ...): what an endpoint declares at attach.
         result = answer_chat(solve, body, ALL_PARAMETERS)
+        if body.get("stream"):
+            model = str(body.get("model") or "custom")
+            return stream_answer(handler, model, result, None, body, handler._stream_delay_ms("custom"))
         return handler._send(200, completion_body(str(body.get("model") or "custom"), text, result, None))
     if rest == "json":
         return handler._send(200, {"result": {"text": output}, "meta": {"toy": "sandbox custom endpoint"}})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from localcloud.sandbox.chat import answer_chat, completion_body
+from localcloud.sandbox.chat import answer_chat, completion_body, stream_answer
 from localcloud.sandbox.shapes import catalog_entry, endpoints, last_user
 from localcloud.sandbox.toys import TOYS
 
@@ -45,7 +45,7 @@ def _chat(handler: Any) -> None:
     if not isinstance(messages, list) or not messages:
         return handler._error(400, "sandbox: messages must be a non-empty list")
     text = last_user(messages)
-    if toy.id == "sandbox/flaky" and "[fail]" in text:
+    if toy.id == "sandbox/flaky" and "[fail]" in text and not body.get("stream"):
         return handler._error(500, "sandbox: flaky model failed on demand")
     if toy.id == "sandbox/flaky" and "[429]" in text:
         return handler._error(429, "sandbox: flaky model rate limited on demand", {"Retry-After": "1"})
@@ -53,6 +53,10 @@ def _chat(handler: Any) -> None:
         return None
     result = answer_chat(toy.answer, body, toy.parameters)
     cost = round(result.prompt_tokens * toy.prompt_price + result.completion_tokens * toy.completion_price, 12)
+    if body.get("stream"):
+        delay = handler._stream_delay_ms(toy.id)
+        fail_mid = toy.id == "sandbox/flaky" and "[fail]" in text
+        return stream_answer(handler, toy.id, result, cost, body, delay, fail_mid)
     answer = completion_body(toy.id, text, result, cost)
     answer["provider"] = "Sandbox"
     return handler._send(200, answer)

@@ -176,7 +176,6 @@ ERROR_CODES: dict[str, ErrorCode] = {
     # ---- production inference
     "no_production_model": _code(409, meaning="The leaderboard has no production model yet (no ranking, no pick)."),
     "invalid_model": _code(400, meaning="The chat completions model is not 'leaderboard/{id}'."),
-    "streaming_not_supported": _code(400, meaning="The chat completions request asked for stream: true."),
     "unsupported_parameter": _code(
         400,
         meaning="A chat parameter (tools, response_format, logprobs, stop, seed, top_p, stream...) the production "

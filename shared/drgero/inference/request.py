@@ -62,6 +62,8 @@ class InferenceBody(_Common):
 
     input: str | None = None
     messages: list[ChatMessage] | None = None
+    # Server-sent events: {"delta"} as text arrives, then an event "result" with the 200 body.
+    stream: bool | None = None
 
     @model_validator(mode="after")
     def _one_input(self) -> InferenceBody:
@@ -122,6 +124,7 @@ class ChatBody(_Common):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stream: bool | None = None
+    stream_options: dict[str, Any] | None = None
     n: int | None = Field(default=None, ge=1)
     tools: list[Tool] | None = Field(default=None, min_length=1, max_length=128)
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
@@ -212,19 +215,14 @@ def parse_inference(body: Any, settings: InferenceSettings) -> InferenceRequest:
         text, plain = _text_of(parsed.messages)
     else:
         text, plain = parsed.input or "", None
-    return InferenceRequest(text, plain, parsed.max_tokens, parsed.temperature, dict(parsed.metadata or {}))
+    return InferenceRequest(
+        text, plain, parsed.max_tokens, parsed.temperature, dict(parsed.metadata or {}), stream=bool(parsed.stream)
+    )
 
 
 def parse_chat(body: Any, settings: InferenceSettings) -> tuple[str, InferenceRequest]:
     """(leaderboard id, request) from an OpenAI chat-completions body."""
     parsed: ChatBody = parse(ChatBody, body, INVALID, empty="body")
-    if parsed.stream:
-        raise ApiError(
-            400,
-            "streaming_not_supported",
-            "Streaming is not supported by this endpoint; send stream: false (or omit it).",
-            [{"field": "stream", "error": "must be false"}],
-        )
     if parsed.n not in (None, 1):
         raise ApiError(400, "invalid_request", "Only n = 1 is supported.", [{"field": "n", "error": "must be 1"}])
     leaderboard_id = leaderboard_id_of_model(parsed.model)
@@ -239,6 +237,14 @@ def parse_chat(body: Any, settings: InferenceSettings) -> tuple[str, InferenceRe
     _limits(parsed.messages, max_tokens, settings)
     text, plain = _text_of(parsed.messages)
     metadata = dict(parsed.metadata or {})
-    return leaderboard_id, InferenceRequest(
-        text, plain, max_tokens, parsed.temperature, metadata, options=parsed.options()
-    )
+    include_usage = bool((parsed.stream_options or {}).get("include_usage"))
+    if parsed.stream_options is not None and not parsed.stream:
+        raise ApiError(
+            400,
+            "invalid_request",
+            "stream_options goes with stream: true only.",
+            [{"field": "stream_options", "error": "needs stream: true"}],
+        )
+    request = InferenceRequest(text, plain, max_tokens, parsed.temperature, metadata, options=parsed.options())
+    request.stream, request.include_usage = bool(parsed.stream), include_usage
+    return leaderboard_id, request

@@ -124,6 +124,8 @@ def serving_chain(target: ProductionTarget, request: InferenceRequest) -> tuple[
     from drgero.providers.capabilities import missing_parameter, required_parameters
 
     needed = required_parameters(request.options, request.messages if request.messages else None)
+    if request.stream:
+        needed.append("stream")
     if not needed:
         return target.models
     production = target.models[0]
@@ -274,16 +276,16 @@ class InferenceService:
             key, lambda: resolve(self.settings, self.clients, self.table, principal.workspace_id, leaderboard_id)
         )
 
-    def infer(self, principal: Principal, leaderboard_id: str, request: InferenceRequest) -> InferenceOutcome:
-        # Cold start: the budget, provider and trace modules (httpx among them) load with the first
-        # call that passed authorization, not at import (inference function).
+    def prepare(
+        self, principal: Principal, leaderboard_id: str, request: InferenceRequest
+    ) -> tuple[ProductionTarget, tuple[ModelChoice, ...], dict[str, list[dict[str, Any]]], int | None, dict]:
+        """Steps 1-4 of a call (streamed or not): the target, the models that may serve the
+        request, what each is sent, max_tokens, and the budget reservation (402 when the
+        worst case does not fit). Nothing is held when this raises."""
         from drgero.identity import budget
-        from drgero.providers.errors import ProviderError
-        from drgero.traces.model import new_trace_id  # the traces package (~11 modules)
 
         target = self.target(principal, leaderboard_id)
         chain = serving_chain(target, request)
-        trace_id = new_trace_id()
         sent = {choice.model_id: messages_for(choice, target.prompt, request) for choice in chain}
         max_tokens = (
             request.max_tokens if request.max_tokens is not None else self.settings.inference.default_max_tokens
@@ -311,6 +313,17 @@ class InferenceService:
             # its id; a reservation that never committed has nothing to release.
             self._release(budget, reservation_id, missing_ok=True)
             raise
+        return target, chain, sent, max_tokens, reservation
+
+    def infer(self, principal: Principal, leaderboard_id: str, request: InferenceRequest) -> InferenceOutcome:
+        # Cold start: the budget, provider and trace modules (httpx among them) load with the first
+        # call that passed authorization, not at import (inference function).
+        from drgero.identity import budget
+        from drgero.providers.errors import ProviderError
+        from drgero.traces.model import new_trace_id  # the traces package (~11 modules)
+
+        target, chain, sent, max_tokens, reservation = self.prepare(principal, leaderboard_id, request)
+        trace_id = new_trace_id()
         started = time.perf_counter()
         failed: list[tuple[ModelChoice, Any]] = []
         try:
@@ -412,6 +425,13 @@ class InferenceService:
                     extra={"model_id": choice.model_id, "error": exc.code, "next_model_id": models[index + 1].model_id},
                 )
         raise AssertionError("unreachable: the chain is never empty")
+
+    def stream(self, principal: Principal, leaderboard_id: str, request: InferenceRequest) -> Any:
+        """A streamed call, opened up to its first chunk (``drgero.inference.streaming``):
+        every refusal and a failure before the first byte raise ApiError like :meth:`infer`."""
+        from drgero.inference.streaming import LiveStream
+
+        return LiveStream(self, principal, leaderboard_id, request).open()
 
     # -- money -------------------------------------------------------------------------------
     def _settle(self, budget: Any, reservation_id: str, cost: float | None) -> None:

@@ -263,3 +263,128 @@ def _raw(answer: Answer, text_answer: bool) -> Any:
         return json.loads(answer.content)
     except (ValueError, UnicodeDecodeError):
         return answer.content[:65536].decode("utf-8", errors="replace")
+
+
+class ModelStream:
+    """A chat-completions stream from a model: ``chunks()`` yields OpenAI chunk objects as the
+    upstream sends them, and keeps what the caller needs once it ends (text, tool calls,
+    finish reason, usage and cost). The upstream is always asked for its usage
+    (``stream_options.include_usage``) so the call can be paid for what it produced."""
+
+    def __init__(self, answer: Any, target: Any, pricing: Pricing | None, secrets: list[str]) -> None:
+        self._answer = answer
+        self.target = target
+        self.pricing = pricing
+        self.secrets = secrets
+        self.text: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+        self.provider_cost: float | None = None
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.latency_ms = answer.latency_ms
+        self.finished = False  # the upstream ended the stream itself
+
+    async def chunks(self) -> Any:
+        try:
+            async for chunk in self._answer.events():
+                if not isinstance(chunk, dict):
+                    continue
+                if isinstance(chunk.get("error"), dict):
+                    message = redact(str(chunk["error"].get("message") or "error")[:300], self.secrets)
+                    raise UpstreamError(
+                        f"The {self.target.platform} stream failed: {message}", provider=self.target.platform
+                    )
+                self._observe(chunk)
+                yield chunk
+            self.finished = True
+        except ProviderError as exc:
+            exc.message = redact(exc.message, self.secrets)
+            exc.args = (exc.message,)
+            raise
+
+    def _observe(self, chunk: dict[str, Any]) -> None:
+        self.response_id = self.response_id or (chunk.get("id") if isinstance(chunk.get("id"), str) else None)
+        self.model = self.model or (chunk.get("model") if isinstance(chunk.get("model"), str) else None)
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = Usage(
+                prompt_tokens=_count(usage.get("prompt_tokens")),
+                completion_tokens=_count(usage.get("completion_tokens")),
+            )
+            cost = usage.get("cost")
+            if isinstance(cost, int | float) and not isinstance(cost, bool) and cost >= 0:
+                self.provider_cost = float(cost)
+        for choice in chunk.get("choices") or []:
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+            if isinstance(delta.get("content"), str):
+                self.text.append(delta["content"])
+            for call in delta.get("tool_calls") or []:
+                if isinstance(call, dict):
+                    self._merge_tool_call(call)
+            if isinstance(choice.get("finish_reason"), str):
+                self.finish_reason = choice["finish_reason"]
+
+    def _merge_tool_call(self, call: dict[str, Any]) -> None:
+        index = call.get("index") if isinstance(call.get("index"), int) else len(self.tool_calls)
+        merged = self.tool_calls.setdefault(
+            index, {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        if call.get("id"):
+            merged["id"] = call["id"]
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        if isinstance(function.get("name"), str):
+            merged["function"]["name"] += function["name"]
+        if isinstance(function.get("arguments"), str):
+            merged["function"]["arguments"] += function["arguments"]
+
+    @property
+    def output(self) -> str:
+        return "".join(self.text)
+
+    def cost(self) -> tuple[float | None, str]:
+        """(cost in USD, its source) of what the upstream reported so far."""
+        if self.provider_cost is not None:
+            return self.provider_cost, "provider"
+        if self.pricing is not None and self.usage is not None and self.usage.total_tokens > 0:
+            return self.pricing.cost(self.usage.prompt_tokens, self.usage.completion_tokens), "pricing"
+        return None, "unknown"
+
+    async def aclose(self) -> None:
+        await self._answer.aclose()
+
+
+async def open_model_stream(
+    target: OpenRouterTarget | CustomTarget | HuggingFaceTarget | DrGeroTarget,
+    messages: list[ChatMessage],
+    *,
+    client: ProviderClient,
+    api_key: str | None = None,
+    pricing: Pricing | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    options: dict[str, Any] | None = None,
+) -> ModelStream:
+    """Opens a streamed call of ``target`` (it must speak OpenAI chat); retried only until the
+    upstream's answer headers arrive. The caller reads ``chunks()`` and closes the stream."""
+    from drgero.providers.client import open_stream
+
+    if not speaks_chat(target):
+        raise BadRequest(f"The {target.platform} endpoint does not speak OpenAI chat: it cannot stream.")
+    plan = _plan(target, messages, client, api_key, pricing, max_tokens, temperature, options or {})
+    plan.spec.json_body = {**plan.spec.json_body, "stream": True, "stream_options": {"include_usage": True}}
+    plan.spec.headers = {**plan.spec.headers, "Accept": "text/event-stream"}
+    try:
+        answer = await open_stream(client, plan.spec)
+    except ProviderError as exc:
+        exc.message = redact(exc.message, plan.spec.secrets)
+        exc.args = (exc.message,)
+        raise
+    return ModelStream(answer, target, plan.pricing, plan.spec.secrets)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
