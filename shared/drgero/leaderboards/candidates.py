@@ -271,25 +271,33 @@ def fall_back_production(table: MetadataTable, workspace_id: str, leaderboard_id
         names={"#prod": "production", "#mid": "model_id", "#sel": "selection", "#st": "strategy"},
         values={":removed": removed_model_id, ":rw": "ranking_winner"},
     )
+    # runs.production_history imports leaderboards (get_leaderboard): bound at call time too.
+    from drgero.runs import production_history
+
+    to_model_id = ranked[0]["model_id"] if ranked and latest else None
+    if to_model_id is not None:
+        update = {
+            "update": key,
+            "expression": "SET #prod = :prod",
+            "names": {},
+            "values": {
+                ":prod": {
+                    "model_id": to_model_id,
+                    "run_id": latest["id"],
+                    "run_started_at": latest["started_at"],
+                    "since": clock.iso_millis(),
+                    "fallback_from": removed_model_id,
+                }
+            },
+            "condition": condition,
+        }
+    else:
+        update = {"update": key, "expression": "REMOVE #prod", "names": {}, "values": {}, "condition": condition}
+    record = production_history.change_put(
+        leaderboard, removed_model_id, to_model_id, "model_removed", latest["id"] if to_model_id else None
+    )
     try:
-        if ranked and latest:
-            table.update(
-                *key,
-                "SET #prod = :prod",
-                {},
-                {
-                    ":prod": {
-                        "model_id": ranked[0]["model_id"],
-                        "run_id": latest["id"],
-                        "run_started_at": latest["started_at"],
-                        "since": clock.iso_millis(),
-                        "fallback_from": removed_model_id,
-                    }
-                },
-                condition=condition,
-            )
-        else:
-            table.update(*key, "REMOVE #prod", {}, {}, condition=condition)
+        production_history.apply(table, update, record)
     except ClientError as exc:
         if not is_conditional_failure(exc):
             raise

@@ -18,7 +18,7 @@ from drgero.core.errors import ApiError
 from drgero.core.validation import parse
 from drgero.leaderboards.candidates import attached_model_ids
 from drgero.leaderboards.leaderboard import INVALID, Selection, get_leaderboard
-from drgero.runs import records
+from drgero.runs import production_history, records
 from drgero.store.keys import history_index_pk, leaderboard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -49,18 +49,22 @@ def move_production(table: MetadataTable, run: dict[str, Any], winner_model_id: 
         "run_started_at": run["started_at"],
         "since": clock.iso_millis(),
     }
+    update = {
+        "update": key,
+        "expression": "SET #prod = :prod",
+        "names": {"#prod": "production"},
+        "values": {":prod": production},
+        "condition": Condition(
+            "attribute_exists(pk) AND (attribute_not_exists(#sel) OR #sel.#st = :rw) AND "
+            "(attribute_not_exists(#prod) OR #prod.#rs <= :started)",
+            names={"#sel": "selection", "#st": "strategy", "#prod": "production", "#rs": "run_started_at"},
+            values={":rw": "ranking_winner", ":started": run["started_at"]},
+        ),
+    }
+    before = (production_model(leaderboard) or {}).get("model_id")
     try:
-        table.update(
-            *key,
-            "SET #prod = :prod",
-            {"#prod": "production"},
-            {":prod": production},
-            condition=Condition(
-                "attribute_exists(pk) AND (attribute_not_exists(#sel) OR #sel.#st = :rw) AND "
-                "(attribute_not_exists(#prod) OR #prod.#rs <= :started)",
-                names={"#sel": "selection", "#st": "strategy", "#prod": "production", "#rs": "run_started_at"},
-                values={":rw": "ranking_winner", ":started": run["started_at"]},
-            ),
+        production_history.apply(
+            table, update, production_history.change_put(leaderboard, before, winner_model_id, "run", run["id"])
         )
         return True
     except ClientError as exc:
@@ -109,5 +113,29 @@ def set_selection(table: MetadataTable, workspace_id: str, leaderboard_id: str, 
                 "since": clock.iso_millis(),
             }
             expression += ", #prod = :prod"
-    updated = table.update(*key, expression, names, values, condition=Condition("attribute_exists(pk)"))
+    after = {**leaderboard, "selection": values[":sel"]}
+    if ":prod" in values:
+        after["production"] = values[":prod"]
+    before_id = (production_model(leaderboard) or {}).get("model_id")
+    after_id = (production_model(after) or {}).get("model_id")
+    cause = "pin" if selection.strategy == "manual" else "ranking_winner"
+    update = {
+        "update": key,
+        "expression": expression,
+        "names": names,
+        "values": values,
+        "condition": Condition("attribute_exists(pk)"),
+    }
+    production_history.apply(
+        table,
+        update,
+        production_history.change_put(
+            leaderboard,
+            before_id,
+            after_id,
+            cause,
+            after.get("production", {}).get("run_id") if cause != "pin" else None,
+        ),
+    )
+    updated = table.get(*key) or after
     return {"selection": updated.get("selection"), "production": production_model(updated)}

@@ -82,6 +82,16 @@ def ranking(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict
     }
 
 
+@router.get(
+    "/api/leaderboards/{id}/production-history",
+    summary="Every change of the production model: when, from, to, and the run or pin that made it",
+)
+def production_history(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
+    from drgero.runs.production_history import history
+
+    return history(table, principal.workspace_id, id)
+
+
 @router.put("/api/leaderboards/{id}/selection", summary="Choose how the production model is selected")
 def put_selection(id: str, principal: LeaderboardsWriter, table: CurrentTable, body: Selection) -> dict:
     return set_selection(table, principal.workspace_id, id, body)
