@@ -176,6 +176,9 @@ ERROR_CODES: dict[str, ErrorCode] = {
     # ---- production inference
     "no_production_model": _code(409, meaning="The leaderboard has no production model yet (no ranking, no pick)."),
     "invalid_model": _code(400, meaning="The chat completions model is not 'leaderboard/{id}'."),
+    "model_lacks_capabilities": _code(
+        409, meaning="A manual pick of a candidate without the leaderboard's required_capabilities."
+    ),
     "unsupported_parameter": _code(
         400,
         meaning="A chat parameter (tools, response_format, logprobs, stop, seed, top_p, stream...) the production "

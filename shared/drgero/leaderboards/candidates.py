@@ -262,10 +262,10 @@ def fall_back_production(table: MetadataTable, workspace_id: str, leaderboard_id
     attached = attached_model_ids(leaderboard)
     latest = latest_completed_run(table, leaderboard_id)
     rows = (records.ranking_of(latest or {}) or {}).get("rows") or []
-    ranked = sorted(
-        (r for r in rows if r.get("model_id") in attached and r.get("score") is not None),
-        key=lambda r: (r.get("rank") or 10**9, r["model_id"]),
-    )
+    # runs.eligibility reads candidate items: bound at call time like the imports above.
+    from drgero.runs.eligibility import best_eligible, missing_of
+
+    best = best_eligible(rows, missing_of(table, leaderboard), attached)
     condition = Condition(
         "#prod.#mid = :removed AND (attribute_not_exists(#sel) OR #sel.#st = :rw)",
         names={"#prod": "production", "#mid": "model_id", "#sel": "selection", "#st": "strategy"},
@@ -274,7 +274,7 @@ def fall_back_production(table: MetadataTable, workspace_id: str, leaderboard_id
     # runs.production_history imports leaderboards (get_leaderboard): bound at call time too.
     from drgero.runs import production_history
 
-    to_model_id = ranked[0]["model_id"] if ranked and latest else None
+    to_model_id = best if best and latest else None
     if to_model_id is not None:
         update = {
             "update": key,

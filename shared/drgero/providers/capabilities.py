@@ -99,3 +99,30 @@ def missing_parameter(supported: frozenset[str], needed: list[str]) -> str | Non
         if name not in supported:
             return name
     return None
+
+
+# A leaderboard's required capabilities (its ``required_capabilities``) and the parameter that
+# shows a model has each.
+CAPABILITY_PARAMETERS = {"tools": "tools", "json_mode": "response_format", "streaming": "stream"}
+
+
+def candidate_parameters(item: dict[str, Any]) -> frozenset[str]:
+    """:func:`supported_parameters` of a stored candidate item (its config has no secret)."""
+    from drgero.providers.types import CustomTarget, DrGeroTarget, HuggingFaceTarget, OpenRouterTarget
+
+    kinds = {"openrouter": OpenRouterTarget, "custom": CustomTarget, "huggingface": HuggingFaceTarget}
+    kinds["drgero"] = DrGeroTarget
+    config = {k: v for k, v in (item.get("config") or {}).items() if k != "auth"}
+    try:
+        target = kinds[item.get("platform", "")].model_validate(config)
+    except (KeyError, ValueError):
+        return frozenset()
+    return supported_parameters(target, item)
+
+
+def missing_capabilities(required: list[str], item: dict[str, Any] | None) -> list[str]:
+    """The required capabilities the candidate ``item`` lacks (all of them when it is gone)."""
+    if not required:
+        return []
+    honoured = candidate_parameters(item) if item else frozenset()
+    return [name for name in required if CAPABILITY_PARAMETERS.get(name) not in honoured]

@@ -18,7 +18,7 @@ from drgero.core.errors import ApiError
 from drgero.core.validation import parse
 from drgero.leaderboards.candidates import attached_model_ids
 from drgero.leaderboards.leaderboard import INVALID, Selection, get_leaderboard
-from drgero.runs import production_history, records
+from drgero.runs import eligibility, production_history, records
 from drgero.store.keys import history_index_pk, leaderboard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -94,6 +94,7 @@ def set_selection(table: MetadataTable, workspace_id: str, leaderboard_id: str, 
     values: dict[str, Any] = {":sel": selection.model_dump(mode="json", exclude_none=True), ":now": clock.iso_millis()}
     expression = "SET #sel = :sel, updated_at = :now"
     names = {"#sel": "selection"}
+    missing = eligibility.missing_of(table, leaderboard)
     if selection.strategy == "manual":
         if selection.model_id not in attached_model_ids(leaderboard):
             raise ApiError(
@@ -101,9 +102,13 @@ def set_selection(table: MetadataTable, workspace_id: str, leaderboard_id: str, 
                 "model_not_attached",
                 f"Model {selection.model_id} is not attached to this leaderboard; attach it first.",
             )
+        eligibility.require_eligible(selection.model_id or "", missing)
     else:
         latest = latest_completed_run(table, leaderboard_id)
-        winner = (records.ranking_of(latest or {}) or {}).get("winner_model_id")
+        ranking = records.ranking_of(latest or {}) or {}
+        winner = ranking.get("winner_model_id")
+        if leaderboard.get("required_capabilities"):
+            winner = eligibility.best_eligible(ranking.get("rows") or [], missing, attached_model_ids(leaderboard))
         if latest and winner in attached_model_ids(leaderboard):
             names["#prod"] = "production"
             values[":prod"] = {

@@ -20,6 +20,7 @@ from drgero.api.deps import (
 )
 from drgero.leaderboards.leaderboard import Selection, get_leaderboard
 from drgero.runs import records
+from drgero.runs.eligibility import annotate, missing_of
 from drgero.runs.review import ReviewSubmission, list_review, submit_grades
 from drgero.runs.selection import latest_completed_run, production_model, set_selection
 from drgero.runs.start import StartRunBody
@@ -72,7 +73,9 @@ def ranking(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict
         "leaderboard_id": id,
         "run_id": latest["id"] if latest else None,
         "finished_at": latest.get("finished_at") if latest else None,
-        "rows": (ranking or {}).get("rows", []),
+        # Each row says whether it may be production (the leaderboard's required capabilities).
+        "rows": annotate((ranking or {}).get("rows", []), missing_of(table, leaderboard)),
+        "required_capabilities": leaderboard.get("required_capabilities") or [],
         "winner_model_id": (ranking or {}).get("winner_model_id"),
         "winner_significant": (ranking or {}).get("winner_significant"),
         "verdict": (ranking or {}).get("verdict"),
