@@ -11,7 +11,7 @@ connections, and a few seconds' cache of each leaderboard's production target.
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from drgero.api.inference_events import handle
+from drgero.api.inference_events import STREAM_KEY, handle
 from drgero.api.raw_events import error_response, finish
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
@@ -27,6 +27,22 @@ service = InferenceService(settings, AwsClients(settings))
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event, context):
+    """The buffered Lambda protocol (``sam local invoke``, a buffered integration): a streamed
+    answer is read whole into the body."""
+    answer = finish(event, _serve(event), settings)
+    stream = answer.pop(STREAM_KEY, None)
+    if stream is not None:
+        answer["body"] = b"".join(stream).decode()
+    return answer
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def stream_handler(event, context):
+    """The streaming entry (functions/inference/asgi.py in AWS, the gateway emulation
+    locally): a streamed answer keeps its body as a generator of bytes under ``STREAM_KEY``;
+    the caller sends each piece as it comes and closes the generator when the client leaves
+    (the call is then still settled and traced: drgero.inference.streaming)."""
     return finish(event, _serve(event), settings)
 
 
@@ -43,6 +59,9 @@ def _serve(event: dict) -> dict:
         internal = ApiError(500, "internal_error", "Something went wrong on our side; retry the request.")
         return error_response(internal, event)
     metrics.add_metric(name="InferenceCalls", unit=MetricUnit.Count, value=1)
+    if outcome is None:  # a stream: opened here, settled and traced when it ends
+        logger.info("inference stream opened")
+        return answer
     if outcome.fallback_from:
         metrics.add_metric(name="InferenceFallbacks", unit=MetricUnit.Count, value=1)
     logger.info(

@@ -13,6 +13,11 @@ For each request, like API Gateway with a REQUEST Lambda authorizer and proxy in
    ``requestContext.authorizer`` is the returned context plus ``principalId``, and return its
    response (status, headers, multi-value headers, base64 bodies). A raising function or a
    malformed response -> 502; longer than 29 s -> 504.
+4. a route whose event says ``ResponseTransferMode: RESPONSE_STREAM`` (API Gateway's response
+   streaming) invokes the function's streaming entry (``invoke_stream``); a body it gives as a
+   generator of bytes is sent piece by piece as it comes (chunked transfer encoding), and the
+   generator is closed when the client goes away. The 29 s limit applies to the answer's
+   start, not to the whole stream (as with API Gateway streaming).
 
 Gateway responses (status code and ``application/json`` template) come from the template's
 ``GatewayResponses``, falling back to DEFAULT_4XX / DEFAULT_5XX like AWS. There is no stage
@@ -82,6 +87,7 @@ class Route:
     method: str  # GET, POST, ..., or ANY
     authorized: bool
     pattern: re.Pattern[str]
+    streaming: bool = False  # ResponseTransferMode: RESPONSE_STREAM
 
     @property
     def sort_key(self) -> tuple:
@@ -124,6 +130,7 @@ def routes_from_template(template: Template) -> list[Route]:
                     method=props["Method"].upper(),
                     authorized=bool(authorizer) and authorizer != "NONE",
                     pattern=_compile(props["Path"]),
+                    streaming=props.get("ResponseTransferMode") == "RESPONSE_STREAM",
                 )
             )
     return sorted(routes, key=lambda r: r.sort_key)
@@ -414,6 +421,7 @@ class Reply:
     headers: list[tuple[str, str]]
     body: bytes
     gateway_response: str | None = None  # the gateway response type, when API Gateway answered itself
+    stream: Any = None  # a streamed body: a generator of bytes (body is then empty)
 
 
 class Gateway:
@@ -427,10 +435,12 @@ class Gateway:
         stage: str,
         authorizer_function: str = "AuthorizerFunction",
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+        invoke_stream: Callable[[str, dict], Any] | None = None,
     ) -> None:
         self.routes = routes_from_template(template)
         self.responses = GatewayResponses(template)
         self._invoke = invoke
+        self._invoke_stream = invoke_stream
         self.region = region
         self.stage = stage
         self.authorizer_function = authorizer_function
@@ -488,9 +498,11 @@ class Gateway:
     def _integrate(self, route: Route, event: dict[str, Any], request_id: str) -> Reply:
         outcome: dict[str, Any] = {}
 
+        invoke = self._invoke_stream if route.streaming and self._invoke_stream is not None else self._invoke
+
         def run() -> None:
             try:
-                outcome["response"] = self._invoke(route.function, event)
+                outcome["response"] = invoke(route.function, event)
             except BaseException as exc:  # noqa: BLE001 - handed back to the request thread below
                 outcome["error"] = exc
 
@@ -528,6 +540,11 @@ def _reply_from_proxy_response(response: Any) -> Reply:
     for name, value in single.items():
         if name.lower() not in multi_names:
             headers.append((name, str(value)))
+    stream = response.get("bodyStream")
+    if stream is not None:
+        if not any(n.lower() == "content-type" for n, _ in headers):
+            headers.append(("Content-Type", "application/octet-stream"))
+        return Reply(status, headers, b"", stream=stream)
     body = response.get("body")
     if body is None:
         data = b""
@@ -586,6 +603,9 @@ class _Handler(BaseHTTPRequestHandler):
             host=self.headers.get("Host", f"{self.server.server_address[0]}:{self.server.server_address[1]}"),
         )
         reply = self.gateway.handle(request)
+        if reply.stream is not None:
+            self._send_stream(reply)
+            return
         self.send_response(reply.status)
         for name, value in reply.headers:
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -594,6 +614,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command.upper() != "HEAD":
             self.wfile.write(reply.body)
+
+    def _send_stream(self, reply: Reply) -> None:
+        """A streamed body, each piece as one HTTP chunk as soon as the function yields it;
+        the generator is closed however this ends (a client that left included)."""
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for piece in reply.stream:
+                if piece:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            logger.info("client left a streamed answer")
+        finally:
+            reply.stream.close()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

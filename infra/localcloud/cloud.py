@@ -201,11 +201,7 @@ class LocalCloud:
         if self._want["hub"]:
             self._start_hub()
         if self._want["api"]:
-            # Bound now (served later, once functions exist): its URL is the API's public base
-            # URL, so links such as a leaderboard's traces_url point at this gateway.
-            stage = str(self.created.parameters.get("StageName") or "prod")
-            self.gateway = Gateway(self.template, self.invoke, self.region, stage)
-            self._api_server = ApiServer(self.gateway, self.host, self._api_port)
+            self._bind_gateway()
         self.function_env = self._function_env(endpoint)
         self.functions = FunctionRuntime(
             self.template, self.created, extra_env=self.function_env, overrides=self._function_overrides
@@ -221,10 +217,7 @@ class LocalCloud:
         self._running = True
         if self._want["seed"]:
             self._seed()
-            if self.gateway is not None and self.seed_info.get("workspace_id"):
-                from localcloud.dashboard_session import local_session_for
-
-                self.gateway.local_routes.append(local_session_for(self))
+            self._offer_local_sign_in()
         if self._want["pollers"]:
             self._start_pollers()
         if self._api_server is not None:
@@ -238,6 +231,21 @@ class LocalCloud:
         )
         if self._want["scheduler"]:
             self.scheduler.start()
+
+    def _bind_gateway(self) -> None:
+        # Bound now (served later, once functions exist): its URL is the API's public base
+        # URL, so links such as a leaderboard's traces_url point at this gateway.
+        stage = str(self.created.parameters.get("StageName") or "prod")
+        self.gateway = Gateway(self.template, self.invoke, self.region, stage, invoke_stream=self.invoke_stream)
+        self._api_server = ApiServer(self.gateway, self.host, self._api_port)
+
+    def _offer_local_sign_in(self) -> None:
+        """The dashboard's one-click sign-in as the seeded owner (local gateway only)."""
+        if self.gateway is None or not self.seed_info.get("workspace_id"):
+            return
+        from localcloud.dashboard_session import local_session_for  # Loaded only with a gateway and a seed.
+
+        self.gateway.local_routes.append(local_session_for(self))
 
     def stop(self) -> None:
         """Stops everything this cloud started; safe to call twice."""
@@ -464,6 +472,11 @@ class LocalCloud:
         """Invokes a function (logical id or folder name) with one event, in-process."""
         assert self.functions is not None, "start() first"
         return self.functions.invoke(self.functions.resolve(function), event)
+
+    def invoke_stream(self, function: str, event: dict) -> Any:
+        """Like :meth:`invoke`, through the function's streaming entry (streamed API routes)."""
+        assert self.functions is not None, "start() first"
+        return self.functions.invoke(self.functions.resolve(function), event, streaming=True)
 
     @contextlib.contextmanager
     def override(self, function: str, handler: Callable[[dict, Any], Any]) -> Iterator[None]:

@@ -75,6 +75,17 @@ class LambdaContext:
         return self._timeout_ms
 
 
+def handler_entry(handler: str) -> tuple[str, str]:
+    """(module, attribute) of a template ``Handler``. A shell script (``run.sh``) is a function
+    behind the Lambda Web Adapter: in AWS the adapter runs the script's web app, which calls
+    the folder's ``app.stream_handler``; locally the cloud plays the adapter's part and invokes
+    ``app.handler`` (buffered) or ``app.stream_handler`` (streamed routes) directly."""
+    if handler.endswith(".sh"):
+        return "app", "handler"
+    module, _, attribute = handler.rpartition(".")
+    return module, attribute
+
+
 class FunctionRuntime:
     """Imports and invokes the template's functions with their AWS environments."""
 
@@ -114,16 +125,21 @@ class FunctionRuntime:
 
     def handler(self, logical_id: str) -> Callable[[dict, Any], Any]:
         props = self.properties(logical_id)
-        _module_name, func_name = props["Handler"].rsplit(".", 1)
+        _module_name, func_name = handler_entry(props["Handler"])
         return getattr(self.module(logical_id), func_name)
 
-    def invoke(self, logical_id: str, event: dict) -> Any:
+    def invoke(self, logical_id: str, event: dict, streaming: bool = False) -> Any:
+        """Runs the function's handler. ``streaming``: its ``stream_handler`` instead, when it
+        has one (a route with ``ResponseTransferMode: RESPONSE_STREAM``; in AWS the adapter
+        in front of its ASGI app plays this part): the answer's body may then be a generator."""
         props = self.properties(logical_id)
         context = LambdaContext(logical_id, int(props.get("Timeout", 3)), int(props.get("MemorySize", 128)))
         override = self.overrides.get(logical_id)
         with _event_loop():
             if override is not None:
                 return override(event, context)
+            if streaming and hasattr(self.module(logical_id), "stream_handler"):
+                return self.module(logical_id).stream_handler(event, context)
             return self.handler(logical_id)(event, context)
 
     def resolve(self, name: str) -> str:
@@ -145,7 +161,7 @@ class FunctionRuntime:
 
     def _import(self, logical_id: str) -> ModuleType:
         props = self.properties(logical_id)
-        module_name, _ = props["Handler"].rsplit(".", 1)
+        module_name, _ = handler_entry(props["Handler"])
         code_dir = REPO_ROOT / props["CodeUri"]
         path = code_dir / f"{module_name.replace('.', '/')}.py"
         unique = f"drgero_fn_{code_dir.name}_{uuid.uuid4().hex[:8]}"

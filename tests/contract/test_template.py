@@ -18,6 +18,7 @@ import pytest
 from pydantic import BaseModel
 
 from drgero.core.settings import Settings
+from localcloud.functions import handler_entry
 from localcloud.template import REPO_ROOT, TEMPLATE_PATH, load_template
 
 # The SAM transform reads the region from the environment (conftest also sets it).
@@ -195,7 +196,10 @@ def _function_ids(sam_template: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("logical_id", _function_ids(load_template()))
 def test_handler_path_resolves_to_a_callable(aws, logical_id):
     props = aws.functions.properties(logical_id)
-    module_name, _, func_name = props["Handler"].rpartition(".")
+    if props["Handler"].endswith(".sh"):  # behind the Lambda Web Adapter: the script must exist
+        script = REPO_ROOT / props["CodeUri"] / props["Handler"]
+        assert script.is_file() and os.access(script, os.X_OK), f"{logical_id}: {script} missing or not executable"
+    module_name, func_name = handler_entry(props["Handler"])
     source = REPO_ROOT / props["CodeUri"] / f"{module_name.replace('.', '/')}.py"
     assert source.is_file(), f"{logical_id}: Handler {props['Handler']} -> missing {source}"
     # Imported with the function's template environment, as at a Lambda cold start.

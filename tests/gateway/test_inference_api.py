@@ -61,11 +61,32 @@ def test_both_routes_accept_each_credential_header(world, header):
     assert body["drgero"]["model"]["id"] == world.models["echo"]
 
 
-def test_messages_are_joined_like_pushed_rows_and_rendered_into_the_prompt(world):
+def test_the_last_user_turn_is_rendered_into_the_prompt_and_earlier_turns_pass_through(world):
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}]
     answer = world.infer({"messages": messages, "max_tokens": 50, "temperature": 0})
     assert answer.status == 200, answer.json
-    assert answer.json["output"] == "Answer briefly.\n\nsystem: Be brief.\n\nuser: What is 2+2?"
+    # The echo toy repeats the last user turn: the prompt applied to it alone.
+    assert answer.json["output"] == "Answer briefly.\n\nWhat is 2+2?"
+    # The trace keeps the turns as sent.
+    assert world.queued_traces()[-1]["input"] == messages
+
+
+def test_a_target_that_does_not_speak_chat_gets_the_turns_joined_like_pushed_rows(world, sandbox):
+    world.attach(
+        "text",
+        {
+            "platform": "custom",
+            "url": f"{sandbox}/custom/echo-headers",
+            "response_format": "json",
+            "json_path": "result.text",
+        },
+    )
+    world.select("text")
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2 + 2"}]
+    answer = world.infer({"messages": messages})
+    assert answer.status == 200, answer.json
+    # The custom fixture solves the arithmetic in the one input it is sent (the joined turns).
+    assert answer.json["output"] == "4"
 
 
 def test_manual_pick_and_ranking_winner_select_the_production_model(world):
@@ -219,7 +240,7 @@ def test_oversized_bodies_and_too_many_messages_are_413(aws, sandbox):
 @pytest.mark.parametrize(
     ("body", "code", "param"),
     [
-        ({"stream": True}, "streaming_not_supported", "stream"),
+        ({"stream": "yes"}, "invalid_request", "stream"),
         ({"n": 2}, "invalid_request", "n"),
         ({"model": "gpt-4o"}, "invalid_model", "model"),
         ({"model": "leaderboard/../x"}, "invalid_model", "model"),
@@ -240,8 +261,10 @@ def test_chat_errors_use_one_body_that_is_both_openai_and_contract_shaped(world,
 
 
 def test_unknown_openai_parameters_are_accepted_and_ignored(world):
+    # user is ignored; top_p and stop are forwarded (the echo toy declares them).
     answer = world.chat(chat_body(world, top_p=0.5, user="u-1", stop=["\n"], max_completion_tokens=20))
     assert answer.status == 200, answer.json
+    assert answer.json["choices"][0]["message"]["content"] == "Answer briefly."
 
 
 # ------------------------------------------------------------------ budgets

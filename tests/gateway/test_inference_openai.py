@@ -78,12 +78,11 @@ def test_sdk_errors_are_the_sdks_exception_classes(world):
             model="leaderboard/lb_unknown", messages=[{"role": "user", "content": "x"}]
         )
 
-    with pytest.raises(openai.BadRequestError) as streaming:
+    with pytest.raises(openai.BadRequestError) as bad:
         sdk(world, world.token).chat.completions.create(
-            model=f"leaderboard/{world.leaderboard_id}", messages=[{"role": "user", "content": "x"}], stream=True
+            model=f"leaderboard/{world.leaderboard_id}", messages=[{"role": "user", "content": "x"}], n=2
         )
-    assert streaming.value.code == "streaming_not_supported"
-    assert streaming.value.param == "stream"
+    assert bad.value.code == "invalid_request"
 
     with pytest.raises(openai.AuthenticationError):
         sdk(world, "drgero_wrong").chat.completions.create(

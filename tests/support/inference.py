@@ -79,10 +79,14 @@ class World:
     def attach_toy(self, toy: str, label: str | None = None) -> str:
         return self.attach(label or toy, {"platform": "openrouter", "model": toy})
 
-    def attach_custom(self, label: str = "custom", pricing: dict | None = PRICE) -> str:
+    def attach_custom(
+        self, label: str = "custom", pricing: dict | None = PRICE, supported_parameters: list[str] | None = None
+    ) -> str:
         body: dict[str, Any] = {"platform": "custom", "url": f"{self.sandbox}/custom/openai", "name": "custom echo"}
         if pricing:
             body["pricing"] = pricing
+        if supported_parameters is not None:
+            body["supported_parameters"] = supported_parameters
         return self.attach(label, body)
 
     def select(self, label: str) -> None:

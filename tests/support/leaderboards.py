@@ -30,10 +30,16 @@ def create_push_leaderboard(aws: Any, workspace_id: str, **dataset: Any) -> str:
 
 def attach_candidate(aws: Any, workspace_id: str, leaderboard_id: str, body: dict[str, Any]) -> str:
     """Attaches the candidate ``body`` without probing it (the provider tests probe) and even
-    to a leaderboard with no rows yet; answers its model id."""
+    to a leaderboard with no rows yet; answers its model id. A sandbox toy gets its catalog
+    entry (price, supported_parameters) as validation would have found it."""
+    from drgero.providers.catalog import parse_model
+    from drgero.providers.validation import Validated
+    from localcloud.sandbox.shapes import catalog_entry
+    from localcloud.sandbox.toys import TOYS
 
-    async def accept(_target: Any) -> None:
-        return None
+    async def accept(_target: Any) -> Any:
+        toy = TOYS.get(str(body.get("model"))) if body.get("platform") == "openrouter" else None
+        return Validated(catalog_model=parse_model(catalog_entry(toy))) if toy else None
 
     view = run_async(
         attach_model(

@@ -20,6 +20,9 @@ Toy models:
 - ``sandbox/almanac``           answers the local hub's short-answer sample questions, else "I don't know."
 - ``sandbox/judge-toy``         a toy judge: grades by the reference answer and the rubric's quoted phrases
                                 (``judge``); the local cloud's default judge
+``sandbox/arithmetic-exact`` and ``sandbox/echo`` (and ``/custom/openai``) also honour tools
+(they call the first tool given), JSON mode, structured outputs, logprobs, stop, seed and
+top_p (``chat``); the others list only max_tokens and temperature in ``supported_parameters``.
 
 Other fixtures on the same server:
 - ``POST /custom/openai`` (chat completion), ``/custom/json`` (``{"result": {"text": …}}``),
@@ -29,9 +32,14 @@ Other fixtures on the same server:
 - ``POST /hf/{toy}/v1/chat/completions`` (TGI) and ``POST /hf/{toy}`` (classic ``{"inputs"}``);
   ``/hf/private-{toy}…`` needs ``Bearer SANDBOX_HF_TOKEN``. ``{toy}`` is a toy slug, e.g. ``echo``.
 
+Streaming: ``stream: true`` on any chat route above answers OpenAI chunks word by word,
+``stream_delay_ms`` apart (knob, or header ``X-Sandbox-Stream-Delay-Ms``), a usage chunk with
+``stream_options.include_usage``, then ``data: [DONE]``; ``sandbox/flaky`` with "[fail]" sends
+an error event after its first words.
+
 Knobs (per model id, or "*" for all; "custom" and "hf" for the fixtures):
 ``POST /_sandbox/control {"model", "latency_ms", "error_rate", "rate_limit_next", "fail_next",
-"retry_after"}``; ``POST /_sandbox/reset``; ``GET /_sandbox/stats``. Per request headers:
+"retry_after", "stream_delay_ms"}``; ``POST /_sandbox/reset``; ``GET /_sandbox/stats``. Per request headers:
 ``X-Sandbox-Latency-Ms``, ``X-Sandbox-Status`` (force a status), ``X-Sandbox-Retry-After``.
 ``error_rate`` fails a deterministic share of requests (by per-model request count), so a
 retry of the same input can succeed.
@@ -45,7 +53,8 @@ Modules, one job each:
 - ``handler``: the HTTP request handler: plumbing, knobs applied before an answer, the
   ``/_sandbox/*`` control routes, dispatch to the modules below.
 - ``openrouter`` / ``custom`` / ``huggingface`` / ``finetune``: the emulated APIs.
-- ``toys``: the toy model catalogue; ``behaviours``: what each toy answers; ``judge``: the toy judge.
+- ``toys``: the toy model catalogue; ``behaviours``: what each toy answers; ``judge``: the toy
+  judge; ``chat``: tool calls, JSON mode, logprobs and stop on top of it.
 - ``shapes``: chat-completion, catalogue and endpoints answer shapes; the toy tokenizer.
 - ``state``: knobs, counters and in-flight gauges shared by the handler threads.
 """

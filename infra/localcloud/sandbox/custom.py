@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from localcloud.sandbox.behaviours import solve
-from localcloud.sandbox.shapes import completion, content_text, last_user, tokens
+from localcloud.sandbox.chat import answer_chat, completion_body, stream_answer
+from localcloud.sandbox.shapes import last_user
+from localcloud.sandbox.toys import ALL_PARAMETERS
 
 SANDBOX_CUSTOM_SECRET = "sandbox-custom-secret"  # noqa: S105 - a toy fixture credential
 
@@ -36,10 +38,12 @@ def route(handler: Any, rest: str, query: dict[str, list[str]]) -> None:
         return None
     output = solve(text)
     if rest == "openai":
-        prompt_tokens = sum(tokens(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
-        return handler._send(
-            200, completion(str(body.get("model") or "custom"), text, output, prompt_tokens, tokens(output))
-        )
+        # Honours every chat parameter (tools, JSON mode, ...): what an endpoint declares at attach.
+        result = answer_chat(solve, body, ALL_PARAMETERS)
+        if body.get("stream"):
+            model = str(body.get("model") or "custom")
+            return stream_answer(handler, model, result, None, body, handler._stream_delay_ms("custom"))
+        return handler._send(200, completion_body(str(body.get("model") or "custom"), text, result, None))
     if rest == "json":
         return handler._send(200, {"result": {"text": output}, "meta": {"toy": "sandbox custom endpoint"}})
     if rest == "text":

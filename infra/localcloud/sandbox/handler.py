@@ -100,6 +100,11 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _stream_delay_ms(self, model: str) -> float:
+        """The pause between streamed chunks: header X-Sandbox-Stream-Delay-Ms, else the knob."""
+        value = self.headers.get("X-Sandbox-Stream-Delay-Ms")
+        return float(value) if value else float(self.state.knobs_for(model).stream_delay_ms or 0)
+
     def _count(self, path: str) -> None:
         with self.state.lock:
             self.state.requests[path] = self.state.requests.get(path, 0) + 1

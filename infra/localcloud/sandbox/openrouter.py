@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from localcloud.sandbox.shapes import catalog_entry, completion, content_text, endpoints, last_user, tokens, truncate
+from localcloud.sandbox.chat import answer_chat, completion_body, stream_answer
+from localcloud.sandbox.shapes import catalog_entry, content_text, endpoints, last_user
 from localcloud.sandbox.toys import TOYS
 
 
@@ -44,20 +45,23 @@ def _chat(handler: Any) -> None:
     if not isinstance(messages, list) or not messages:
         return handler._error(400, "sandbox: messages must be a non-empty list")
     text = last_user(messages)
-    if toy.id == "sandbox/flaky" and "[fail]" in text:
+    if toy.id == "sandbox/flaky" and "[fail]" in text and not body.get("stream"):
         return handler._error(500, "sandbox: flaky model failed on demand")
     if toy.id == "sandbox/flaky" and "[429]" in text:
         return handler._error(429, "sandbox: flaky model rate limited on demand", {"Retry-After": "1"})
     if not handler._pre(toy.id):
         return None
-    if toy.reads_conversation:
+    answer = toy.answer
+    if toy.reads_conversation:  # the toy reads every user turn, not only the last (the judge)
         users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        text = "\n\n".join(content_text(m.get("content")) for m in users)
-    output = truncate(toy.answer(text), body.get("max_tokens"))
-    prompt_tokens = sum(tokens(content_text(m.get("content"))) for m in messages if isinstance(m, dict))
-    completion_tokens = tokens(output)
-    cost = prompt_tokens * toy.prompt_price + completion_tokens * toy.completion_price
-    return handler._send(
-        200,
-        completion(toy.id, text, output, prompt_tokens, completion_tokens, round(cost, 12), "Sandbox"),
-    )
+        whole = "\n\n".join(content_text(m.get("content")) for m in users)
+        answer = lambda _last: toy.answer(whole)  # noqa: E731 - answer_chat takes a one-argument answer
+    result = answer_chat(answer, body, toy.parameters)
+    cost = round(result.prompt_tokens * toy.prompt_price + result.completion_tokens * toy.completion_price, 12)
+    if body.get("stream"):
+        delay = handler._stream_delay_ms(toy.id)
+        fail_mid = toy.id == "sandbox/flaky" and "[fail]" in text
+        return stream_answer(handler, toy.id, result, cost, body, delay, fail_mid)
+    completed = completion_body(toy.id, text, result, cost)
+    completed["provider"] = "Sandbox"
+    return handler._send(200, completed)

@@ -87,7 +87,7 @@ def catalog_entry(toy: ToyModel) -> dict[str, Any]:
             "image": "0",
         },
         "top_provider": {"context_length": 8192, "max_completion_tokens": 1024, "is_moderated": False},
-        "supported_parameters": ["max_tokens", "temperature"],
+        "supported_parameters": list(toy.parameters),
     }
 
 

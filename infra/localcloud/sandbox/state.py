@@ -20,6 +20,7 @@ class Knobs:
     rate_limit_next: int = 0
     fail_next: int = 0
     retry_after: float | None = 1.0
+    stream_delay_ms: float = 0.0  # pause between streamed chunks (token-by-token pace)
 
 
 class SandboxState:

@@ -9,6 +9,22 @@ from dataclasses import dataclass
 from localcloud.sandbox.behaviours import almanac, coin, echo, off_by_one, solve
 from localcloud.sandbox.judge import grade
 
+# Every OpenAI chat parameter a toy may honour (see localcloud.sandbox.chat).
+ALL_PARAMETERS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "structured_outputs",
+    "logprobs",
+    "top_logprobs",
+)
+
 CREATED = 1_735_689_600  # fixed timestamps keep answers deterministic
 
 
@@ -26,6 +42,8 @@ class ToyModel:
     # True: ``answer`` reads every user message of the conversation (the judge reads its
     # sections, and a retry adds a follow-up), not only the last one.
     reads_conversation: bool = False
+    # OpenRouter's supported_parameters: what the toy honours (localcloud.sandbox.chat).
+    parameters: tuple[str, ...] = ("max_tokens", "temperature")
 
 
 def latency_of(p50: float) -> dict[str, float]:
@@ -45,6 +63,7 @@ TOYS: dict[str, ToyModel] = {
             CREATED + 400,
             latency_of(120),
             solve,
+            ALL_PARAMETERS,
         ),
         ToyModel(
             "sandbox/coin-flip-half",
@@ -78,6 +97,7 @@ TOYS: dict[str, ToyModel] = {
             CREATED + 100,
             latency_of(10),
             echo,
+            ALL_PARAMETERS,
         ),
         ToyModel(
             "sandbox/almanac",

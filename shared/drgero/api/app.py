@@ -21,6 +21,7 @@ from drgero.api.routers import fine_tunes as fine_tunes_router
 from drgero.api.routers import integrations as integrations_router
 from drgero.api.routers import leaderboards as leaderboards_router
 from drgero.api.routers import models as models_router
+from drgero.api.routers import openai_models as openai_models_router
 from drgero.api.routers import runs as runs_router
 from drgero.api.routers import tokens as tokens_router
 from drgero.api.routers import traces as traces_router
@@ -40,6 +41,7 @@ ROUTERS += [runs_router.router]
 ROUTERS += [models_router.router]
 ROUTERS += [fine_tunes_router.router]
 ROUTERS += [dashboard_support.router]
+ROUTERS += [openai_models_router.router]
 
 # Routes served by dedicated functions (push_ingest, inference) never reach this app; each
 # entry here adds its paths to the OpenAPI document: fn(schema) -> None, mutating it.

@@ -107,8 +107,8 @@ def document_inference_routes(schema: dict[str, Any]) -> None:
 
         return {
             "400": failure(
-                "invalid_json, invalid_request (details per field), invalid_model, streaming_not_supported, "
-                "provider_bad_request"
+                "invalid_json, invalid_request (details per field), invalid_model, unsupported_parameter (param "
+                "names what the production model cannot honour), provider_bad_request"
             ),
             "401": failure("Missing or invalid credentials"),
             "402": failure("budget_exhausted: the token's budget cannot cover the worst-case cost"),
@@ -152,7 +152,8 @@ def document_inference_routes(schema: dict[str, Any]) -> None:
             "summary": "OpenAI-compatible chat completions (served by the inference function)",
             "description": common
             + " model is 'leaderboard/{id}'. Errors carry OpenAI's type and param next to the contract's code and "
-            "request_id, so OpenAI SDKs work by changing base_url and api_key. stream: true is refused (400).",
+            "request_id, so OpenAI SDKs work by changing base_url and api_key. stream: true answers server-sent "
+            "events in OpenAI's chunk format (stream_options.include_usage honoured), data: [DONE] last.",
             "operationId": "chat_completions",
             "requestBody": {"required": True, "content": {"application/json": {"schema": ref("ChatBody")}}},
             "responses": {

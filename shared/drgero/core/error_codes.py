@@ -183,7 +183,14 @@ ERROR_CODES: dict[str, ErrorCode] = {
     # ---- production inference
     "no_production_model": _code(409, meaning="The leaderboard has no production model yet (no ranking, no pick)."),
     "invalid_model": _code(400, meaning="The chat completions model is not 'leaderboard/{id}'."),
-    "streaming_not_supported": _code(400, meaning="The chat completions request asked for stream: true."),
+    "model_lacks_capabilities": _code(
+        409, meaning="A manual pick of a candidate without the leaderboard's required_capabilities."
+    ),
+    "unsupported_parameter": _code(
+        400,
+        meaning="A chat parameter (tools, response_format, logprobs, stop, seed, top_p, stream...) the production "
+        "model cannot honour; param names it.",
+    ),
     "too_many_messages": _code(413, meaning="The request holds more than inference.max_messages messages."),
     # ---- Dr.Gero models and fine-tuning
     "model_attached": _code(409, meaning="The Dr.Gero model being deleted is a candidate on some leaderboards."),

@@ -175,7 +175,12 @@ def normalize_row(row: Any) -> dict[str, Any]:
     rubric = _text(row.get("rubric"), "rubric", required=False)
 
     row_id = _row_id(row, input_text, output, rubric)
-    return {"id": row_id, "input": input_text, "output": output, "rubric": rubric, "metadata": _metadata(row)}
+    normalized = {"id": row_id, "input": input_text, "output": output, "rubric": rubric, "metadata": _metadata(row)}
+    if input_name is None:
+        # Kept as turns: runs send them to chat models the way inference does
+        # (drgero.leaderboards.prompt.render_turns), so what is evaluated is what is served.
+        normalized["messages"] = row["messages"]
+    return normalized
 
 
 def _row_id(row: dict[str, Any], input_text: str, output: str | None, rubric: str | None) -> str:

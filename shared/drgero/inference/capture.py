@@ -52,11 +52,18 @@ def batch_id_for(trace_id: str) -> str:
 
 
 def captured_row(
-    trace_id: str, input_text: str, output: str, metadata: dict[str, Any], origin: dict[str, Any]
+    trace_id: str,
+    input_text: str,
+    output: str,
+    metadata: dict[str, Any],
+    origin: dict[str, Any],
+    messages: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "id": trace_id,
-        "input": input_text,
-        "output": output,
-        "metadata": {**metadata, "source": "inference", **origin},
-    }
+    """The dataset row of a captured call. A call made with ``messages`` is kept as its turns
+    (the row's input is then the same joined text), so a run sends them as inference did."""
+    row: dict[str, Any] = {"id": trace_id, "output": output, "metadata": {**metadata, "source": "inference", **origin}}
+    if messages:
+        row["messages"] = messages
+    else:
+        row["input"] = input_text
+    return row

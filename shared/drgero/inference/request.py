@@ -3,9 +3,13 @@
 - ``POST /v1/leaderboard/{id}/inference``: ``{"input": "…"}`` or ``{"messages": [...]}``, plus
   optional ``max_tokens``, ``temperature``, ``metadata``. Unknown fields are refused (a typo
   should not be silently ignored).
-- ``POST /v1/chat/completions``: OpenAI's body; ``model`` is ``leaderboard/{id}``. Parameters
-  we do not use (``top_p``, ``user``, ``stop``…) are accepted and ignored, as OpenAI-compatible
-  servers do; ``stream: true`` and ``n > 1`` are refused with a clear 400.
+- ``POST /v1/chat/completions``: OpenAI's body; ``model`` is ``leaderboard/{id}``. The
+  parameters that change what an answer is (``tools``, ``tool_choice``, ``parallel_tool_calls``,
+  ``response_format``, ``logprobs``, ``top_logprobs``, ``stop``, ``seed``, ``top_p``) become
+  ``options``, forwarded to the production model only if it honours them (else 400
+  ``unsupported_parameter``, checked by the service: drgero.providers.capabilities). Others
+  (``user``, ``store``, penalties…) are accepted and ignored, as OpenAI-compatible servers
+  do; ``n > 1`` is refused with a clear 400.
 
 Types are strict (``"5"`` is not a number, ``true`` is not an integer): wrong types are 400
 ``invalid_request`` naming the field, never echoing the value.
@@ -58,6 +62,8 @@ class InferenceBody(_Common):
 
     input: str | None = None
     messages: list[ChatMessage] | None = None
+    # Server-sent events: {"delta"} as text arrives, then an event "result" with the 200 body.
+    stream: bool | None = None
 
     @model_validator(mode="after")
     def _one_input(self) -> InferenceBody:
@@ -65,6 +71,38 @@ class InferenceBody(_Common):
             raise ValueError("send exactly one of 'input' (a string) or 'messages' (a chat list)")
         if self.messages is not None and not self.messages:
             raise ValueError("'messages' must not be empty")
+        return self
+
+
+class FunctionSpec(TextModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(TextModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: Literal["function"]
+    function: FunctionSpec
+
+
+class ResponseFormat(TextModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _schema_when_needed(self) -> ResponseFormat:
+        if self.type == "json_schema":
+            schema = self.json_schema or {}
+            if not isinstance(schema.get("name"), str) or not isinstance(schema.get("schema", {}), dict):
+                raise ValueError("json_schema needs a name and a schema object")
+        elif self.json_schema is not None:
+            raise ValueError("json_schema goes with type 'json_schema' only")
         return self
 
 
@@ -86,7 +124,40 @@ class ChatBody(_Common):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     stream: bool | None = None
+    stream_options: dict[str, Any] | None = None
     n: int | None = Field(default=None, ge=1)
+    tools: list[Tool] | None = Field(default=None, min_length=1, max_length=128)
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _stop_bounded(self) -> ChatBody:
+        if isinstance(self.stop, list) and len(self.stop) > 4:
+            raise ValueError("stop holds at most 4 sequences")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The OpenAI parameters to forward (those set, minus no-op values)."""
+        options: dict[str, Any] = {}
+        if self.tools is not None:
+            options["tools"] = [tool.model_dump(mode="json", exclude_none=True) for tool in self.tools]
+        for name in ("tool_choice", "parallel_tool_calls", "top_logprobs", "stop", "seed", "top_p"):
+            value = getattr(self, name)
+            if value is not None:
+                options[name] = value
+        if self.response_format is not None and self.response_format.type != "text":
+            options["response_format"] = self.response_format.model_dump(mode="json", exclude_none=True)
+        if self.logprobs:
+            options["logprobs"] = True
+        return options
 
 
 @dataclass
@@ -98,6 +169,17 @@ class InferenceRequest:
     max_tokens: int | None
     temperature: float | None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # OpenAI parameters to forward (ChatBody.options), checked against the model's capabilities.
+    options: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    include_usage: bool = False  # stream_options.include_usage
+
+
+def leaderboard_id_of_model(model: str) -> str | None:
+    """The leaderboard id of a ``leaderboard/{id}`` model name, or None for any other name."""
+    if not model.startswith(MODEL_PREFIX) or not _LEADERBOARD_ID.match(model[len(MODEL_PREFIX) :]):
+        return None
+    return model[len(MODEL_PREFIX) :]
 
 
 def _limits(messages: list[ChatMessage] | None, max_tokens: int | None, settings: InferenceSettings) -> None:
@@ -133,22 +215,18 @@ def parse_inference(body: Any, settings: InferenceSettings) -> InferenceRequest:
         text, plain = _text_of(parsed.messages)
     else:
         text, plain = parsed.input or "", None
-    return InferenceRequest(text, plain, parsed.max_tokens, parsed.temperature, dict(parsed.metadata or {}))
+    return InferenceRequest(
+        text, plain, parsed.max_tokens, parsed.temperature, dict(parsed.metadata or {}), stream=bool(parsed.stream)
+    )
 
 
 def parse_chat(body: Any, settings: InferenceSettings) -> tuple[str, InferenceRequest]:
     """(leaderboard id, request) from an OpenAI chat-completions body."""
     parsed: ChatBody = parse(ChatBody, body, INVALID, empty="body")
-    if parsed.stream:
-        raise ApiError(
-            400,
-            "streaming_not_supported",
-            "Streaming is not supported by this endpoint; send stream: false (or omit it).",
-            [{"field": "stream", "error": "must be false"}],
-        )
     if parsed.n not in (None, 1):
         raise ApiError(400, "invalid_request", "Only n = 1 is supported.", [{"field": "n", "error": "must be 1"}])
-    if not parsed.model.startswith(MODEL_PREFIX) or not _LEADERBOARD_ID.match(parsed.model[len(MODEL_PREFIX) :]):
+    leaderboard_id = leaderboard_id_of_model(parsed.model)
+    if leaderboard_id is None:
         raise ApiError(
             400,
             "invalid_model",
@@ -159,4 +237,14 @@ def parse_chat(body: Any, settings: InferenceSettings) -> tuple[str, InferenceRe
     _limits(parsed.messages, max_tokens, settings)
     text, plain = _text_of(parsed.messages)
     metadata = dict(parsed.metadata or {})
-    return parsed.model[len(MODEL_PREFIX) :], InferenceRequest(text, plain, max_tokens, parsed.temperature, metadata)
+    include_usage = bool((parsed.stream_options or {}).get("include_usage"))
+    if parsed.stream_options is not None and not parsed.stream:
+        raise ApiError(
+            400,
+            "invalid_request",
+            "stream_options goes with stream: true only.",
+            [{"field": "stream_options", "error": "needs stream: true"}],
+        )
+    request = InferenceRequest(text, plain, max_tokens, parsed.temperature, metadata, options=parsed.options())
+    request.stream, request.include_usage = bool(parsed.stream), include_usage
+    return leaderboard_id, request

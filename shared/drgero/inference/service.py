@@ -20,6 +20,7 @@ The life of a call (docs/inference.md):
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import threading
@@ -36,7 +37,7 @@ from drgero.identity.principal import Principal, PrincipalKind, Scope
 from drgero.inference.capture import CaptureDecision, batch_id_for, captured_row, decide
 from drgero.inference.request import InferenceRequest
 from drgero.inference.target import ModelChoice, ProductionTarget, TargetCache, resolve
-from drgero.leaderboards.prompt import render_prompt
+from drgero.leaderboards.prompt import render_prompt, render_turns
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class InferenceOutcome:
     finish_reason: str
     fallback_from: list[dict[str, str]] = field(default_factory=list)
     capture: str = CaptureDecision.OFF.value
+    tool_calls: list[dict[str, Any]] | None = None  # as the model sent them
+    logprobs: Any = None  # choices[0].logprobs as the model sent it (logprobs: true)
 
 
 class EventLoopThread:
@@ -102,6 +105,42 @@ def inference_provider_settings(settings: Settings) -> Any:
     )
 
 
+def unsupported_parameter(choice: ModelChoice, name: str) -> ApiError:
+    return ApiError(
+        400,
+        "unsupported_parameter",
+        f"The production model {choice.name} ({choice.platform}) cannot honour '{name}'; it is never dropped "
+        "silently. Remove it, or make a model that supports it production (its supported_parameters).",
+        [{"field": name, "error": "not supported by the production model"}],
+    )
+
+
+def serving_chain(target: ProductionTarget, request: InferenceRequest) -> tuple[ModelChoice, ...]:
+    """The models that may answer ``request``: 400 ``unsupported_parameter`` when the
+    production model cannot honour one of its options (or tool turns); fallbacks that
+    cannot are skipped (a fallback must not answer something else than was asked)."""
+    from drgero.providers.capabilities import missing_parameter, required_parameters
+
+    needed = required_parameters(request.options, request.messages if request.messages else None)
+    if request.stream:
+        needed.append("stream")
+    if not needed:
+        return target.models
+    production = target.models[0]
+    missing = missing_parameter(production.supported, needed) if production.chat else needed[0]
+    if missing is not None:
+        raise unsupported_parameter(production, missing)
+    return tuple(m for m in target.models if m.chat and missing_parameter(m.supported, needed) is None)
+
+
+def messages_for(choice: ModelChoice, prompt: str, request: InferenceRequest) -> list[dict[str, Any]]:
+    """The chat list sent to ``choice``: turns passed through around the rendered last user
+    turn when it speaks chat and the request came as messages; else one rendered user turn."""
+    if request.messages and choice.chat:
+        return render_turns(prompt, request.messages)
+    return [{"role": "user", "content": render_prompt(prompt, request.input_text)}]
+
+
 def worst_case_cost(choices: tuple[ModelChoice, ...], rendered: str, max_tokens: int | None) -> float | None:
     """The most any model of the chain can cost for this request, or None when it cannot be
     bounded (no max_tokens, or a model without a known price): the budget then reserves
@@ -116,6 +155,17 @@ def worst_case_cost(choices: tuple[ModelChoice, ...], rendered: str, max_tokens:
             return None
         worst = max(worst, choice.pricing.cost(prompt_tokens, max_tokens))
     return worst
+
+
+def _choice_field(raw: Any, *path: str) -> Any:
+    """``choices[0].<path>`` of a chat answer, or None."""
+    try:
+        node = raw["choices"][0]
+        for name in path:
+            node = node.get(name)
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return None
+    return node if node else None
 
 
 def _finish_reason(raw: Any) -> str:
@@ -200,21 +250,23 @@ class InferenceService:
             key, lambda: resolve(self.settings, self.clients, self.table, principal.workspace_id, leaderboard_id)
         )
 
-    def infer(self, principal: Principal, leaderboard_id: str, request: InferenceRequest) -> InferenceOutcome:
-        # Cold start: the budget, provider and trace modules (httpx among them) load with the first
-        # call that passed authorization, not at import (inference function).
+    def prepare(
+        self, principal: Principal, leaderboard_id: str, request: InferenceRequest
+    ) -> tuple[ProductionTarget, tuple[ModelChoice, ...], dict[str, list[dict[str, Any]]], int | None, dict]:
+        """Steps 1-4 of a call (streamed or not): the target, the models that may serve the
+        request, what each is sent, max_tokens, and the budget reservation (402 when the
+        worst case does not fit). Nothing is held when this raises."""
         from drgero.identity import budget
-        from drgero.providers.errors import ProviderError
-        from drgero.traces.model import new_trace_id  # the traces package (~11 modules)
 
         target = self.target(principal, leaderboard_id)
-        trace_id = new_trace_id()
-        rendered = render_prompt(target.prompt, request.input_text)
-        messages = [{"role": "user", "content": rendered}]
+        chain = serving_chain(target, request)
+        sent = {choice.model_id: messages_for(choice, target.prompt, request) for choice in chain}
         max_tokens = (
             request.max_tokens if request.max_tokens is not None else self.settings.inference.default_max_tokens
         )
-        estimate = worst_case_cost(target.models, rendered, max_tokens)
+        # Bound by the largest body any model of the chain is sent (turns, tools, schema).
+        rendered = max((json.dumps([m, request.options]) for m in sent.values()), key=len)
+        estimate = worst_case_cost(chain, rendered, max_tokens)
         # The id is known before the write, so an ambiguous failure can still release it.
         reservation_id = budget.new_reservation_id(self.settings, principal, estimate)
         try:
@@ -234,16 +286,27 @@ class InferenceService:
             # its id; a reservation that never committed has nothing to release.
             self._release(budget, reservation_id)
             raise
+        return target, chain, sent, max_tokens, reservation
+
+    def infer(self, principal: Principal, leaderboard_id: str, request: InferenceRequest) -> InferenceOutcome:
+        # Cold start: the budget, provider and trace modules (httpx among them) load with the first
+        # call that passed authorization, not at import (inference function).
+        from drgero.identity import budget
+        from drgero.providers.errors import ProviderError
+        from drgero.traces.model import new_trace_id  # the traces package (~11 modules)
+
+        target, chain, sent, max_tokens, reservation = self.prepare(principal, leaderboard_id, request)
+        trace_id = new_trace_id()
         started = time.perf_counter()
         failed: list[tuple[ModelChoice, Any]] = []
         try:
             result, choice = self.loop.run(
-                self._call_chain(target.models, messages, max_tokens, request.temperature, failed)
+                self._call_chain(chain, sent, max_tokens, request.temperature, request.options, failed)
             )
         except ProviderError as exc:
             latency_ms = (time.perf_counter() - started) * 1000
             self._release(budget, reservation["id"])
-            last = failed[-1][0] if failed else target.models[0]
+            last = failed[-1][0] if failed else chain[0]
             self._emit_trace(target, trace_id, request, None, last, latency_ms, None, None, failed, "off", exc)
             error = exc.to_api_error()
             error.details = {**(error.details or {}), "trace_id": trace_id, **_fallback_details(failed[:-1])}
@@ -295,14 +358,17 @@ class InferenceService:
             finish_reason=_finish_reason(result.raw),
             fallback_from=[_failure_view(c, e) for c, e in failed],
             capture=decision.value,
+            tool_calls=_choice_field(result.raw, "message", "tool_calls"),
+            logprobs=_choice_field(result.raw, "logprobs") if request.options.get("logprobs") else None,
         )
 
     async def _call_chain(
         self,
         models: tuple[ModelChoice, ...],
-        messages: list[dict[str, Any]],
+        sent: dict[str, list[dict[str, Any]]],
         max_tokens: int | None,
         temperature: float | None,
+        options: dict[str, Any],
         failed: list[tuple[ModelChoice, Any]],
     ) -> tuple[Any, ModelChoice]:
         """The production model, then each fallback while the failure is retryable."""
@@ -314,12 +380,13 @@ class InferenceService:
             try:
                 result = await call_model(
                     choice.target,
-                    messages,
+                    sent[choice.model_id],
                     client=self.provider_client,
                     api_key=choice.api_key,
                     pricing=choice.pricing,
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    options=options,
                 )
                 return result, choice
             except ProviderError as exc:
@@ -331,6 +398,13 @@ class InferenceService:
                     extra={"model_id": choice.model_id, "error": exc.code, "next_model_id": models[index + 1].model_id},
                 )
         raise AssertionError("unreachable: the chain is never empty")
+
+    def stream(self, principal: Principal, leaderboard_id: str, request: InferenceRequest) -> Any:
+        """A streamed call, opened up to its first chunk (``drgero.inference.streaming``):
+        every refusal and a failure before the first byte raise ApiError like :meth:`infer`."""
+        from drgero.inference.streaming import LiveStream
+
+        return LiveStream(self, principal, leaderboard_id, request).open()
 
     # -- money -------------------------------------------------------------------------------
     def _settle(self, budget: Any, reservation_id: str, cost: float | None) -> None:
@@ -405,7 +479,7 @@ class InferenceService:
         output: str,
         origin: dict[str, Any],
     ) -> str:
-        row = captured_row(trace_id, request.input_text, output, request.metadata, origin)
+        row = captured_row(trace_id, request.input_text, output, request.metadata, origin, request.messages)
         try:
             self.pusher.accept_rows(principal, target.leaderboard_id, [row], batch_id_for(trace_id))
             return "captured"

@@ -41,6 +41,8 @@ class ModelChoice:
     target: Any
     api_key: str | None = field(repr=False, default=None)
     pricing: Any = None
+    chat: bool = True  # speaks OpenAI chat: turns pass through, options may be forwarded
+    supported: frozenset[str] = frozenset()  # the OpenAI parameters it honours (providers.capabilities)
 
     def public(self) -> dict[str, str]:
         return {"id": self.model_id, "platform": self.platform, "name": self.name}
@@ -153,6 +155,7 @@ def _load_choice(
 ) -> ModelChoice:
     # Cold start: as in fallback_ids.
     from drgero.leaderboards.candidates import load_target
+    from drgero.providers.capabilities import speaks_chat, supported_parameters
     from drgero.providers.types import Pricing
 
     target, item = load_target(table, settings, clients, workspace_id, leaderboard_id, model_id, version)
@@ -172,6 +175,8 @@ def _load_choice(
         target=target,
         api_key=api_key,
         pricing=pricing,
+        chat=speaks_chat(target),
+        supported=supported_parameters(target, item),
     )
 
 

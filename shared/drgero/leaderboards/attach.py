@@ -189,6 +189,9 @@ async def attach_model(
     if isinstance(target, OpenRouterTarget) and catalog_model is not None and catalog_model.pricing is not None:
         # The price at attach time; runs snapshot the price they actually use.
         item["pricing"] = catalog_model.pricing.model_dump()
+    if isinstance(target, OpenRouterTarget) and catalog_model is not None and catalog_model.supported_parameters:
+        # What inference may forward to it (tools, JSON mode, ...; drgero.providers.capabilities).
+        item["supported_parameters"] = list(catalog_model.supported_parameters)
     lb_pk, lb_sk = leaderboard_key(workspace_id, leaderboard_id)
     id_pk, id_sk = identity_key(leaderboard_id, target)
     try:

@@ -91,6 +91,8 @@ def public_model(item: dict[str, Any]) -> dict[str, Any]:
     if item["platform"] == "drgero":
         # null: each run evaluates the model's current version; a number: that version only.
         view["pinned_version"] = item.get("pinned_version")
+    if item.get("supported_parameters"):
+        view["supported_parameters"] = item["supported_parameters"]
     return view
 
 
@@ -278,26 +280,34 @@ def fall_back_production(table: MetadataTable, workspace_id: str, leaderboard_id
     attached = attached_model_ids(leaderboard)
     latest = latest_completed_run(table, leaderboard_id)
     rows = (records.ranking_of(latest or {}) or {}).get("rows") or []
-    ranked = sorted(
-        (r for r in rows if r.get("model_id") in attached and r.get("score") is not None),
-        key=lambda r: (r.get("rank") or 10**9, r["model_id"]),
-    )
+    # runs.eligibility reads candidate items: bound at call time like the imports above.
+    from drgero.runs.eligibility import best_eligible, missing_of
+
+    best = best_eligible(rows, missing_of(table, leaderboard), attached)
     condition = Condition(
         "#prod.#mid = :removed AND (attribute_not_exists(#sel) OR #sel.#st = :rw)",
         names={"#prod": "production", "#mid": "model_id", "#sel": "selection", "#st": "strategy"},
         values={":removed": removed_model_id, ":rw": "ranking_winner"},
     )
+    # runs.production_history imports leaderboards (get_leaderboard): bound at call time too.
+    from drgero.runs import production_history
+
+    to_model_id = best if best and latest else None
+    if to_model_id is not None:
+        update = {
+            "update": key,
+            "expression": "SET #prod = :prod",
+            "names": {},
+            "values": {":prod": {**ranked_production(latest, to_model_id), "fallback_from": removed_model_id}},
+            "condition": condition,
+        }
+    else:
+        update = {"update": key, "expression": "REMOVE #prod", "names": {}, "values": {}, "condition": condition}
+    record = production_history.change_put(
+        leaderboard, removed_model_id, to_model_id, "model_removed", latest["id"] if to_model_id else None
+    )
     try:
-        if ranked and latest:
-            table.update(
-                *key,
-                "SET #prod = :prod",
-                {},
-                {":prod": {**ranked_production(latest, ranked[0]["model_id"]), "fallback_from": removed_model_id}},
-                condition=condition,
-            )
-        else:
-            table.update(*key, "REMOVE #prod", {}, {}, condition=condition)
+        production_history.apply(table, update, record)
     except ClientError as exc:
         if not is_conditional_failure(exc):
             raise

@@ -163,6 +163,8 @@ class LeaderboardCreate(StrictModel):
     capture: CaptureRule | None = None
     # Keep no inputs and/or no outputs in this leaderboard's traces (docs/traces.md).
     trace_redaction: RedactionPolicy | None = None
+    # A candidate without these is still ranked but never made production.
+    required_capabilities: list[Capability] | None = Field(default=None, max_length=3)
 
     _dataset_mode = field_validator("dataset", mode="before")(_upper_mode)
 
@@ -181,6 +183,10 @@ class LeaderboardCreate(StrictModel):
         return value
 
 
+# What apps may need of the production model (docs/inference.md, "Production capabilities").
+Capability = Literal["tools", "json_mode", "streaming"]
+
+
 class LeaderboardPatch(StrictModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "Support answers v2"}]})
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -192,6 +198,7 @@ class LeaderboardPatch(StrictModel):
     inference: InferencePolicy | None = None
     capture: CaptureRule | None = None
     trace_redaction: RedactionPolicy | None = None
+    required_capabilities: list[Capability] | None = Field(default=None, max_length=3)
 
     _dataset_mode = field_validator("dataset", mode="before")(_upper_mode)
 
@@ -243,6 +250,7 @@ def public_view(item: dict[str, Any], base_url: str) -> dict[str, Any]:
         "inference": InferencePolicy.of_leaderboard(item).model_dump(mode="json"),
         "capture": CaptureRule.of_leaderboard(item).model_dump(mode="json"),
         "trace_redaction": RedactionPolicy.of_leaderboard(item).model_dump(mode="json"),
+        "required_capabilities": item.get("required_capabilities") or [],
         "models": item.get("models") or [],
         "traces_url": f"{base_url.rstrip('/')}/api/traces?leaderboard_id={lb}",
         "created_at": item["created_at"],
@@ -300,6 +308,7 @@ def create_leaderboard(
         "inference": config.inference.model_dump(mode="json") if config.inference else None,
         "capture": config.capture.model_dump(mode="json") if config.capture else None,
         "trace_redaction": config.trace_redaction.model_dump(mode="json") if config.trace_redaction else None,
+        "required_capabilities": sorted(set(config.required_capabilities or [])),
         "models": [],
         "created_at": now,
         "updated_at": now,
@@ -367,12 +376,9 @@ def update_leaderboard(
         changes["schedule"] = patch.schedule
     if "selection" in fields and patch.selection is not None:
         changes["selection"] = patch.selection.model_dump(mode="json", exclude_none=True)
-    if "inference" in fields:
-        changes["inference"] = patch.inference.model_dump(mode="json") if patch.inference else None
+    changes.update(_policy_changes(patch, fields))
     if "capture" in fields:
         changes["capture"] = _capture_change(patch.capture, current)
-    if "trace_redaction" in fields:
-        changes["trace_redaction"] = patch.trace_redaction.model_dump(mode="json") if patch.trace_redaction else None
     if "dataset" in fields and patch.dataset is not None:
         changes.update(_dataset_changes(patch.dataset, current, leaderboard_id, resolve_get_dataset))
     if not changes:
@@ -386,6 +392,18 @@ def update_leaderboard(
     values = {k: v for k, v in values.items() if v is not None}
     pk, sk = leaderboard_key(workspace_id, leaderboard_id)
     return table.update(pk, sk, expression, names, values, condition=Condition("attribute_exists(pk)"))
+
+
+def _policy_changes(patch: LeaderboardPatch, fields: set[str]) -> dict[str, Any]:
+    """The inference policy, trace redaction and required capabilities a PATCH sets."""
+    changes: dict[str, Any] = {}
+    if "inference" in fields:
+        changes["inference"] = patch.inference.model_dump(mode="json") if patch.inference else None
+    if "trace_redaction" in fields:
+        changes["trace_redaction"] = patch.trace_redaction.model_dump(mode="json") if patch.trace_redaction else None
+    if "required_capabilities" in fields:
+        changes["required_capabilities"] = sorted(set(patch.required_capabilities or []))
+    return changes
 
 
 def _capture_change(capture: Any, current: dict[str, Any]) -> dict[str, Any] | None:

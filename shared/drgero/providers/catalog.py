@@ -91,6 +91,8 @@ class CatalogModel(BaseModel):
     input_per_m_usd: float | None = None
     output_per_m_usd: float | None = None
     text_output: bool = True
+    # OpenRouter's supported_parameters (tools, response_format, ...): what inference may forward.
+    supported_parameters: list[str] | None = None
 
     @property
     def open_source(self) -> bool:
@@ -155,7 +157,14 @@ def parse_model(entry: dict[str, Any]) -> CatalogModel | None:
         input_per_m_usd=per_million(pricing.get("prompt")),
         output_per_m_usd=per_million(pricing.get("completion")),
         text_output=text_output,
+        supported_parameters=_names(entry.get("supported_parameters")),
     )
+
+
+def _names(value: Any) -> list[str] | None:
+    if not isinstance(value, list):
+        return None
+    return [item for item in value if isinstance(item, str)][:100]
 
 
 def parse_latency(body: Any) -> LatencyStats | None:

@@ -348,3 +348,112 @@ def classify_status(status: int, content: bytes, spec: RequestSpec) -> ProviderE
     return UpstreamError(
         f"The {provider} endpoint failed ({status}){detail}", provider=provider, upstream_status=status
     )
+
+
+# -- streaming --------------------------------------------------------------------------------
+class StreamingAnswer:
+    """A 2xx provider answer whose body is server-sent events, read as they arrive.
+
+    ``events()`` yields each ``data:`` payload decoded from JSON, until ``data: [DONE]`` or
+    the end of the body; ``aclose()`` closes the connection (also mid-stream). The body is
+    capped like a buffered answer (``max_response_bytes``)."""
+
+    def __init__(self, response: httpx.Response, provider: str, cap: int, latency_ms: float, attempts: int) -> None:
+        self.response = response
+        self.provider = provider
+        self.cap = cap
+        self.latency_ms = latency_ms  # time to the response headers
+        self.attempts = attempts
+        self.headers = response.headers
+
+    async def events(self) -> Any:
+        size = 0
+        data: list[str] = []
+        try:
+            async for line in self.response.aiter_lines():
+                size += len(line) + 1
+                if size > self.cap:
+                    raise UpstreamError(
+                        f"The {self.provider} stream is larger than {self.cap} bytes.", provider=self.provider
+                    )
+                if line.startswith("data:"):
+                    data.append(line[5:].strip())
+                    continue
+                if line or not data:
+                    continue  # comments (": keep-alive"), event names, or a blank line without data
+                payload, data = "\n".join(data), []
+                if payload == "[DONE]":
+                    return
+                try:
+                    yield json.loads(payload)
+                except ValueError as exc:
+                    raise UpstreamError(
+                        f"The {self.provider} stream sent an event that is not JSON.", provider=self.provider
+                    ) from exc
+            if data and data[0] != "[DONE]":
+                yield json.loads("\n".join(data))
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout(f"The {self.provider} stream stalled.", provider=self.provider) from exc
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise transport_error(exc, self.provider) from exc
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+
+async def open_stream(client: ProviderClient, spec: RequestSpec) -> StreamingAnswer:
+    """Sends ``spec`` and returns once the provider answered 2xx with its headers (the body
+    unread), retrying like :meth:`ProviderClient.request` until then: a stream is only ever
+    retried before its first byte. Holds an AIMD slot only while opening (a long stream does
+    not starve the limiter; 429s still shrink it)."""
+    limiter = client.limiter(spec.provider, spec.limiter_key)
+    attempt = 0
+    while True:
+        retry_after: float | None = None
+        async with limiter.slot() as ticket:
+            started = client.clock()
+            http = client.http(spec.guarded)
+            try:
+                request = http.build_request(spec.method, spec.url, headers=spec.headers, json=spec.json_body)
+                response = await http.send(request, stream=True)
+            except UnsafeUrl as exc:
+                exc.provider = spec.provider
+                raise
+            except httpx.TimeoutException:
+                error: ProviderError = ProviderTimeout(
+                    f"The {spec.provider} endpoint did not answer in time.", provider=spec.provider
+                )
+            except (httpx.TransportError, httpx.DecodingError) as exc:
+                error = transport_error(exc, spec.provider)
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    limiter.on_success()
+                    latency_ms = (client.clock() - started) * 1000
+                    return StreamingAnswer(
+                        response, spec.provider, client.settings.max_response_bytes, latency_ms, attempt + 1
+                    )
+                try:
+                    content = (await response.aread())[:65536]
+                finally:
+                    await response.aclose()
+                if status == 429:
+                    limiter.on_rate_limited(ticket)
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+                error = classify_status(status, content, spec)
+                if isinstance(error, RateLimited):
+                    error.retry_after = retry_after
+        logger.info(
+            "provider stream attempt failed",
+            extra={"provider": spec.provider, "error": error.code, "attempt": attempt + 1},
+        )
+        if not error.retryable or attempt >= client.retry.max_retries:
+            raise error
+        if retry_after is not None:
+            if retry_after > client.retry.retry_after_cap_seconds:
+                raise error
+            delay = retry_after
+        else:
+            delay = backoff_seconds(attempt, client.retry, client.rng)
+        await client.sleep(delay)
+        attempt += 1

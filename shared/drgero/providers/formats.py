@@ -35,9 +35,15 @@ def prompt_text(messages: list[ChatMessage]) -> str:
 
 
 def openai_request(
-    model: str | None, messages: list[ChatMessage], max_tokens: int | None, temperature: float | None
+    model: str | None,
+    messages: list[ChatMessage],
+    max_tokens: int | None,
+    temperature: float | None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"messages": messages}
+    """A chat-completions body. ``options``: further OpenAI parameters (tools,
+    response_format, ...), already checked against the model's capabilities by the caller."""
+    body: dict[str, Any] = {**(options or {}), "messages": messages}
     if model:
         body["model"] = model
     if max_tokens is not None:

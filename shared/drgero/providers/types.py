@@ -71,6 +71,21 @@ class EndpointAuth(FrozenModel):
 
 class _UrlTarget(FrozenModel):
     url: str = Field(min_length=8, max_length=MAX_URL_LENGTH)
+    # The OpenAI chat parameters the endpoint honours, declared at attach
+    # (drgero.providers.capabilities); unknown names are refused.
+    supported_parameters: list[str] | None = Field(default=None, max_length=20)
+
+    @field_validator("supported_parameters")
+    @classmethod
+    def _known_parameters(cls, value: list[str] | None) -> list[str] | None:
+        from drgero.providers.capabilities import KNOWN_PARAMETERS
+
+        if value is None:
+            return None
+        unknown = sorted(set(value) - KNOWN_PARAMETERS)
+        if unknown:
+            raise ValueError(f"unknown supported_parameters {unknown}; known: {sorted(KNOWN_PARAMETERS)}")
+        return sorted(set(value))
 
     @field_validator("url")
     @classmethod

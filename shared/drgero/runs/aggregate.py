@@ -18,7 +18,8 @@ from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation, ranking_metric
 from drgero.evaluation.ranking import RankingOptions, RowOutcome, rank_models
-from drgero.runs import records
+from drgero.leaderboards.candidates import attached_model_ids
+from drgero.runs import eligibility, records
 from drgero.runs.dataset import get_jsonl
 from drgero.runs.selection import move_production
 from drgero.runs.tracing import emit_run_trace, trace_id_for
@@ -104,6 +105,16 @@ def collect_outcomes(
     return results
 
 
+def production_pick(table: Any, run: dict[str, Any], ranking: dict[str, Any]) -> str | None:
+    """The ranking's winner, or, when the leaderboard requires capabilities the winner lacks,
+    the best-ranked candidate that has them (docs/runs.md, "Production capabilities")."""
+    leaderboard = table.get(*leaderboard_key(run["workspace_id"], run["leaderboard_id"])) or {}
+    if not leaderboard.get("required_capabilities"):
+        return ranking.get("winner_model_id")
+    missing = eligibility.missing_of(table, leaderboard)
+    return eligibility.best_eligible(ranking.get("rows") or [], missing, attached_model_ids(leaderboard))
+
+
 def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owner: str) -> str | None:
     table = clients.table
     options = parse_evaluation(run["leaderboard_config"].get("evaluation"))
@@ -124,7 +135,7 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
     partial = finish_as != records.COMPLETED or any((row.get("not_run") or 0) > 0 for row in ranking["rows"])
     moved = False
     if finish_as == records.COMPLETED:
-        moved = move_production(table, run, ranking.get("winner_model_id"))
+        moved = move_production(table, run, production_pick(table, run, ranking))
     records.release_active_marker(table, run)
     finished = clock.iso_millis()
     execution = (clock.parse_iso(finished) - clock.parse_iso(run["started_at"])).total_seconds()

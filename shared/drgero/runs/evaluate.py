@@ -30,7 +30,8 @@ from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.exact import ExactMatchOptions, ExactScorer, RegexLimits
 from drgero.identity.integrations import get_integration_key
-from drgero.leaderboards.prompt import render_prompt
+from drgero.leaderboards.prompt import render_prompt, render_turns
+from drgero.providers.capabilities import speaks_chat
 from drgero.runs import records
 from drgero.runs.completion import complete_shard, maybe_finish
 from drgero.runs.dataset import get_jsonl, put_jsonl
@@ -40,6 +41,18 @@ from drgero.store.keys import run_outputs_object, run_rows_object, shard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")
+
+
+def row_messages(prompt: str, row: dict[str, Any], chat: bool) -> list[dict[str, Any]]:
+    """What a candidate is sent for ``row``, as production inference sends a request: a row
+    pushed as ``messages`` keeps its turns for a model that speaks chat (last user turn
+    rendered into the prompt); otherwise one rendered user turn of the row's input."""
+    turns = row.get("messages")
+    if chat and isinstance(turns, list) and turns and all(isinstance(m, dict) for m in turns):
+        return render_turns(prompt, turns)
+    return [{"role": "user", "content": render_prompt(prompt, row.get("input") or "")}]
+
+
 STOPPED = (records.CANCELLING, records.CANCELLED, records.FAILED)
 
 
@@ -251,7 +264,7 @@ async def _call_rows(
                 "error_code": "model_removed",
                 "error_message": missing,
             }
-        messages = [{"role": "user", "content": render_prompt(config.get("prompt") or "", row.get("input") or "")}]
+        messages = row_messages(config.get("prompt") or "", row, speaks_chat(target))
         try:
             result = await call_model(
                 target,

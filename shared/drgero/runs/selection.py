@@ -24,7 +24,7 @@ from drgero.core.errors import ApiError, not_found
 from drgero.core.validation import parse
 from drgero.leaderboards.candidates import attached_model_ids
 from drgero.leaderboards.leaderboard import INVALID, Selection, get_leaderboard
-from drgero.runs import records
+from drgero.runs import eligibility, production_history, records
 from drgero.store.keys import candidate_key, history_index_pk, leaderboard_key
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
@@ -76,18 +76,22 @@ def move_production(table: MetadataTable, run: dict[str, Any], winner_model_id: 
     if leaderboard is None or winner_model_id not in attached_model_ids(leaderboard):
         return False
     production = ranked_production(run, winner_model_id)
+    update = {
+        "update": key,
+        "expression": "SET #prod = :prod",
+        "names": {"#prod": "production"},
+        "values": {":prod": production},
+        "condition": Condition(
+            "attribute_exists(pk) AND (attribute_not_exists(#sel) OR #sel.#st = :rw) AND "
+            "(attribute_not_exists(#prod) OR #prod.#rs <= :started)",
+            names={"#sel": "selection", "#st": "strategy", "#prod": "production", "#rs": "run_started_at"},
+            values={":rw": "ranking_winner", ":started": run["started_at"]},
+        ),
+    }
+    before = (production_model(leaderboard) or {}).get("model_id")
     try:
-        table.update(
-            *key,
-            "SET #prod = :prod",
-            {"#prod": "production"},
-            {":prod": production},
-            condition=Condition(
-                "attribute_exists(pk) AND (attribute_not_exists(#sel) OR #sel.#st = :rw) AND "
-                "(attribute_not_exists(#prod) OR #prod.#rs <= :started)",
-                names={"#sel": "selection", "#st": "strategy", "#prod": "production", "#rs": "run_started_at"},
-                values={":rw": "ranking_winner", ":started": run["started_at"]},
-            ),
+        production_history.apply(
+            table, update, production_history.change_put(leaderboard, before, winner_model_id, "run", run["id"])
         )
         return True
     except ClientError as exc:
@@ -117,6 +121,7 @@ def set_selection(table: MetadataTable, workspace_id: str, leaderboard_id: str, 
     values: dict[str, Any] = {":sel": selection.model_dump(mode="json", exclude_none=True), ":now": clock.iso_millis()}
     expression = "SET #sel = :sel, updated_at = :now"
     names = {"#sel": "selection"}
+    missing = eligibility.missing_of(table, leaderboard)
     if selection.strategy == "manual":
         if selection.model_id not in attached_model_ids(leaderboard):
             raise ApiError(
@@ -124,17 +129,45 @@ def set_selection(table: MetadataTable, workspace_id: str, leaderboard_id: str, 
                 "model_not_attached",
                 f"Model {selection.model_id} is not attached to this leaderboard; attach it first.",
             )
+        eligibility.require_eligible(selection.model_id or "", missing)
         version = _manual_version(table, workspace_id, leaderboard_id, selection)
         if version is not None:
             values[":sel"]["model_version"] = version
     else:
         latest = latest_completed_run(table, leaderboard_id)
-        winner = (records.ranking_of(latest or {}) or {}).get("winner_model_id")
+        ranking = records.ranking_of(latest or {}) or {}
+        winner = ranking.get("winner_model_id")
+        if leaderboard.get("required_capabilities"):
+            winner = eligibility.best_eligible(ranking.get("rows") or [], missing, attached_model_ids(leaderboard))
         if latest and winner in attached_model_ids(leaderboard):
             names["#prod"] = "production"
             values[":prod"] = ranked_production(latest, winner)
             expression += ", #prod = :prod"
-    updated = table.update(*key, expression, names, values, condition=Condition("attribute_exists(pk)"))
+    after = {**leaderboard, "selection": values[":sel"]}
+    if ":prod" in values:
+        after["production"] = values[":prod"]
+    before_id = (production_model(leaderboard) or {}).get("model_id")
+    after_id = (production_model(after) or {}).get("model_id")
+    cause = "pin" if selection.strategy == "manual" else "ranking_winner"
+    update = {
+        "update": key,
+        "expression": expression,
+        "names": names,
+        "values": values,
+        "condition": Condition("attribute_exists(pk)"),
+    }
+    production_history.apply(
+        table,
+        update,
+        production_history.change_put(
+            leaderboard,
+            before_id,
+            after_id,
+            cause,
+            after.get("production", {}).get("run_id") if cause != "pin" else None,
+        ),
+    )
+    updated = table.get(*key) or after
     return {"selection": updated.get("selection"), "production": production_model(updated)}
 
 

@@ -159,6 +159,14 @@ def leaderboard_pk(leaderboard_id: str) -> str:
     return f"{LEADERBOARD_PREFIX}{leaderboard_id}"
 
 
+# ---- production-model changes (GET /api/leaderboards/{id}/production-history), oldest first
+PRODUCTION_HISTORY_PREFIX = "PRODHIST#"
+
+
+def production_history_key(leaderboard_id: str, at: str, change_id: str) -> tuple[str, str]:
+    return leaderboard_pk(leaderboard_id), f"{PRODUCTION_HISTORY_PREFIX}{at}#{change_id}"
+
+
 # ---- PUSH dataset record (gsi1: every PUSH dataset, for the consolidation sweep)
 DATASET_SK = "DATASET"
 PUSH_DATASETS_INDEX_PK = "DATASETS#PUSH"

@@ -20,6 +20,7 @@ from drgero.api.deps import (
 )
 from drgero.leaderboards.leaderboard import Selection, get_leaderboard
 from drgero.runs import records
+from drgero.runs.eligibility import annotate, missing_of
 from drgero.runs.review import ReviewSubmission, list_review, submit_grades
 from drgero.runs.selection import latest_completed_run, production_model, set_selection
 from drgero.runs.start import StartRunBody
@@ -72,7 +73,9 @@ def ranking(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict
         "leaderboard_id": id,
         "run_id": latest["id"] if latest else None,
         "finished_at": latest.get("finished_at") if latest else None,
-        "rows": (ranking or {}).get("rows", []),
+        # Each row says whether it may be production (the leaderboard's required capabilities).
+        "rows": annotate((ranking or {}).get("rows", []), missing_of(table, leaderboard)),
+        "required_capabilities": leaderboard.get("required_capabilities") or [],
         "winner_model_id": (ranking or {}).get("winner_model_id"),
         "winner_significant": (ranking or {}).get("winner_significant"),
         "verdict": (ranking or {}).get("verdict"),
@@ -80,6 +83,16 @@ def ranking(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict
         "production": production_model(leaderboard),
         "active_run_id": leaderboard.get("active_run_id"),
     }
+
+
+@router.get(
+    "/api/leaderboards/{id}/production-history",
+    summary="Every change of the production model: when, from, to, and the run or pin that made it",
+)
+def production_history(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
+    from drgero.runs.production_history import history
+
+    return history(table, principal.workspace_id, id)
 
 
 @router.put("/api/leaderboards/{id}/selection", summary="Choose how the production model is selected")
