@@ -46,12 +46,13 @@ STOPPED = (records.CANCELLING, records.CANCELLED, records.FAILED)
 class CancelWatch:
     """Re-reads the run status at most every ``interval`` seconds; True once it is stopping."""
 
-    def __init__(self, table: MetadataTable, run_id: str, interval: float) -> None:
+    def __init__(self, table: MetadataTable, run_id: str, interval: float, status: str | None = None) -> None:
         self.table = table
         self.run_id = run_id
         self.interval = interval
-        self._checked = 0.0
-        self._stopped = False
+        # ``status``: the run as the caller just read it, so the first check needs no read.
+        self._checked = 0.0 if status is None else time.monotonic()
+        self._stopped = status in STOPPED
         self._lock = asyncio.Lock()
 
     async def stopped(self) -> bool:
@@ -218,7 +219,7 @@ async def _call_rows(
         else None
     )
     client = provider_client or ProviderClient.shared(settings.providers)
-    watch = CancelWatch(table, run["id"], settings.runs.cancel_check_seconds)
+    watch = CancelWatch(table, run["id"], settings.runs.cancel_check_seconds, run["status"])
     row_start = int(shard["row_start"])
     max_chars = settings.runs.max_output_chars
     try:
