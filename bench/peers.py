@@ -30,12 +30,14 @@ concurrency ``BENCH_PEERS_RUN_CONCURRENCY`` = 100: 4 evaluate workers x shard 25
 server, as ``bench/runs.py``; promptfoo: the whole ``promptfoo eval`` command, cache off,
 update check and telemetry off), the median over rounds, and our AWS requests per shard.
 
-``ratio`` is ours / peer: below 1 we are faster. Numbers only; nothing is asserted.
+``BENCH_PEERS_PARTS`` (default ``inference,runs``) picks the parts. ``ratio`` is ours / peer:
+below 1 we are faster. Numbers only; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import statistics
 import tempfile
@@ -56,6 +58,7 @@ RUN_ROWS = int(os.environ.get("BENCH_PEERS_RUN_ROWS", "1000"))
 RUN_CONCURRENCY = 100
 RUN_LATENCY_MS = 100.0
 RUN_ROUNDS = int(os.environ.get("BENCH_PEERS_RUN_ROUNDS", "2"))
+PARTS = os.environ.get("BENCH_PEERS_PARTS", "inference,runs").split(",")
 SANDBOX_KEY = "sk-or-bench-peers-0123456789"
 MODEL = "sandbox/echo"
 
@@ -161,6 +164,8 @@ def _seed_inference(cloud: Any) -> dict[str, Any]:
     from localcloud.identity import settings_from_env
 
     settings = settings_from_env(cloud.functions.environment("InferenceFunction"))
+    # No dataset here: a model may be attached to the empty leaderboard (as bench/inference.py).
+    settings = settings.model_copy(update={"limits": settings.limits.model_copy(update={"min_rows_before_models": 0})})
     clients = AwsClients(settings)
     table = clients.table
     workspace_id = create_workspace(table, settings, "", "bench", plan="pro")["id"]
@@ -318,11 +323,19 @@ def _control(upstream_root: str, **knobs: Any) -> None:
 
 
 class _RequestCount:
+    """AWS requests of the run's own code. The queue plumbing is left out: in AWS the event
+    source mapping receives and deletes the messages, not the function (here the benchmark's
+    worker threads play it, with idle long polls)."""
+
+    PLUMBING = ("ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility")
+
     def __init__(self) -> None:
         self.count = 0
         self.lock = threading.Lock()
 
-    def __call__(self, **_kwargs: Any) -> None:
+    def __call__(self, event_name: str = "", **_kwargs: Any) -> None:
+        if event_name.endswith(self.PLUMBING):
+            return
         with self.lock:
             self.count += 1
 
@@ -406,9 +419,14 @@ def run() -> list[dict]:
     try:
         with tempfile.TemporaryDirectory(prefix="drgero-bench-peers-") as folder:
             workdir = Path(folder)
-            for part, args in ((_inference_rows, litellm), (_run_rows, promptfoo)):
+            parts = ((_inference_rows, litellm, "inference"), (_run_rows, promptfoo, "runs"))
+            for part, args, name in parts:
+                if name not in PARTS:
+                    continue
                 try:
-                    rows += part(upstream_root, args, workdir)
+                    # The functions' CloudWatch metric lines (EMF, on stdout) are not ours to print.
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        rows += part(upstream_root, args, workdir)
                 except Exception as error:  # noqa: BLE001 - one broken part must not hide the other
                     rows.append(
                         _row(part.__name__.strip("_"), None, None, "", None, f"{type(error).__name__}: {error}")
