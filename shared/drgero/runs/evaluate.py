@@ -4,7 +4,10 @@
    already ``evaluated`` (judge runs) re-sends its judge message.
 2. Outputs already written for this shard (``runs/{run}/outputs/{model}/{i}.jsonl``: an
    attempt that crashed before counting the shard) are reused: no call is made twice. They
-   belong to this run only, so a deliberate new run always calls again.
+   belong to this run only, so a deliberate new run always calls again. On a message's first
+   delivery (SQS's receive count 1) no earlier attempt of it can have written them, so the
+   shard does not look (one S3 request less per shard); only a duplicate copy of the message
+   (SQS delivers at least once) racing a crashed first copy would call its rows again.
 3. Otherwise the model is called on every row through the provider layer (its AIMD limiter
    bounds the concurrency per provider key), checking the run status between rows (cancel).
    Each row records output, latency, tokens, cost, or the call error; exact-match rows are
@@ -67,7 +70,12 @@ class CancelWatch:
 
 
 def process_shard(
-    settings: Settings, clients: AwsClients, message: EvaluateMessage, provider_client: Any = None
+    settings: Settings,
+    clients: AwsClients,
+    message: EvaluateMessage,
+    provider_client: Any = None,
+    *,
+    first_delivery: bool = False,
 ) -> dict[str, Any]:
     table = clients.table
     shard = table.get(*shard_key(message.run_id, message.shard_id))
@@ -83,7 +91,7 @@ def process_shard(
         return {"status": "judge_requeued"}
     bucket = settings.aws.bucket_name
     key = run_outputs_object(run["id"], shard["model_id"], int(shard["shard_index"]))
-    outputs = get_jsonl(clients.s3, bucket, key)
+    outputs = None if first_delivery else get_jsonl(clients.s3, bucket, key)
     reused = outputs is not None
     started = time.monotonic()
     if outputs is None:
