@@ -9,6 +9,10 @@ heaviest top-level imports. AWS calls made at import would fail fast: the endpoi
 a closed loopback port and the credentials are fake; this measures import work only, not
 Lambda's own init (sandbox, layers extraction) nor network calls.
 
+The baseline is a bare ``import boto3`` in the same kind of fresh interpreter, timed
+interleaved with each function's runs (``boto3_ms_median``); ``ratio`` is the function's
+median import over it (issue 18's goals: authorizer <= 1.3x, push and inference <= 2x).
+
 BENCH_COLD_START_RUNS (default 5) sets the number of timed runs per function.
 """
 
@@ -47,6 +51,23 @@ handler = getattr(module, attribute)
 elapsed = time.perf_counter() - started
 print(json.dumps({"import_ms": elapsed * 1000, "callable": callable(handler)}))
 """
+
+
+BOTO3_PROBE = """
+import json, time
+started = time.perf_counter()
+import boto3
+print(json.dumps({"import_ms": (time.perf_counter() - started) * 1000, "callable": True}))
+"""
+
+
+def _boto3_run(env: dict[str, str]) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", BOTO3_PROBE], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"import boto3 failed:\n{out.stderr[-2000:]}")
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["import_ms"])
 
 
 def _function_environments() -> dict[str, tuple[dict[str, Any], dict[str, str]]]:
@@ -149,7 +170,10 @@ def run() -> list[dict[str, Any]]:
         env = _probe_env(function_env)
         try:
             _one_run(args, env)  # warm the OS file cache and .pyc files; Lambda's are warm too
-            samples = [_one_run(args, env) for _ in range(RUNS)]
+            samples, baseline = [], []
+            for _ in range(RUNS):  # interleaved: the machine's load hits both alike
+                samples.append(_one_run(args, env))
+                baseline.append(_boto3_run(env))
         except RuntimeError as exc:  # one broken handler must not hide the others' numbers
             lines = str(exc).strip().splitlines()
             errors = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception)\b", ln)]
@@ -167,6 +191,8 @@ def run() -> list[dict[str, Any]]:
                 "import_ms_min": min(imports),
                 "import_ms_max": max(imports),
                 "process_ms_median": statistics.median(processes),
+                "boto3_ms_median": statistics.median(baseline),
+                "ratio": round(statistics.median(imports) / statistics.median(baseline), 2),
                 "heaviest_imports_ms": _heaviest_imports(args, env),
             }
         )

@@ -146,11 +146,17 @@ def _run_once(env: _Env, ws: str, lb: str, shard_size: int) -> dict[str, Any]:
             # A receive whose answer is lost (a client timeout on a loaded machine) hides its
             # message for the visibility timeout: keep it short so SQS redelivers it, as in AWS.
             messages = clients.sqs.receive_message(
-                QueueUrl=queue, MaxNumberOfMessages=1, WaitTimeSeconds=1, VisibilityTimeout=60
+                QueueUrl=queue,
+                MaxNumberOfMessages=1,
+                WaitTimeSeconds=1,
+                VisibilityTimeout=60,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
             ).get("Messages", [])
             for message in messages:
                 try:
-                    process_shard(settings, clients, EvaluateMessage.model_validate_json(message["Body"]), provider)
+                    body = EvaluateMessage.model_validate_json(message["Body"])
+                    first = message.get("Attributes", {}).get("ApproximateReceiveCount") == "1"
+                    process_shard(settings, clients, body, provider, first_delivery=first)
                 except Exception as error:  # noqa: BLE001 - like SQS: the item comes back, the worker goes on
                     failures.append(f"{type(error).__name__}: {error}")
                     clients.sqs.change_message_visibility(

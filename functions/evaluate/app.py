@@ -23,7 +23,7 @@ clients = AwsClients(settings)
 
 @tracer.capture_method
 def record_handler(record: SqsRecord[EvaluateMessage]) -> dict:
-    result = process_shard(settings, clients, record.body)
+    result = process_shard(settings, clients, record.body, first_delivery=record.first_delivery)
     logger.info("shard evaluated", extra=result)
     metrics.add_metric(name="RowsEvaluated", unit=MetricUnit.Count, value=result.get("rows", 0))
     metrics.add_metric(name="CallErrors", unit=MetricUnit.Count, value=result.get("call_errors", 0))

@@ -94,6 +94,35 @@ def test_secrets_are_bound_to_their_context(aws):
         secrets.unseal(aws.settings, aws.clients, ciphertext, {**context, "workspace_id": "ws_2"})
 
 
+def test_decrypts_are_cached_per_context_for_a_bounded_time(aws, monkeypatch):
+    context = {"workspace_id": "ws_1", "purpose": "test"}
+    ciphertext = secrets.seal(aws.settings, aws.clients, "cached-value", context)
+    decrypts: list[str] = []
+    aws.clients.kms.meta.events.register("before-call.kms.Decrypt", lambda **_: decrypts.append("x"))
+    now = [1000.0]
+    monkeypatch.setattr(secrets.time, "monotonic", lambda: now[0])
+    assert secrets.unseal(aws.settings, aws.clients, ciphertext, context) == "cached-value"
+    assert secrets.unseal(aws.settings, aws.clients, ciphertext, context) == "cached-value"
+    assert len(decrypts) == 1
+    # Another context is a cache miss: KMS itself refuses it, as before the cache.
+    with pytest.raises(ClientError):
+        secrets.unseal(aws.settings, aws.clients, ciphertext, {**context, "workspace_id": "ws_2"})
+    assert len(decrypts) == 2
+    now[0] += secrets.UNSEAL_CACHE_SECONDS + 1  # past the bound: KMS is asked again
+    assert secrets.unseal(aws.settings, aws.clients, ciphertext, context) == "cached-value"
+    assert len(decrypts) == 3
+
+
+def test_the_decrypt_cache_holds_a_bounded_number_of_plaintexts(aws, monkeypatch):
+    monkeypatch.setattr(secrets, "UNSEAL_CACHE_MAX", 2)
+    secrets.forget_unsealed()
+    for i in range(4):
+        context = {"workspace_id": f"ws_{i}", "purpose": "test"}
+        ciphertext = secrets.seal(aws.settings, aws.clients, f"value-{i}", context)
+        assert secrets.unseal(aws.settings, aws.clients, ciphertext, context) == f"value-{i}"
+    assert len(secrets._unsealed) == 2
+
+
 def test_secret_hints():
     assert secrets.hint("0123456789abcdef") == "…cdef"
     assert secrets.hint("short-secret") == "…"

@@ -131,10 +131,14 @@ def sqs_event(
 
 
 def sqs_event_of(messages: list[dict[str, Any]], queue: str) -> dict:
-    """The batch event SQS delivers for ``messages`` received from ``queue``."""
-    return sqs_event(
+    """The batch event SQS delivers for ``messages`` received from ``queue``, with the system
+    attributes the receive returned (``ApproximateReceiveCount`` on a redelivery)."""
+    event = sqs_event(
         *(m["Body"] for m in messages),
         queue=queue,
         ids=[m["MessageId"] for m in messages],
         receipt_handles=[m["ReceiptHandle"] for m in messages],
     )
+    for record, message in zip(event["Records"], messages, strict=True):
+        record["attributes"].update(message.get("Attributes", {}))
+    return event

@@ -120,7 +120,11 @@ class Driver:
 
     def receive(self, queue: str, max_messages: int = 10) -> list[dict[str, Any]]:
         return self.sqs.receive_message(
-            QueueUrl=self.urls[queue], MaxNumberOfMessages=max_messages, VisibilityTimeout=0, WaitTimeSeconds=0
+            QueueUrl=self.urls[queue],
+            MaxNumberOfMessages=max_messages,
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
         ).get("Messages", [])
 
     def deliver(self, queue: str, messages: list[dict[str, Any]], delete: bool = True) -> list[str]:

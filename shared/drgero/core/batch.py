@@ -38,6 +38,14 @@ class SqsRecord[MessageT: BaseModel](BaseModel):
 
     messageId: str  # Lambda's name, which BatchProcessor reads to report a failed record
     body: Json[MessageT]
+    # SQS's system attributes (``ApproximateReceiveCount``: 1 on a first delivery, so a
+    # consumer can skip looking for what an earlier attempt left behind).
+    attributes: dict[str, str] = {}
+
+    @property
+    def first_delivery(self) -> bool:
+        """True only when SQS says this is the message's first receive (unknown: False)."""
+        return self.attributes.get("ApproximateReceiveCount") == "1"
 
 
 def sqs_processor(message: type[BaseModel]) -> BatchProcessor:

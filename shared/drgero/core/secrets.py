@@ -12,16 +12,33 @@ useless. The context is the item's business, so each module keeps its own; only 
 calls and the hints live here.
 
 The plaintext is never logged, returned by the API or written anywhere but to KMS.
+
+Decrypts are cached per process (one Lambda container): a run's shards and a warm function's
+calls would otherwise pay one KMS request each for the same key. The cache key is the
+ciphertext *and* the encryption context, so a ciphertext under another context still goes to
+KMS (and is refused there); only successful decrypts are kept. Staleness bound: a ciphertext's
+plaintext never changes (a replaced key is a new ciphertext, read from its item on every use),
+so the cache never returns an old key; what it delays is KMS's own word: a key disabled or a
+decrypt permission revoked stops a warm container's decrypts after at most
+``UNSEAL_CACHE_SECONDS`` (300 s). At most ``UNSEAL_CACHE_MAX`` (256) plaintexts are held.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: callers already hold both
     from drgero.core.aws import AwsClients
     from drgero.core.settings import Settings
+
+UNSEAL_CACHE_SECONDS = 300.0
+UNSEAL_CACHE_MAX = 256
+_unsealed: OrderedDict[tuple[bytes, frozenset[tuple[str, str]]], tuple[float, str]] = OrderedDict()
+_unsealed_lock = threading.Lock()
 
 
 def seal(settings: Settings, clients: AwsClients, plaintext: str, context: Mapping[str, str]) -> Any:
@@ -34,10 +51,31 @@ def seal(settings: Settings, clients: AwsClients, plaintext: str, context: Mappi
 def unseal(settings: Settings, clients: AwsClients, ciphertext: Any, context: Mapping[str, str]) -> str:
     """The plaintext of a :func:`seal` ciphertext; KMS refuses it under another context.
 
-    ``ciphertext``: as read back from DynamoDB (a ``Binary`` or bytes)."""
-    return clients.kms.decrypt(
-        CiphertextBlob=bytes(ciphertext), KeyId=settings.aws.kms_key_id, EncryptionContext=dict(context)
+    ``ciphertext``: as read back from DynamoDB (a ``Binary`` or bytes). Cached per process
+    for ``UNSEAL_CACHE_SECONDS`` (the module docstring says what that may delay)."""
+    blob = bytes(ciphertext)
+    key = (blob, frozenset(context.items()))
+    now = time.monotonic()
+    with _unsealed_lock:
+        cached = _unsealed.get(key)
+        if cached is not None and cached[0] > now:
+            _unsealed.move_to_end(key)
+            return cached[1]
+    plaintext = clients.kms.decrypt(
+        CiphertextBlob=blob, KeyId=settings.aws.kms_key_id, EncryptionContext=dict(context)
     )["Plaintext"].decode("utf-8")
+    with _unsealed_lock:
+        _unsealed[key] = (now + UNSEAL_CACHE_SECONDS, plaintext)
+        _unsealed.move_to_end(key)
+        while len(_unsealed) > UNSEAL_CACHE_MAX:
+            _unsealed.popitem(last=False)
+    return plaintext
+
+
+def forget_unsealed() -> None:
+    """Empties the decrypt cache (tests that need a fresh container's behaviour)."""
+    with _unsealed_lock:
+        _unsealed.clear()
 
 
 def hint(secret: str) -> str:

@@ -4,7 +4,10 @@
    already ``evaluated`` (judge runs) re-sends its judge message.
 2. Outputs already written for this shard (``runs/{run}/outputs/{model}/{i}.jsonl``: an
    attempt that crashed before counting the shard) are reused: no call is made twice. They
-   belong to this run only, so a deliberate new run always calls again.
+   belong to this run only, so a deliberate new run always calls again. On a message's first
+   delivery (SQS's receive count 1) no earlier attempt of it can have written them, so the
+   shard does not look (one S3 request less per shard); only a duplicate copy of the message
+   (SQS delivers at least once) racing a crashed first copy would call its rows again.
 3. Otherwise the model is called on every row through the provider layer (its AIMD limiter
    bounds the concurrency per provider key), checking the run status between rows (cancel).
    Each row records output, latency, tokens, cost, or the call error; exact-match rows are
@@ -59,12 +62,13 @@ STOPPED = (records.CANCELLING, records.CANCELLED, records.FAILED)
 class CancelWatch:
     """Re-reads the run status at most every ``interval`` seconds; True once it is stopping."""
 
-    def __init__(self, table: MetadataTable, run_id: str, interval: float) -> None:
+    def __init__(self, table: MetadataTable, run_id: str, interval: float, status: str | None = None) -> None:
         self.table = table
         self.run_id = run_id
         self.interval = interval
-        self._checked = 0.0
-        self._stopped = False
+        # ``status``: the run as the caller just read it, so the first check needs no read.
+        self._checked = 0.0 if status is None else time.monotonic()
+        self._stopped = status in STOPPED
         self._lock = asyncio.Lock()
 
     async def stopped(self) -> bool:
@@ -79,7 +83,12 @@ class CancelWatch:
 
 
 def process_shard(
-    settings: Settings, clients: AwsClients, message: EvaluateMessage, provider_client: Any = None
+    settings: Settings,
+    clients: AwsClients,
+    message: EvaluateMessage,
+    provider_client: Any = None,
+    *,
+    first_delivery: bool = False,
 ) -> dict[str, Any]:
     table = clients.table
     shard = table.get(*shard_key(message.run_id, message.shard_id))
@@ -95,7 +104,7 @@ def process_shard(
         return {"status": "judge_requeued"}
     bucket = settings.aws.bucket_name
     key = run_outputs_object(run["id"], shard["model_id"], int(shard["shard_index"]))
-    outputs = get_jsonl(clients.s3, bucket, key)
+    outputs = None if first_delivery else get_jsonl(clients.s3, bucket, key)
     reused = outputs is not None
     started = time.monotonic()
     if outputs is None:
@@ -242,7 +251,7 @@ async def _call_rows(
         else None
     )
     client = provider_client or ProviderClient.shared(settings.providers)
-    watch = CancelWatch(table, run["id"], settings.runs.cancel_check_seconds)
+    watch = CancelWatch(table, run["id"], settings.runs.cancel_check_seconds, run["status"])
     row_start = int(shard["row_start"])
     max_chars = settings.runs.max_output_chars
     try:
