@@ -39,11 +39,11 @@ class ToyModel:
     created: int
     latency: dict[str, float]  # latency_last_30m, ms
     answer: Callable[[str], str]
+    # OpenRouter's supported_parameters: what the toy honours (localcloud.sandbox.chat).
+    parameters: tuple[str, ...] = ("max_tokens", "temperature")
     # True: ``answer`` reads every user message of the conversation (the judge reads its
     # sections, and a retry adds a follow-up), not only the last one.
     reads_conversation: bool = False
-    # OpenRouter's supported_parameters: what the toy honours (localcloud.sandbox.chat).
-    parameters: tuple[str, ...] = ("max_tokens", "temperature")
 
 
 def latency_of(p50: float) -> dict[str, float]:

@@ -13,6 +13,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from drgero.api.raw_events import error_response
+from drgero.core.errors import not_found
+
 STATIC_DIR = Path(__file__).parent / "static"
 ROUTES = {"/", "/ui/{proxy+}"}
 CONTENT_TYPES = {
@@ -67,8 +70,8 @@ def dashboard_answer(event: dict) -> dict | None:
     else:
         name = str((event.get("pathParameters") or {}).get("proxy") or "")
     found = files().get(name)
-    if found is None:
-        return _answer(404, "text/plain; charset=utf-8", "Not found.")
+    if found is None:  # the one error shape, like every other answer of the API
+        return error_response(not_found("Dashboard file"), event)
     content_type, text = found
     return _answer(200, content_type, text)
 
@@ -93,6 +96,9 @@ def document_dashboard_routes(schema: dict) -> None:
             "operationId": "dashboard_asset",
             "security": [],
             "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The file"}, "404": {"description": "No such file"}},
+            "responses": {
+                "200": {"description": "The file"},
+                "404": {"description": "No such file", "content": {"application/json": {"schema": {}}}},
+            },
         }
     }

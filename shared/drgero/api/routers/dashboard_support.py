@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from drgero.api.deps import CurrentClients, CurrentSettings, LeaderboardsWriter, require_leaderboard_scope
 from drgero.core.errors import ApiError, not_found
+from drgero.core.validation import StrictModel
 from drgero.datasets.status import push_leaderboard
 from drgero.identity.principal import Principal, Scope
 
@@ -23,12 +24,12 @@ MAX_PAGE = 100
 MAX_DELETE = 100
 
 
-class RowsDelete(BaseModel):
+class RowsDelete(StrictModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"row_ids": ["row-1"]}]})
     row_ids: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(min_length=1, max_length=MAX_DELETE)
 
 
-class UrlValidate(BaseModel):
+class UrlValidate(StrictModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"url": "https://huggingface.co/datasets/acme/qa/blob/main/test.jsonl"}]},
