@@ -211,6 +211,8 @@ class EvaluationSettings(BaseModel):
     regex_max_pattern_chars: int = Field(500, ge=1, le=10_000)
     regex_timeout_seconds: float = Field(0.1, gt=0.0, le=10.0)
     judge_max_section_chars: int = Field(20_000, ge=100)
+    # Per-row results (docs/runs.md): a graded score at or above this is a "pass".
+    graded_pass_threshold: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class RunsSettings(BaseModel):
@@ -232,6 +234,14 @@ class RunsSettings(BaseModel):
     # failed by the sweeper's run sweep, naming the step it was stuck in. Keep it well above
     # the slowest shard (the evaluate function's timeout) and aggregation_lease_seconds.
     stall_seconds: int = Field(3600, ge=60)
+    # GET /api/runs/{id}/results: rows per page by default, and the most rows one page looks
+    # at while filtering (a page with a rare filter returns early with a next_cursor).
+    results_page_default: int = Field(50, ge=1, le=500)
+    results_scan_rows: int = Field(2000, ge=10, le=100_000)
+    # GET /api/runs/{id}/results/export: S3 multipart part size (MiB, S3's minimum is 5) and
+    # how long the presigned download URL stays valid.
+    export_part_mib: int = Field(8, ge=5, le=512)
+    export_url_seconds: int = Field(300, ge=30, le=3600)
 
 
 class InferenceSettings(BaseModel):

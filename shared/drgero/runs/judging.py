@@ -150,11 +150,13 @@ async def _judge_rows(
             max_section_chars=settings.evaluation.judge_max_section_chars,
         )
         cost = 0.0
+        raw: str | None = None  # the judge's last answer, shown in per-row results
 
         async def ask(req: Any) -> str | None:
-            nonlocal cost
+            nonlocal cost, raw
             result = await call_model(target, req.messages, client=client, api_key=api_key, temperature=req.temperature)
             cost += result.cost_usd or 0.0
+            raw = result.output
             return result.output
 
         try:
@@ -170,6 +172,7 @@ async def _judge_rows(
             "reason": outcome.reason[:1000],
             "attempts": outcome.attempts,
             "judge_cost_usd": cost,
+            "raw": raw[: settings.evaluation.judge_max_section_chars] if raw is not None else None,
         }
 
     results = await asyncio.gather(*(one(o) for o in outputs))

@@ -130,7 +130,9 @@ def list_review(
             if not options.blind:
                 entry["model_id"] = model
             items.append(entry)
-        listed.append({"row": index, "input": row.get("input"), "expected": row.get("output"),
+        # row + row_id: the same row as GET /api/runs/{id}/results (drgero.runs.results).
+        row_id = str(row["id"]) if row.get("id") is not None else str(index)
+        listed.append({"row": index, "row_id": row_id, "input": row.get("input"), "expected": row.get("output"),
                        "rubric": row.get("rubric"), "items": items})  # fmt: skip
     return {
         "run_id": run_id,

@@ -7,6 +7,8 @@ Another workspace's leaderboard or run is a 404.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
@@ -98,6 +100,49 @@ def cancel(run_id: str, principal: RunsWriter, settings: CurrentSettings, client
     from drgero.runs.cancel import cancel_run
 
     return records.public_run(cancel_run(settings, clients, principal.workspace_id, run_id), include_configs=False)
+
+
+@router.get("/api/runs/{run_id}/results", summary="Per-row results of a run, paged and filtered")
+def results(
+    run_id: str,
+    principal: LeaderboardsReader,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    limit: int = Query(default=0, ge=0, le=500, description="Rows per page (0: runs.results_page_default)."),
+    cursor: str | None = Query(default=None, max_length=20, description="next_cursor of the previous page."),
+    model_id: str | None = Query(default=None, max_length=100, description="Only this model's results."),
+    outcome: Literal["pass", "fail", "error"] | None = Query(default=None, description="Rows with this outcome."),
+    disagreement: bool = Query(default=False, description="Rows where some models pass and others fail."),
+    winner_lost: bool = Query(default=False, description="Rows the winner failed and another model passed."),
+) -> dict:
+    # Cold start: results reading loads with the first results request, not with the api function.
+    from drgero.runs.results import ResultsFilter, results_page
+
+    wanted = ResultsFilter(model_id=model_id, outcome=outcome, disagreement=disagreement, winner_lost=winner_lost)
+    return results_page(
+        settings, clients, principal.workspace_id, run_id, wanted, limit or settings.runs.results_page_default, cursor
+    )
+
+
+@router.get(
+    "/api/runs/{run_id}/results/export",
+    summary="The whole results table (JSONL or CSV) behind a short-lived download URL",
+    responses={303: {"description": "See Other: the Location header is the presigned download URL."}},
+)
+def export(
+    run_id: str,
+    principal: LeaderboardsReader,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    format: Literal["jsonl", "csv"] = Query(default="jsonl"),
+    redirect: bool = Query(default=True, description="false: answer 200 with the URL instead of a 303."),
+) -> JSONResponse:
+    from drgero.runs.export import export_results  # Cold start: as in results.
+
+    answer = export_results(settings, clients, principal.workspace_id, run_id, format)
+    if not redirect:
+        return JSONResponse(answer)
+    return JSONResponse(answer, status_code=303, headers={"Location": answer["url"]})
 
 
 @router.get("/api/runs/{run_id}/reviews", summary="Human review items of a run (blind by default)")
