@@ -62,8 +62,9 @@ class MultipartWriter:
         if self.upload_id is None:
             self.upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key, **self.extra)["UploadId"]
         number = len(self.parts) + 1
+        # The bytearray itself (no bytes() copy): peak memory stays about one part.
         answer = self.s3.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=bytes(self.buffer)
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=self.buffer
         )
         self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
         self.buffer = bytearray()

@@ -145,6 +145,33 @@ def export(
     return JSONResponse(answer, status_code=303, headers={"Location": answer["url"]})
 
 
+@router.get("/api/runs/{run_id}/compare/{other_run_id}", summary="Compare two runs of a leaderboard, row by row")
+def compare(
+    run_id: str,
+    other_run_id: str,
+    principal: LeaderboardsReader,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    model_id: str | None = Query(default=None, max_length=100, description="Only this model's changed rows."),
+    change: Literal["regressed", "improved"] | None = Query(default=None, description="Only this kind of change."),
+    limit: int = Query(default=0, ge=0, le=500, description="Changed rows per page (0: runs.results_page_default)."),
+    cursor: str | None = Query(default=None, max_length=20, description="next_cursor of the previous page."),
+) -> dict:
+    from drgero.runs.compare import compare_runs  # Cold start: as in results.
+
+    return compare_runs(
+        settings,
+        clients,
+        principal.workspace_id,
+        run_id,
+        other_run_id,
+        model_id=model_id,
+        change=change,
+        limit=limit or settings.runs.results_page_default,
+        cursor=cursor,
+    )
+
+
 @router.get("/api/runs/{run_id}/reviews", summary="Human review items of a run (blind by default)")
 def list_reviews(
     run_id: str,
