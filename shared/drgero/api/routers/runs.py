@@ -69,7 +69,7 @@ def list_runs(
 def ranking(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     leaderboard = get_leaderboard(table, principal.workspace_id, id)
     latest = latest_completed_run(table, id)
-    ranking = records.ranking_of(latest) if latest else None
+    ranking = records.named_ranking(latest) if latest else None
     return {
         "leaderboard_id": id,
         "run_id": latest["id"] if latest else None,
