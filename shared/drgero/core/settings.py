@@ -211,6 +211,9 @@ class EvaluationSettings(BaseModel):
     regex_max_pattern_chars: int = Field(500, ge=1, le=10_000)
     regex_timeout_seconds: float = Field(0.1, gt=0.0, le=10.0)
     judge_max_section_chars: int = Field(20_000, ge=100)
+    # The judge a judge evaluation without judge_model gets (an OpenRouter model id; the local
+    # cloud sets its sandbox judge). Filled in when the leaderboard is written, so it is shown.
+    default_judge_model: str = Field("openai/gpt-4o-mini", min_length=1, max_length=200)
     # Per-row results (docs/runs.md): a graded score at or above this is a "pass".
     graded_pass_threshold: float = Field(0.5, ge=0.0, le=1.0)
 
@@ -234,6 +237,9 @@ class RunsSettings(BaseModel):
     # failed by the sweeper's run sweep, naming the step it was stuck in. Keep it well above
     # the slowest shard (the evaluate function's timeout) and aggregation_lease_seconds.
     stall_seconds: int = Field(3600, ge=60)
+    # Output tokens per call assumed for a run's worst-case budget reservation when
+    # candidate_max_tokens is unset (docs/runs.md, "Money").
+    budget_output_tokens: int = Field(2048, ge=1)
     # GET /api/runs/{id}/results: rows per page by default, and the most rows one page looks
     # at while filtering (a page with a rare filter returns early with a next_cursor).
     results_page_default: int = Field(50, ge=1, le=500)

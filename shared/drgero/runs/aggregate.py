@@ -19,6 +19,7 @@ from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation, ranking_metric
 from drgero.evaluation.ranking import RankingOptions, RowOutcome, rank_models
 from drgero.runs import records
+from drgero.runs.charging import close_run_charge
 from drgero.runs.dataset import get_jsonl
 from drgero.runs.selection import move_production
 from drgero.runs.tracing import emit_run_trace, trace_id_for
@@ -196,4 +197,5 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
     if done is None:
         logger.warning("aggregation lost its lease", extra={"run_id": run["id"]})
         return None
+    close_run_charge(table, done)
     return finish_as

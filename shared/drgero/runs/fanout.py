@@ -31,6 +31,7 @@ from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.evaluation.run_plan import plan_shards
 from drgero.runs import records
+from drgero.runs.charging import close_run_charge
 from drgero.runs.dataset import pinned_dataset, read_lines
 from drgero.runs.messages import RunMessage
 from drgero.runs.start import start_run
@@ -156,6 +157,7 @@ def _fail(table: MetadataTable, run: dict[str, Any], reason: str) -> dict[str, A
         table, run["id"], (records.QUEUED,), records.FAILED, {"error": error, "finished_at": clock.iso_millis()}
     )
     records.release_active_marker(table, run)
+    close_run_charge(table, run)
     return updated or records.get_run(table, run["id"]) or run
 
 

@@ -93,6 +93,10 @@ def open_review(settings: Settings, clients: AwsClients, run: dict[str, Any]) ->
     if moved is None:
         return None
     records.release_active_marker(table, moved)  # a review can take days: do not block new runs
+    # The paid calls are over (grading costs nothing): settle now, not after days of review.
+    from drgero.runs.charging import close_run_charge  # a cycle through completion, as above
+
+    close_run_charge(table, moved)
     return records.AWAITING_REVIEW
 
 

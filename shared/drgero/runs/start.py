@@ -23,10 +23,13 @@ from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.core.validation import parse
 from drgero.evaluation.config import parse_evaluation
+from drgero.evaluation.judge import JudgeOptions
 from drgero.evaluation.run_plan import ModelLoad, estimate_run_seconds
+from drgero.identity.integrations import require_stored_integration
+from drgero.identity.principal import Principal
 from drgero.leaderboards.leaderboard import get_leaderboard
-from drgero.runs import records
-from drgero.runs.dataset import pinned_dataset
+from drgero.runs import charging, records
+from drgero.runs.dataset import pinned_dataset, read_lines
 from drgero.store.keys import (
     ACTIVE_RUNS_INDEX_PK,
     active_run_index_sk,
@@ -153,6 +156,7 @@ def start_run(
     *,
     enqueue: bool = True,
     started_by: str = "",
+    principal: Principal | None = None,
 ) -> dict[str, Any]:
     """Creates a queued run and (``enqueue``) sends it to the fan-out. Returns the run item.
 
@@ -170,8 +174,11 @@ def start_run(
     options = parse_evaluation(leaderboard.get("evaluation") or {"type": "exact"})
     dataset = pinned_dataset(table, leaderboard)
     model_items = [table.get(*candidate_key(leaderboard_id, m["id"])) or dict(m) for m in selected]
+    _require_integrations(table, workspace_id, model_items, options)
 
     run_id = new_id("run")
+    reservation = _reserve(settings, clients, principal, run_id, leaderboard, dataset, model_items, options)
+
     now = clock.iso_millis()
     item = {
         "pk": run_key(run_id)[0],
@@ -190,6 +197,9 @@ def start_run(
         "started_at": now,
         "progress_at": now,
         "started_by": started_by,
+        # The budget reservation the run is charged to (drgero.runs.charging); absent: not charged.
+        "reservation_id": reservation["id"] if reservation else None,
+        "charged_token_id": principal.token_id if reservation and principal else None,
         "shards_done": 0,
         "estimated_seconds": estimate(
             settings, table, leaderboard, model_items, dataset["rows"], judge=options.type == "judge"
@@ -211,6 +221,7 @@ def start_run(
             ]
         )
     except ClientError as exc:
+        _release(table, reservation)  # the run was not created: nothing may stay held
         if not is_conditional_failure(exc):
             raise
         current = table.get(lb_pk, lb_sk)
@@ -230,8 +241,52 @@ def start_run(
             error = records.run_error("run_not_queued", "The run could not be queued.", records.STEP_FAN_OUT)
             records.transition(table, run_id, (records.QUEUED,), records.FAILED, {"error": error, "finished_at": now})
             records.release_active_marker(table, item)
+            _release(table, reservation)
             raise ApiError(503, "run_not_queued", "The run could not be queued; try again.") from exc
     return item
+
+
+def _reserve(
+    settings: Settings,
+    clients: AwsClients,
+    principal: Principal | None,
+    run_id: str,
+    leaderboard: dict[str, Any],
+    dataset: dict[str, Any],
+    model_items: list[dict[str, Any]],
+    options: Any,
+) -> dict[str, Any] | None:
+    """The run's worst-case reservation when an API token starts it (402 before anything is
+    created when its budget cannot cover it); None for a user session (drgero.runs.charging)."""
+    if not charging.charged(principal):
+        return None
+    assert principal is not None
+    rows = read_lines(clients.s3, settings.aws.bucket_name, dataset)
+    judge_item = None
+    if isinstance(options, JudgeOptions) and options.judge_platform != "openrouter":
+        judge_item = clients.table.get(*candidate_key(leaderboard["id"], options.judge_model))
+    cost = charging.worst_case_cost(settings, leaderboard.get("prompt") or "", rows, model_items, options, judge_item)
+    return charging.reserve_run(clients.table, settings, principal, run_id, leaderboard["id"], cost)
+
+
+def _release(table: MetadataTable, reservation: dict[str, Any] | None) -> None:
+    if reservation:
+        charging.close_run_charge(table, {"id": "", "reservation_id": reservation["id"]})
+
+
+def _require_integrations(
+    table: MetadataTable, workspace_id: str, model_items: list[dict[str, Any]], options: Any
+) -> None:
+    """409 ``integration_required`` before any paid call: OpenRouter candidates and an
+    OpenRouter judge need the workspace's OpenRouter key (without it every call would fail,
+    after the other candidates were paid for)."""
+    openrouter = [m.get("name") or m["id"] for m in model_items if m.get("platform") == "openrouter"]
+    if openrouter:
+        require_stored_integration(
+            table, workspace_id, "openrouter", f"Running the OpenRouter model(s) {', '.join(openrouter)}"
+        )
+    if isinstance(options, JudgeOptions) and options.judge_platform == "openrouter":
+        require_stored_integration(table, workspace_id, "openrouter", f"The judge {options.judge_model}")
 
 
 def _active_entry(run: dict[str, Any]) -> dict[str, Any]:

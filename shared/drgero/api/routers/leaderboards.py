@@ -95,7 +95,7 @@ def patch_leaderboard(
     if "schedule" in body.model_fields_set:
         schedules.parse_schedule(body.schedule)
     item = leaderboards.update_leaderboard(
-        clients.table, principal.workspace_id, id, body, _resolver(settings, clients, principal)
+        clients.table, principal.workspace_id, id, body, _resolver(settings, clients, principal), settings
     )
     if "schedule" in body.model_fields_set:
         schedules.sync_leaderboard_schedule(settings, clients, item)

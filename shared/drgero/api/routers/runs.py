@@ -46,6 +46,7 @@ def start_run(
         body,
         "manual",
         started_by=principal.user_id or principal.token_id,
+        principal=principal,
     )
     return JSONResponse(
         {"run_id": run["id"], "id": run["id"], "status": run["status"], "estimated_seconds": run["estimated_seconds"]},
