@@ -288,8 +288,10 @@ def create_leaderboard(
     workspace_id: str,
     body: Any,
     resolve_get_dataset: Any = None,
+    schedule_token_id: str = "",
 ) -> dict[str, Any]:
-    """Validates and stores a new leaderboard; returns its item.
+    """Validates and stores a new leaderboard; returns its item. ``schedule_token_id``: the API
+    token setting the schedule, which pays for its runs (drgero.runs.charging).
 
     ``resolve_get_dataset(config, leaderboard_id) -> dict`` resolves a GET-mode dataset (pinned
     commit, snapshot, row count; :func:`drgero.datasets.hf.resolve_and_snapshot`) and raises a
@@ -322,6 +324,7 @@ def create_leaderboard(
         "push_end_epoch": _end_epoch(dataset) if dataset["mode"] == "PUSH" else None,
         "evaluation": evaluation,
         "schedule": config.schedule,
+        "schedule_token_id": (schedule_token_id or None) if config.schedule else None,
         "selection": config.selection.model_dump(mode="json", exclude_none=True),
         "inference": config.inference.model_dump(mode="json") if config.inference else None,
         "capture": config.capture.model_dump(mode="json") if config.capture else None,
@@ -373,6 +376,7 @@ def update_leaderboard(
     body: Any,
     resolve_get_dataset: Any = None,
     settings: Settings | None = None,
+    schedule_token_id: str = "",
 ) -> dict[str, Any]:
     """PATCH: changes the given fields; the dataset mode itself cannot change (409). With
     ``settings``, the evaluation is checked as at creation (default judge filled in)."""
@@ -393,6 +397,9 @@ def update_leaderboard(
         changes["evaluation"] = _evaluation_change(table, settings, workspace_id, patch.evaluation)
     if "schedule" in fields:
         changes["schedule"] = patch.schedule
+        # Whoever sets the schedule pays for its runs; a user session's are not charged.
+        changes["schedule_token_id"] = (schedule_token_id or None) if patch.schedule else None
+        changes["schedule_paused"] = None
     if "selection" in fields and patch.selection is not None:
         changes["selection"] = patch.selection.model_dump(mode="json", exclude_none=True)
     if "inference" in fields:

@@ -17,20 +17,26 @@ Worst case: every (row x model) call at its price with ``runs.candidate_max_toke
 tokens (no tokenizer yields more tokens than bytes); a judge adds one call per (row x model)
 with the output in its input. A model (or judge) without a known price cannot be bounded: it
 adds ``auth.budget_unestimated_reserve_usd``, as an unestimated inference call does (a cost is
-never assumed free); what it really costs is settled at the end (an unknown cost at $0). User sessions have no budget: their runs are not
-charged. Only an API token principal reserves.
+never assumed free); what it really costs is settled at the end (an unknown cost at $0).
+
+Who pays: the API token that started the run; for a scheduled run, the token that set the
+schedule (the leaderboard's ``schedule_token_id``): revoked, expired or out of budget, the run is
+recorded ``failed`` with that reason and the schedule pauses (drgero.runs.fanout). User sessions
+have no budget: their runs, and the schedules they set, are not charged.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.evaluation.judge import JudgeOptions
 from drgero.identity import budget
+from drgero.identity.credentials import get_api_token
 from drgero.identity.principal import Principal, PrincipalKind
 from drgero.leaderboards.prompt import render_prompt
 from drgero.store.keys import SHARD_PREFIX, run_pk
@@ -47,6 +53,32 @@ def reservation_id_of(run_id: str) -> str:
 
 def charged(principal: Principal | None) -> bool:
     return principal is not None and principal.kind is PrincipalKind.API_TOKEN and bool(principal.token_id)
+
+
+def has_token_record(table: MetadataTable, principal: Principal) -> bool:
+    """Tokens are never deleted (a revoked one keeps its record, and reserve() answers 401 for
+    it): a principal without a record was never issued a token, so there is nothing to charge."""
+    return get_api_token(table, principal.workspace_id, principal.token_id) is not None
+
+
+def schedule_principal(table: MetadataTable, leaderboard: dict[str, Any]) -> Principal | None:
+    """Who pays for a scheduled run: the API token that set the schedule (None: a user session
+    set it, not charged). Revoked or expired: 401 ``token_revoked`` / ``token_expired``, so the
+    scheduled run fails with that reason and the schedule pauses (drgero.runs.fanout)."""
+    token_id = leaderboard.get("schedule_token_id")
+    if not token_id:
+        return None
+    item = get_api_token(table, leaderboard["workspace_id"], token_id)
+    if item is None:
+        return None
+    if item.get("revoked"):
+        raise ApiError(401, "token_revoked", f"The API token that set this schedule ({token_id}) has been revoked.")
+    expires = item.get("token_expires_at")
+    if expires is not None and time.time() >= float(expires):
+        raise ApiError(401, "token_expired", f"The API token that set this schedule ({token_id}) has expired.")
+    return Principal(
+        PrincipalKind.API_TOKEN, leaderboard["workspace_id"], frozenset(item.get("scopes") or []), token_id=token_id
+    )
 
 
 def _price(item: dict[str, Any]) -> Any:

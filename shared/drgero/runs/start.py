@@ -177,6 +177,8 @@ def start_run(
     _require_integrations(table, workspace_id, model_items, options)
 
     run_id = new_id("run")
+    if source == "schedule" and principal is None:
+        principal = charging.schedule_principal(table, leaderboard)  # 401 when its token is gone
     reservation = _reserve(settings, clients, principal, run_id, leaderboard, dataset, model_items, options)
 
     now = clock.iso_millis()
@@ -246,6 +248,36 @@ def start_run(
     return item
 
 
+def record_failed_run(
+    table: MetadataTable, leaderboard: dict[str, Any], source: str, error: dict[str, str]
+) -> dict[str, Any]:
+    """A run that could not start (its payer cannot pay), recorded ``failed`` with the reason,
+    so the history shows it. It never held the leaderboard's active-run marker."""
+    run_id = new_id("run")
+    now = clock.iso_millis()
+    item = {
+        "pk": run_key(run_id)[0],
+        "sk": run_key(run_id)[1],
+        "gsi1pk": history_index_pk(leaderboard["id"]),
+        "gsi1sk": history_index_sk(now, run_id),
+        "id": run_id,
+        "workspace_id": leaderboard["workspace_id"],
+        "leaderboard_id": leaderboard["id"],
+        "source": source,
+        "status": records.FAILED,
+        "evaluation_type": (leaderboard.get("evaluation") or {}).get("type"),
+        "model_ids": [m["id"] for m in leaderboard.get("models") or []],
+        "created_at": now,
+        "started_at": now,
+        "finished_at": now,
+        "progress_at": now,
+        "error": error,
+        "shards_done": 0,
+    }
+    table.put(item, condition=Condition("attribute_not_exists(pk)"))
+    return item
+
+
 def _reserve(
     settings: Settings,
     clients: AwsClients,
@@ -261,6 +293,8 @@ def _reserve(
     if not charging.charged(principal):
         return None
     assert principal is not None
+    if not charging.has_token_record(clients.table, principal):
+        return None
     rows = read_lines(clients.s3, settings.aws.bucket_name, dataset)
     judge_item = None
     if isinstance(options, JudgeOptions) and options.judge_platform != "openrouter":
