@@ -252,6 +252,8 @@ class LocalCloud:
             env["DRGERO_FINE_TUNE__BASE_URL"] = f"{self.sandbox_url.rstrip('/')}/v1"
             env["DRGERO_FINE_TUNE__API_KEY"] = "sk-sandbox-fine-tune"  # noqa: S105 - a toy key of the local sandbox
             env["DRGERO_FINE_TUNE__PROVIDER_NAME"] = "sandbox"
+        # The local SQS pollers deliver one evaluate batch at a time (sqs_poller): estimates say so.
+        env["DRGERO_EVALUATION__ESTIMATE_WORKERS"] = "1"
         # The local dev JWT issuer, so functions trust its sessions: a fresh secret per cloud,
         # kept in the state dir (if any) so sessions outlive a restart.
         identity = _optional_module("localcloud.identity")

@@ -41,6 +41,8 @@ def test_known_costs_add_up_and_rows_carry_names(aws, sandbox):
     run_id = setup.start()
     Driver(aws).drain()
     run = setup.run(run_id)
+    low, high = run["estimated_range_seconds"]
+    assert 1 <= low <= run["estimated_seconds"] <= high
     rows = {r["model_id"]: r for r in run["ranking"]["rows"]}
     assert run["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in rows.values()))
     assert run["judge_cost_usd"] == 0.0 and run["total_cost_usd"] == pytest.approx(run["cost_usd"])

@@ -205,7 +205,11 @@ class EvaluationSettings(BaseModel):
     # Run planning.
     shard_size: int = Field(25, ge=1, le=1000)
     default_latency_ms: float = Field(2000.0, gt=0.0)
-    estimate_default_concurrency: int = Field(8, ge=1)
+    # Shard work items the pipeline runs at once (0: all, as Lambda scales the evaluate queue
+    # in AWS; the local cloud delivers one at a time and sets 1), a shard's fixed cost (S3,
+    # DynamoDB, scoring) and the run's (fan-out, queues, aggregation): estimated_seconds.
+    estimate_workers: int = Field(0, ge=0)
+    estimate_shard_overhead_seconds: float = Field(0.3, ge=0.0)
     estimate_overhead_seconds: float = Field(5.0, ge=0.0)
     # Scoring guards.
     regex_max_pattern_chars: int = Field(500, ge=1, le=10_000)

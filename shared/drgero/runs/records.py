@@ -196,6 +196,7 @@ def public_run(item: dict[str, Any], *, include_configs: bool = True) -> dict[st
         "finished_at": item.get("finished_at"),
         "execution_seconds": item.get("execution_seconds"),
         "estimated_seconds": item.get("estimated_seconds"),
+        "estimated_range_seconds": item.get("estimated_range_seconds"),
         # Unknown costs are None (never 0); total = candidates + judge (docs/runs.md).
         "cost_usd": item.get("cost_usd"),
         "judge_cost_usd": item.get("judge_cost_usd"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -24,7 +23,7 @@ from drgero.core.settings import Settings
 from drgero.core.validation import parse
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.judge import JudgeOptions
-from drgero.evaluation.run_plan import ModelLoad, estimate_run_seconds
+from drgero.evaluation.run_plan import ModelLoad, RunEstimate, estimate_run_seconds
 from drgero.identity.integrations import require_stored_integration
 from drgero.identity.principal import Principal
 from drgero.leaderboards.leaderboard import get_leaderboard
@@ -101,28 +100,51 @@ def _selected_models(leaderboard: dict[str, Any], wanted: list[str] | None) -> l
     return selected
 
 
-def observed_latencies(table: MetadataTable, leaderboard_id: str) -> dict[str, float]:
-    """p50 latency per model from the leaderboard's latest completed run (earlier calls of the
-    same models on the same task), for the duration estimate."""
+def latest_completed(table: MetadataTable, leaderboard_id: str) -> dict[str, Any] | None:
     items, _ = table.query(history_index_pk(leaderboard_id), index="gsi1", forward=False, limit=20)
     for item in items:
-        ranking = records.ranking_of(item) or {}
-        if item.get("status") == records.COMPLETED and ranking.get("rows"):
-            return {
-                row["model_id"]: float(row["latency_p50_ms"])
-                for row in ranking["rows"]
-                if row.get("latency_p50_ms") is not None
-            }
-    return {}
+        if item.get("status") == records.COMPLETED and (records.ranking_of(item) or {}).get("rows"):
+            return item
+    return None
 
 
-def _concurrency_group(model: dict[str, Any]) -> str:
-    """Models behind one provider account share its limiter (docs/providers.md)."""
-    config = model.get("config") or {}
-    if model.get("platform") == "openrouter":
-        return "openrouter"
-    url = config.get("url") or ""
-    return f"{model.get('platform')}:{urlsplit(url).netloc}"
+def observed_latencies(run: dict[str, Any] | None) -> dict[str, tuple[float, float | None]]:
+    """(p50, p95) latency per model of a completed run: every call of the same models on the
+    same task, as their traces recorded them."""
+    ranking = records.ranking_of(run or {}) or {}
+    return {
+        row["model_id"]: (float(row["latency_p50_ms"]), row.get("latency_p95_ms"))
+        for row in ranking.get("rows") or []
+        if row.get("latency_p50_ms") is not None
+    }
+
+
+def observed_shard_overhead(settings: Settings, run: dict[str, Any] | None) -> float | None:
+    """What a shard cost beyond its calls in the last completed run (S3, DynamoDB, queueing,
+    a loaded machine): its measured time minus the calls' time at the latencies it observed,
+    spread over the shard rounds. None without a usable run."""
+    if not run or not run.get("execution_seconds") or not run.get("rows"):
+        return None
+    observed = observed_latencies(run)
+    loads = [ModelLoad(m, *observed.get(m, (None, None))) for m in run.get("model_ids") or []]
+    if not loads or len(observed) < len(loads):
+        return None
+    shard_size = int(run.get("shard_size") or settings.evaluation.shard_size)
+    calls_only = estimate_run_seconds(
+        rows=int(run["rows"]),
+        models=loads,
+        shard_size=shard_size,
+        call_concurrency=settings.providers.aimd_initial,
+        workers=settings.evaluation.estimate_workers,
+        default_latency_ms=settings.evaluation.default_latency_ms,
+        overhead_seconds=settings.evaluation.estimate_overhead_seconds,
+        shard_overhead_seconds=0.0,
+        judge=ModelLoad("judge") if run.get("evaluation_type") == "judge" else None,
+    )
+    items = -(-int(run["rows"]) // shard_size) * len(loads)
+    rounds = -(-items // max(calls_only.parallel_shards, 1))
+    extra = float(run["execution_seconds"]) - calls_only.seconds
+    return min(30.0, max(0.0, extra / rounds))
 
 
 def estimate(
@@ -132,18 +154,26 @@ def estimate(
     model_items: list[dict[str, Any]],
     rows: int,
     judge: bool,
-) -> int:
-    observed = observed_latencies(table, leaderboard["id"])
-    loads = [ModelLoad(m["id"], _concurrency_group(m), observed.get(m["id"])) for m in model_items]
+) -> RunEstimate:
+    """estimated_seconds and its range, from observed latencies and the pipeline's real
+    concurrency (drgero.evaluation.run_plan.estimate_run_seconds)."""
+    previous = latest_completed(table, leaderboard["id"])
+    observed = observed_latencies(previous)
+    loads = [ModelLoad(m["id"], *observed.get(m["id"], (None, None))) for m in model_items]
+    shard_overhead = observed_shard_overhead(settings, previous)
     return estimate_run_seconds(
         rows=rows,
         models=loads,
-        concurrency={},
-        default_concurrency=settings.evaluation.estimate_default_concurrency,
+        shard_size=settings.evaluation.shard_size,
+        call_concurrency=settings.providers.aimd_initial,
+        workers=settings.evaluation.estimate_workers,
         default_latency_ms=settings.evaluation.default_latency_ms,
         overhead_seconds=settings.evaluation.estimate_overhead_seconds,
-        judge=ModelLoad("judge", "judge") if judge else None,
-    ).seconds
+        shard_overhead_seconds=(
+            settings.evaluation.estimate_shard_overhead_seconds if shard_overhead is None else shard_overhead
+        ),
+        judge=ModelLoad("judge") if judge else None,
+    )
 
 
 def start_run(
@@ -182,6 +212,7 @@ def start_run(
     reservation = _reserve(settings, clients, principal, run_id, leaderboard, dataset, model_items, options)
 
     now = clock.iso_millis()
+    planned = estimate(settings, table, leaderboard, model_items, dataset["rows"], judge=options.type == "judge")
     item = {
         "pk": run_key(run_id)[0],
         "sk": run_key(run_id)[1],
@@ -203,9 +234,8 @@ def start_run(
         "reservation_id": reservation["id"] if reservation else None,
         "charged_token_id": principal.token_id if reservation and principal else None,
         "shards_done": 0,
-        "estimated_seconds": estimate(
-            settings, table, leaderboard, model_items, dataset["rows"], judge=options.type == "judge"
-        ),
+        "estimated_seconds": planned.seconds,
+        "estimated_range_seconds": [planned.low_seconds, planned.high_seconds],
     }
     lb_pk, lb_sk = leaderboard_key(workspace_id, leaderboard_id)
     try:

@@ -49,7 +49,13 @@ def start_run(
         principal=principal,
     )
     return JSONResponse(
-        {"run_id": run["id"], "id": run["id"], "status": run["status"], "estimated_seconds": run["estimated_seconds"]},
+        {
+            "run_id": run["id"],
+            "id": run["id"],
+            "status": run["status"],
+            "estimated_seconds": run["estimated_seconds"],
+            "estimated_range_seconds": run["estimated_range_seconds"],
+        },
         status_code=202,
     )
 
