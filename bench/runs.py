@@ -97,6 +97,7 @@ def _leaderboard(env: _Env, rows: int) -> tuple[str, str]:
     settings, clients = env.base, env.clients
     table = clients.table
     ws = create_workspace(table, settings, "", "bench", plan="pro")["id"]
+    put_integration(settings, clients, ws, "openrouter", "sk-or-bench-key-0123456789")  # creation needs it
     lb = create_leaderboard(table, settings, ws, {"name": "bench", "prompt": "{input}", "dataset": {"mode": "PUSH"}})[
         "id"
     ]
@@ -105,7 +106,6 @@ def _leaderboard(env: _Env, rows: int) -> tuple[str, str]:
     for start in range(0, rows, 5000):
         Pusher(settings, clients).push(principal, lb, json.dumps(data[start : start + 5000]).encode())
     Consolidator(settings, clients).consolidate(ws, lb)
-    put_integration(settings, clients, ws, "openrouter", "sk-or-bench-key-0123456789")
 
     async def accept(_target: Any) -> None:
         return None

@@ -311,6 +311,8 @@ class LocalCloud:
             # own (HF_ENDPOINT) for any call that does not pass the endpoint explicitly.
             env["DRGERO_PROVIDERS__HUGGINGFACE_ENDPOINT"] = self.hub_url
             env["HF_ENDPOINT"] = self.hub_url
+        # The local SQS pollers deliver one evaluate batch at a time (sqs_poller): estimates say so.
+        env["DRGERO_EVALUATION__ESTIMATE_WORKERS"] = "1"
         # The local dev JWT issuer, so functions trust its sessions: a fresh secret per cloud,
         # kept in the state dir (if any) so sessions outlive a restart.
         identity = _optional_module("localcloud.identity")

@@ -134,11 +134,14 @@ def money(value: Any) -> str:
 
 
 def cost(row: dict[str, Any]) -> str:
-    """A ranking row's candidate cost; a lower bound when some rows had no known cost."""
+    """A ranking row's candidate cost; when some rows had no known cost (``cost_usd`` null),
+    the known part as a lower bound."""
     unknown = row.get("cost_unknown_rows") or 0
     if unknown and unknown >= (row.get("rows_total") or row.get("n") or 0):
         return "unknown"
-    return ("≥ " if unknown else "") + money(row.get("cost_usd"))
+    if row.get("cost_usd") is None and unknown:
+        return "≥ " + money(row.get("cost_known_usd"))
+    return money(row.get("cost_usd"))
 
 
 def ms(value: Any) -> str:

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from drgero.core.errors import ApiError
+from drgero.identity.integrations import put_integration
 from drgero.leaderboards import attach as attaching
 from drgero.leaderboards import candidates
 from drgero.leaderboards.leaderboard import create_leaderboard, get_leaderboard, update_leaderboard
@@ -20,6 +21,7 @@ from drgero.store import keys
 from drgero.store.table import MetadataTable
 from drgero.workspaces.membership import create_workspace
 from localcloud.sandbox.custom import SANDBOX_CUSTOM_SECRET
+from tests.support.sandbox import SANDBOX_KEY
 
 KEY = "sk-or-candidates-test"
 
@@ -36,6 +38,8 @@ def env(aws, sandbox):
     )
     ws = create_workspace(table, settings, "", "candidates ws", plan="pro")["id"]
     other = create_workspace(table, settings, "", "other ws", plan="pro")["id"]
+    for workspace in (ws, other):  # leaderboard creation needs the OpenRouter integration
+        put_integration(settings, aws.clients, workspace, "openrouter", SANDBOX_KEY)
     lb = create_leaderboard(
         table,
         settings,

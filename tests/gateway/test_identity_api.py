@@ -375,7 +375,7 @@ def test_integration_keys_are_encrypted_masked_and_validated(aws, provider):
         DRGERO_PROVIDERS__HUGGINGFACE_ENDPOINT=provider.url,
     )
     api = Api(aws)
-    alpha = new_workspace(aws, "alpha")
+    alpha = new_workspace(aws, "alpha", openrouter=False)
     owner = alpha["token"]
     key = provider.GOOD
     assert api.get("/api/integrations/openrouter", owner).status == 404
@@ -426,6 +426,7 @@ def test_a_ciphertext_copied_to_another_workspace_does_not_decrypt(aws, api, alp
 
 
 def test_require_integration_says_what_to_configure(aws, alpha):
+    integrations.delete_integration(aws.settings, aws.clients, alpha["workspace_id"], "openrouter")
     with pytest.raises(ApiError) as err:
         integrations.require_integration(aws.settings, aws.clients, alpha["workspace_id"], "openrouter")
     assert err.value.status == 409 and err.value.code == "integration_required"

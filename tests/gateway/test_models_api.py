@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from drgero.identity import credentials
+from drgero.identity.integrations import delete_integration, put_integration
 from drgero.identity.principal import ALL_SCOPES
 from drgero.store import keys as trace_keys
 from drgero.store.keys import dataset_key, history_index_pk, leaderboard_key, run_key
@@ -39,6 +40,8 @@ def env(aws, sandbox):
     pro = aws.settings.model_copy(update={"plans": aws.settings.plans.model_copy(update={"default_plan": "pro"})})
     a = seed_workspace(table_of(aws), pro, "alpha", "owner-a", "owner-a@example.com")
     b = seed_workspace(table_of(aws), pro, "beta", "owner-b", "owner-b@example.com")
+    for seeded in (a, b):  # as the local seed does: leaderboard creation needs OpenRouter
+        put_integration(aws.settings, aws.clients, seeded["workspace_id"], "openrouter", OPENROUTER_KEY)
 
     class Env:
         pass
@@ -156,6 +159,7 @@ def test_unknown_openrouter_model_is_400(env):
 
 def test_openrouter_without_integration_is_409_integration_required(env):
     lb = new_leaderboard(env)
+    delete_integration(env.aws.settings, env.aws.clients, env.a["workspace_id"], "openrouter")
     r = attach(env, lb, {"platform": "openrouter", "model": "sandbox/echo"})
     assert (r.status, r.error_code) == (409, "integration_required")
     r = env.api.post(f"/api/leaderboards/{lb}/models/auto-select", env.token, {"count": 2})
@@ -639,7 +643,7 @@ def test_local_seed_gives_the_workspace_a_sandbox_openrouter_key_only_for_a_loop
     from drgero.identity.integrations import get_integration_key
     from localcloud.seed import SANDBOX_OPENROUTER_KEY, seed_sandbox_integration
 
-    ws = new_workspace(aws, "local")["workspace_id"]
+    ws = new_workspace(aws, "local", openrouter=False)["workspace_id"]
     real = aws.settings.model_copy(
         update={
             "providers": aws.settings.providers.model_copy(

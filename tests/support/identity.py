@@ -40,18 +40,25 @@ def user_jwt(sub: str, email: str = "", **kw: Any) -> str:
 
 
 def new_workspace(
-    aws: Any, name: str = "", owner: str = "", email: str = "", plan: str | None = None
+    aws: Any, name: str = "", owner: str = "", email: str = "", plan: str | None = None, openrouter: bool = True
 ) -> dict[str, str]:
     """A workspace as ``drgero local`` seeds one (localcloud.identity.seed_workspace): the
     owner ``owner`` (default ``user-<name>``) and an owner API token with every scope, on
-    ``plan`` (default: the settings' default plan). The name defaults to a fresh one, so
-    workspaces of one test never share an owner."""
+    ``plan`` (default: the settings' default plan), and (``openrouter``) the OpenRouter
+    integration with the sandbox's key, as the local seed gives it (leaderboard creation needs
+    it). The name defaults to a fresh one, so workspaces of one test never share an owner."""
     name = name or f"ws-{new_id('ws')[-8:]}"
     owner = owner or f"user-{name}"
     email = email or f"{owner}@example.com"
     table = table_of(aws)
     workspace = create_workspace(table, aws.settings, owner, name, email=email, plan=plan)
     secret, record = issue_api_token(table, workspace["id"], "owner (every scope)", ALL_SCOPES, created_by=owner)
+    if openrouter:
+        from drgero.identity.integrations import put_integration
+
+        from .sandbox import SANDBOX_KEY
+
+        put_integration(aws.settings, aws.clients, workspace["id"], "openrouter", SANDBOX_KEY)
     return {
         "workspace_id": workspace["id"],
         "token": secret,

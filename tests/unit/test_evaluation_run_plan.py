@@ -52,62 +52,47 @@ def test_invalid_plans_are_refused(run_id: str, models: list[str], rows: int, si
         plan_shards(run_id, models, rows, size)
 
 
-def test_estimate_uses_observed_latency_and_group_concurrency() -> None:
-    # Group "or": m1 (observed 100 ms) + m2 (no data: default 400 ms): 1000 rows each ->
-    #   busy = 1000 * 100 + 1000 * 400 = 500,000 ms; concurrency 10 -> 50 s.
-    # Group "hf": m3 (observed 200 ms): 1000 * 200 = 200,000 ms; default concurrency 4 -> 50 s.
-    # Groups run in parallel: max(50, 50) + 5 s overhead = 55 s.
+BASE = {"shard_size": 25, "call_concurrency": 8, "default_latency_ms": 2000.0,
+        "overhead_seconds": 5.0, "shard_overhead_seconds": 0.5}  # fmt: skip
+
+
+def test_estimate_with_every_shard_in_parallel_is_the_slowest_shard() -> None:
+    # AWS (workers 0): 100 rows / 25 = 4 shards x 2 models, all at once. A shard sends its 25
+    # rows 8 at a time: ceil(25 / 8) = 4 waves. m1 p50 100 ms: 4 x 0.1 + 0.5 = 0.9 s;
+    # m2 (no observation: 2000 ms): 4 x 2 + 0.5 = 8.5 s. Wall = 5 + 8.5 = 13.5 -> 14 s.
     estimate = estimate_run_seconds(
-        rows=1000,
-        models=[
-            ModelLoad("m1", "or", observed_latency_ms=100.0),
-            ModelLoad("m2", "or"),
-            ModelLoad("m3", "hf", observed_latency_ms=200.0),
-        ],
-        concurrency={"or": 10},
-        default_concurrency=4,
-        default_latency_ms=400.0,
-        overhead_seconds=5.0,
+        rows=100, models=[ModelLoad("m1", 100.0, 150.0), ModelLoad("m2")], workers=0, **BASE
     )
-    assert estimate.seconds == 55
-    assert estimate.calls == 3000
-    assert estimate.group_seconds == {"or": 50.0, "hf": 50.0}
-    assert estimate.latency_ms_used == {"m1": 100.0, "m2": 400.0, "m3": 200.0}
+    assert estimate.seconds == 14 and estimate.parallel_shards == 8 and estimate.calls == 200
+    assert estimate.latency_ms_used == {"m1": 100.0, "m2": 2000.0}
+    # Range: 0.8 x p50 -> 5 + 4 x 1.6 + 0.5 = 11.9; p95 (m2: 1.6 x p50) and 1.5 x overheads:
+    # 7.5 + 4 x 3.2 + 0.75 = 21.05 -> 22.
+    assert (estimate.low_seconds, estimate.high_seconds) == (11, 22)
 
 
-def test_estimate_adds_judge_calls_to_the_judge_group() -> None:
-    # 100 rows x 2 models = 200 judge calls at 1,000 ms in group "or" shared with both models
-    # (100 * 100 ms each): busy = 20,000 + 200,000 = 220,000 ms / concurrency 20 = 11 s; +0 overhead.
+def test_estimate_with_one_worker_adds_every_shard_up() -> None:
+    # The local cloud: one item at a time. 8 items: 4 x (0.9 + 8.5) = 37.6 s + 5 = 42.6 -> 43.
+    estimate = estimate_run_seconds(rows=100, models=[ModelLoad("m1", 100.0), ModelLoad("m2")], workers=1, **BASE)
+    assert estimate.seconds == 43 and estimate.parallel_shards == 1
+    assert estimate.low_seconds <= estimate.seconds <= estimate.high_seconds
+
+
+def test_estimate_adds_the_judge_after_each_shard() -> None:
+    # 10 rows, one shard per model: 2 waves (8 + 2). Candidate 2 x 0.1 + 0.5 = 0.7, judge
+    # 2 x 1.0 + 0.5 = 2.5: 3.2 s per item, in parallel -> 5 + 3.2 = 8.2 -> 9.
     estimate = estimate_run_seconds(
-        rows=100,
-        models=[ModelLoad("a", "or", 100.0), ModelLoad("b", "or", 100.0)],
-        concurrency={"or": 20},
-        default_concurrency=1,
-        default_latency_ms=500.0,
-        overhead_seconds=0.0,
-        judge=ModelLoad("judge-model", "or", 1000.0),
-    )
-    assert estimate.seconds == 11
-    assert estimate.calls == 400
+        rows=10, models=[ModelLoad("a", 100.0), ModelLoad("b", 100.0)], workers=0,
+        judge=ModelLoad("judge", 1000.0), **BASE,
+    )  # fmt: skip
+    assert estimate.seconds == 9 and estimate.calls == 40
 
 
-def test_estimate_ignores_unusable_observations_and_is_at_least_one_second() -> None:
+def test_estimate_ignores_unusable_observations_and_refuses_bad_input() -> None:
     estimate = estimate_run_seconds(
-        rows=1,
-        models=[ModelLoad("a", "g", float("nan")), ModelLoad("b", "g", -5.0)],
-        concurrency={},
-        default_concurrency=8,
-        default_latency_ms=10.0,
-        overhead_seconds=0.0,
-    )
+        rows=1, models=[ModelLoad("a", float("nan")), ModelLoad("b", -5.0)], workers=0,
+        **{**BASE, "default_latency_ms": 10.0, "overhead_seconds": 0.0, "shard_overhead_seconds": 0.0},
+    )  # fmt: skip
     assert estimate.latency_ms_used == {"a": 10.0, "b": 10.0}
     assert estimate.seconds == 1
     with pytest.raises(ValueError):
-        estimate_run_seconds(
-            rows=1,
-            models=[],
-            concurrency={"g": 0},
-            default_concurrency=1,
-            default_latency_ms=1.0,
-            overhead_seconds=0.0,
-        )
+        estimate_run_seconds(rows=1, models=[], workers=0, **{**BASE, "call_concurrency": 0})

@@ -180,6 +180,10 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "invalid_page": _code(400, meaning="The review page is out of range."),
     "invalid_grade": _code(400, meaning="A grade does not fit the evaluation's scale."),
     "unknown_item": _code(400, meaning="A grade names no item of the review."),
+    "run_not_ranked": _code(
+        409, meaning="The request needs a run's ranking (winner_lost, compare) and the run has none yet."
+    ),
+    "runs_not_comparable": _code(409, meaning="Two runs can be compared only within one leaderboard."),
     # ---- production inference
     "no_production_model": _code(409, meaning="The leaderboard has no production model yet (no ranking, no pick)."),
     "invalid_model": _code(400, meaning="The chat completions model is not 'leaderboard/{id}'."),

@@ -240,15 +240,21 @@ class EvaluationSettings(BaseModel):
     # Run planning.
     shard_size: int = Field(25, ge=1, le=1000)
     default_latency_ms: float = Field(2000.0, gt=0.0)
-    estimate_default_concurrency: int = Field(8, ge=1)
+    # Shard work items the pipeline runs at once (0: all, as Lambda scales the evaluate queue
+    # in AWS; the local cloud delivers one at a time and sets 1), a shard's fixed cost (S3,
+    # DynamoDB, scoring) and the run's (fan-out, queues, aggregation): estimated_seconds.
+    estimate_workers: int = Field(0, ge=0)
+    estimate_shard_overhead_seconds: float = Field(0.3, ge=0.0)
     estimate_overhead_seconds: float = Field(5.0, ge=0.0)
     # Scoring guards.
     regex_max_pattern_chars: int = Field(500, ge=1, le=10_000)
     regex_timeout_seconds: float = Field(0.1, gt=0.0, le=10.0)
     judge_max_section_chars: int = Field(20_000, ge=100)
-    # The judge model (on OpenRouter) of a judge evaluation that names none ("": none, the
-    # evaluation must name one). The local cloud sets the sandbox's toy judge.
-    default_judge_model: str = Field("", max_length=200)
+    # The judge a judge evaluation without judge_model gets (an OpenRouter model id; the local
+    # cloud sets its sandbox judge). Filled in when the leaderboard is written, so it is shown.
+    default_judge_model: str = Field("openai/gpt-4o-mini", min_length=1, max_length=200)
+    # Per-row results (docs/runs.md): a graded score at or above this is a "pass".
+    graded_pass_threshold: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class RunsSettings(BaseModel):
@@ -273,6 +279,17 @@ class RunsSettings(BaseModel):
     # Shortest interval between two firings a run or fine-tune schedule may have, in minutes
     # (400 schedule_too_frequent below it): every firing is a paid run.
     schedule_min_interval_minutes: int = Field(60, ge=1)
+    # Output tokens per call assumed for a run's worst-case budget reservation when
+    # candidate_max_tokens is unset (docs/runs.md, "Money").
+    budget_output_tokens: int = Field(2048, ge=1)
+    # GET /api/runs/{id}/results: rows per page by default, and the most rows one page looks
+    # at while filtering (a page with a rare filter returns early with a next_cursor).
+    results_page_default: int = Field(50, ge=1, le=500)
+    results_scan_rows: int = Field(2000, ge=10, le=100_000)
+    # GET /api/runs/{id}/results/export: S3 multipart part size (MiB, S3's minimum is 5) and
+    # how long the presigned download URL stays valid.
+    export_part_mib: int = Field(8, ge=5, le=512)
+    export_url_seconds: int = Field(300, ge=30, le=3600)
 
 
 class InferenceSettings(BaseModel):

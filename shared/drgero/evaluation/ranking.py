@@ -12,7 +12,15 @@ Rules (docs/evaluation.md explains why):
   ``errors`` is the sum of the three; ``n`` is the number of rows in the score.
 - Order by score. Near-tie: a model whose score is within ``near_tie_epsilon`` of the best
   remaining score joins that model's tie group; a group is ordered by cost per row, then
-  latency p50, then score. Models with no scored row come last.
+  latency p50, then score. Cost decides only when every member's cost is known: an unknown
+  cost is neither cheap nor dear, so a group with one skips cost and starts at latency.
+  Models with no scored row come last.
+- Unknown cost is ``None``, never 0: ``cost_usd`` (and ``cost_per_row_usd``) is None as soon
+  as one answered call has no known cost (no ``usage.cost`` and no price), ``judge_cost_usd``
+  likewise for judge calls. A failed call without a cost counts as costing nothing (providers
+  do not bill an error answer). ``cost_known_usd`` is the sum of the known costs.
+- Rows carry the model's ``name`` and ``platform`` when the caller gives them, and the verdict
+  names models by name (ids stay in the fields).
 - The winner is compared with the runner-up by a paired test on the rows both have in their
   scores; the ranking says plainly whether the lead is significant.
 """
@@ -44,6 +52,7 @@ class RowOutcome:
     latency_ms: float | None = None  # the candidate call's latency
     cost_usd: float | None = None  # the candidate call's cost (a failed call may still cost)
     judge_cost_usd: float | None = None
+    judge_cost_unknown: bool = False  # a judge call of this row had no known cost
 
     def __post_init__(self) -> None:
         if (self.score is None) == (self.error is None):
@@ -99,7 +108,7 @@ class RankingRow(BaseModel):
     ci_high: float | None
     n: int
     errors: int
-    cost_usd: float
+    cost_usd: float | None  # None when a cost is unknown (never 0 for "unknown")
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     # Extras.
@@ -110,8 +119,12 @@ class RankingRow(BaseModel):
     scoring_errors: int
     not_run: int | None  # rows of the dataset with no outcome (cancelled / partial run)
     cost_per_row_usd: float | None
-    cost_unknown_rows: int  # outcomes without a known cost (cost_usd is then a lower bound)
-    judge_cost_usd: float
+    cost_unknown_rows: int  # answered calls without a known cost (cost_usd is then None)
+    cost_known_usd: float  # the sum of the known costs (a lower bound when some are unknown)
+    judge_cost_usd: float | None
+    judge_cost_unknown_rows: int
+    name: str | None = None
+    platform: str | None = None
     tie_group: int | None  # models sharing a tie group were ordered by cost, then latency
     tie_broken_by: Literal["cost", "latency", "score", "model_id"] | None
 
@@ -155,10 +168,16 @@ def rank_models(
     results: Mapping[str, Sequence[RowOutcome]],
     options: RankingOptions,
     dataset_rows: int | None = None,
+    models: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Ranking:
     """Rank the models of one run. ``results`` maps model id -> its row outcomes (each row at
-    most once: the pipeline deduplicates deliveries; a duplicate here is a bug and raises)."""
+    most once: the pipeline deduplicates deliveries; a duplicate here is a bug and raises).
+    ``models`` maps model id -> ``{"name", "platform"}`` (rows and verdict name the models)."""
     aggregates = [_aggregate(model_id, rows, options, dataset_rows) for model_id, rows in results.items()]
+    for agg in aggregates:
+        info = (models or {}).get(agg.model_id) or {}
+        agg.row["name"] = info.get("name") or None
+        agg.row["platform"] = info.get("platform") or None
     ordered = _order(aggregates, options.near_tie_epsilon)
     rows = [RankingRow(rank=index + 1, **_rounded(agg.row)) for index, agg in enumerate(ordered)]
     comparison, significant, verdict = _verdict(ordered, options)
@@ -201,6 +220,7 @@ def _aggregate(
     cost = 0.0
     judge_cost = 0.0
     cost_unknown = 0
+    judge_unknown = 0
     for outcome in outcomes:
         if outcome.row_id in seen:
             raise ValueError(f"model {model_id!r}: row {outcome.row_id!r} appears twice")
@@ -215,11 +235,12 @@ def _aggregate(
             values[outcome.row_id] = 0.0
         if outcome.error != "call_failed" and outcome.latency_ms is not None:
             latencies.append(outcome.latency_ms)
-        if outcome.cost_usd is None:
-            cost_unknown += 1
-        else:
+        if outcome.cost_usd is not None:
             cost += outcome.cost_usd
+        elif outcome.error != "call_failed":  # an error answer is not billed
+            cost_unknown += 1
         judge_cost += outcome.judge_cost_usd or 0.0
+        judge_unknown += 1 if outcome.judge_cost_unknown else 0
 
     n = len(values)
     score = ci_low = ci_high = None
@@ -243,7 +264,7 @@ def _aggregate(
         "ci_high": ci_high,
         "n": n,
         "errors": sum(counts.values()),
-        "cost_usd": round(cost, 10),
+        "cost_usd": round(cost, 10) if not cost_unknown else None,
         "latency_p50_ms": stats.percentile(latencies, 50) if latencies else None,
         "latency_p95_ms": stats.percentile(latencies, 95) if latencies else None,
         "rows_total": rows_total,
@@ -252,9 +273,11 @@ def _aggregate(
         "judge_errors": counts["judge_error"],
         "scoring_errors": counts["scoring_error"],
         "not_run": max(0, dataset_rows - rows_total) if dataset_rows is not None else None,
-        "cost_per_row_usd": round(cost / rows_total, 12) if rows_total else None,
+        "cost_per_row_usd": round(cost / rows_total, 12) if rows_total and not cost_unknown else None,
         "cost_unknown_rows": cost_unknown,
-        "judge_cost_usd": round(judge_cost, 10),
+        "cost_known_usd": round(cost, 10),
+        "judge_cost_usd": round(judge_cost, 10) if not judge_unknown else None,
+        "judge_cost_unknown_rows": judge_unknown,
         "tie_group": None,
         "tie_broken_by": None,
     }
@@ -274,30 +297,33 @@ def _order(aggregates: list[_Aggregate], epsilon: float) -> list[_Aggregate]:
         scored = scored[len(group) :]
         if len(group) > 1:
             group_number += 1
-            group.sort(key=_tie_key)
+            use_cost = all(a.row["cost_per_row_usd"] is not None for a in group)
+            group.sort(key=lambda a: _tie_key(a, use_cost))
             for previous, current in zip(group, group[1:], strict=False):
-                current.row["tie_broken_by"] = _decided_by(previous, current)
-            group[0].row["tie_broken_by"] = _decided_by(group[0], group[1])
+                current.row["tie_broken_by"] = _decided_by(previous, current, use_cost)
+            group[0].row["tie_broken_by"] = _decided_by(group[0], group[1], use_cost)
             for agg in group:
                 agg.row["tie_group"] = group_number
         ordered.extend(group)
     return ordered + unscored
 
 
-def _tie_key(agg: _Aggregate) -> tuple[float, float, float, str]:
-    cost = agg.row["cost_per_row_usd"]
+def _tie_key(agg: _Aggregate, use_cost: bool) -> tuple[float, float, float, str]:
     latency = agg.row["latency_p50_ms"]
     return (
-        cost if cost is not None and agg.row["cost_unknown_rows"] == 0 else math.inf,
+        agg.row["cost_per_row_usd"] if use_cost else 0.0,
         latency if latency is not None else math.inf,
         -agg.row["score"],
         agg.model_id,
     )
 
 
-def _decided_by(first: _Aggregate, second: _Aggregate) -> Literal["cost", "latency", "score", "model_id"]:
+def _decided_by(
+    first: _Aggregate, second: _Aggregate, use_cost: bool
+) -> Literal["cost", "latency", "score", "model_id"]:
     """Which tie-break key first separates two neighbours of a tie group."""
-    for name, a, b in zip(("cost", "latency", "score"), _tie_key(first)[:3], _tie_key(second)[:3], strict=True):
+    a_key, b_key = _tie_key(first, use_cost)[:3], _tie_key(second, use_cost)[:3]
+    for name, a, b in zip(("cost", "latency", "score"), a_key, b_key, strict=True):
         if a != b:
             return name  # type: ignore[return-value]
     return "model_id"
@@ -309,7 +335,7 @@ def _verdict(ordered: list[_Aggregate], options: RankingOptions) -> tuple[Compar
         return None, False, "No model could be scored, so there is no winner."
     winner = scored[0]
     if len(scored) == 1:
-        return None, False, f"Only {winner.model_id} could be scored; there is no runner-up to compare with."
+        return None, False, f"Only {_name(winner)} could be scored; there is no runner-up to compare with."
     runner = scored[1]
     near_tie = winner.row["tie_group"] is not None and winner.row["tie_group"] == runner.row["tie_group"]
     common = sorted(winner.values.keys() & runner.values.keys())
@@ -333,7 +359,7 @@ def _verdict(ordered: list[_Aggregate], options: RankingOptions) -> tuple[Compar
             comparison,
             False,
             (
-                f"{winner.model_id} ranks first, but no row was scored for both it and {runner.model_id}, "
+                f"{_name(winner)} ranks first, but no row was scored for both it and {_name(runner)}, "
                 "so whether it is better cannot be tested."
             ),
         )
@@ -364,6 +390,10 @@ def _verdict(ordered: list[_Aggregate], options: RankingOptions) -> tuple[Compar
     return comparison, significant, _sentence(winner, runner, comparison, significant, options)
 
 
+def _name(agg: _Aggregate) -> str:
+    return agg.row.get("name") or agg.model_id
+
+
 def _pct(value: float) -> str:
     return f"{value * 100:.1f}%"
 
@@ -371,7 +401,7 @@ def _pct(value: float) -> str:
 def _sentence(
     winner: _Aggregate, runner: _Aggregate, comparison: Comparison, significant: bool, options: RankingOptions
 ) -> str:
-    w, r = winner.model_id, runner.model_id
+    w, r = _name(winner), _name(runner)
     test = "McNemar exact test" if comparison.test == "mcnemar_exact" else "paired sign-flip permutation test"
     p = f"p = {comparison.p_value:.3g}"
     on_rows = (
@@ -380,17 +410,20 @@ def _sentence(
     )
     if comparison.near_tie:
         decided = winner.row["tie_broken_by"]
+        cost_known = winner.row["cost_per_row_usd"] is not None and runner.row["cost_per_row_usd"] is not None
         why = {
             "cost": (
                 f"it is cheaper per row (${winner.row['cost_per_row_usd']:.6f} vs "
                 f"${runner.row['cost_per_row_usd']:.6f})"
-                if runner.row["cost_per_row_usd"] is not None and runner.row["cost_unknown_rows"] == 0
-                # An unknown cost sorts last; printing it as $0 would contradict the order.
-                else f"its cost per row is known and {r}'s is not"
-                if runner.row["cost_unknown_rows"]
+                if cost_known
                 else "it is cheaper per row"
             ),
-            "latency": "it is as cheap and faster (lower median latency)",
+            "latency": (
+                "it is as cheap and faster (lower median latency)"
+                if cost_known
+                # An unknown cost is neither cheap nor dear: the group skipped cost.
+                else "it is faster (lower median latency); cost was not compared because a cost is unknown"
+            ),
             "score": "cost and latency are equal and its score is higher",
             "model_id": "everything else is equal (order by model id)",
         }[decided or "model_id"]

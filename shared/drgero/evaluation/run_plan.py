@@ -1,7 +1,8 @@
 """Planning a run: work items (model x shard of rows) and the duration estimate.
 
-Pure: the caller supplies the dataset's row count, the models, the concurrency it will use
-and latencies observed in earlier traces.
+Pure: the caller supplies the dataset's row count, the models, the concurrency the pipeline
+will really use (workers, the provider layer's per-worker limit) and the latencies observed
+in earlier calls of the same models on the same task.
 
 Shards are contiguous ranges of row indexes of the run's pinned dataset version, so a shard is
 fully described by (run, model, start, end). Its id hashes exactly that, which makes it a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -73,61 +74,91 @@ def plan_shards(run_id: str, model_ids: Sequence[str], row_count: int, shard_siz
 
 @dataclass(frozen=True)
 class ModelLoad:
-    """A model to call on every row. Models in the same ``concurrency_group`` (typically one
-    provider account: provider + key) share that group's concurrency limit."""
+    """A model to call on every row, with its observed latency (p50, and p95 when known: from
+    earlier calls of it on this task)."""
 
     model_id: str
-    concurrency_group: str
-    observed_latency_ms: float | None = None  # e.g. median latency from earlier traces
+    observed_latency_ms: float | None = None
+    observed_p95_ms: float | None = None
 
 
 @dataclass(frozen=True)
 class RunEstimate:
-    seconds: int
+    seconds: int  # the point estimate
+    low_seconds: int  # the range the run should end in
+    high_seconds: int
     calls: int
-    group_seconds: dict[str, float]  # busy time of each concurrency group
-    latency_ms_used: dict[str, float]  # per model (and "judge"), observed or default
+    latency_ms_used: dict[str, float]  # per model (and "judge"): p50 used, observed or default
+    parallel_shards: int  # shard work items running at once
 
 
 def estimate_run_seconds(
     *,
     rows: int,
     models: Sequence[ModelLoad],
-    concurrency: Mapping[str, int],
-    default_concurrency: int,
+    shard_size: int,
+    call_concurrency: int,
+    workers: int,
     default_latency_ms: float,
     overhead_seconds: float,
+    shard_overhead_seconds: float,
     judge: ModelLoad | None = None,
 ) -> RunEstimate:
-    """Wall time ~ max over concurrency groups of (sum of rows x latency of its calls) / its
-    concurrency, plus a fixed overhead (fan-out, queue delivery, aggregation). Groups run in
-    parallel; within a group calls are limited by its concurrency. A judge makes one call per
-    (row, model) in its own group, overlapping the candidate calls as shards finish."""
+    """How the pipeline really runs: every (model x shard) work item is one worker call that
+    sends its rows ``call_concurrency`` at a time (the provider layer's AIMD limit per worker),
+    so a shard takes ``ceil(rows / concurrency)`` latencies plus a fixed per-shard cost (S3,
+    DynamoDB, scoring); a judge run judges each shard after it, the same way. ``workers`` shard
+    items run at once (0: all of them, as Lambda scales an SQS source in AWS; the local cloud
+    delivers one at a time). Wall time = the fan-out/aggregation overhead + the longer of the
+    slowest item and the total item time spread over the workers (list scheduling).
+
+    The point estimate uses each model's p50 latency; the range goes from 0.8 x p50 (calls
+    faster than the median, no queueing) to the p95 latency (1.6 x p50 when no p95 was
+    observed) with 1.5 x the overheads: the tail of a shard is its slowest calls."""
     if rows < 0:
         raise ValueError("rows must not be negative")
-    if default_concurrency < 1 or any(v < 1 for v in concurrency.values()):
-        raise ValueError("concurrency must be at least 1")
-    busy_ms: dict[str, float] = {}
+    if shard_size < 1 or call_concurrency < 1 or workers < 0:
+        raise ValueError("shard_size and call_concurrency must be at least 1, workers at least 0")
     used: dict[str, float] = {}
-    calls = 0
+    loads: list[tuple[float, float]] = []  # per model (and judge): (p50, p95) in ms
     for model in models:
-        latency = _latency(model, default_latency_ms)
-        used[model.model_id] = latency
-        busy_ms[model.concurrency_group] = busy_ms.get(model.concurrency_group, 0.0) + rows * latency
-        calls += rows
+        p50 = _latency(model.observed_latency_ms, default_latency_ms)
+        used[model.model_id] = p50
+        loads.append((p50, _latency(model.observed_p95_ms, p50 * 1.6)))
+    judge_load = None
     if judge is not None:
-        latency = _latency(judge, default_latency_ms)
-        used["judge"] = latency
-        judge_calls = rows * len(models)
-        busy_ms[judge.concurrency_group] = busy_ms.get(judge.concurrency_group, 0.0) + judge_calls * latency
-        calls += judge_calls
-    group_seconds = {group: ms / 1000.0 / concurrency.get(group, default_concurrency) for group, ms in busy_ms.items()}
-    wall = max(group_seconds.values(), default=0.0) + overhead_seconds
-    return RunEstimate(seconds=max(1, math.ceil(wall)), calls=calls, group_seconds=group_seconds, latency_ms_used=used)
+        p50 = _latency(judge.observed_latency_ms, default_latency_ms)
+        used["judge"] = p50
+        judge_load = (p50, _latency(judge.observed_p95_ms, p50 * 1.6))
+    sizes = [min(shard_size, rows - start) for start in range(0, rows, shard_size)]
+    items = len(sizes) * len(models)
+    parallel = items if workers == 0 else min(workers, items)
+
+    def wall(pick: int, factor: float, overhead_factor: float) -> float:
+        times: list[float] = []
+        for size in sizes:
+            waves = math.ceil(size / min(size, call_concurrency))
+            for load in loads:
+                item = waves * load[pick] * factor / 1000 + shard_overhead_seconds * overhead_factor
+                if judge_load is not None:
+                    item += waves * judge_load[pick] * factor / 1000 + shard_overhead_seconds * overhead_factor
+                times.append(item)
+        if not times:
+            return overhead_seconds * overhead_factor
+        return overhead_seconds * overhead_factor + max(max(times), sum(times) / max(parallel, 1))
+
+    point, low, high = wall(0, 1.0, 1.0), wall(0, 0.8, 1.0), wall(1, 1.0, 1.5)
+    return RunEstimate(
+        seconds=max(1, math.ceil(point)),
+        low_seconds=max(1, math.floor(low)),
+        high_seconds=max(1, math.ceil(max(high, point))),
+        calls=rows * len(models) * (2 if judge is not None else 1),
+        latency_ms_used=used,
+        parallel_shards=parallel,
+    )
 
 
-def _latency(model: ModelLoad, default_latency_ms: float) -> float:
-    observed = model.observed_latency_ms
+def _latency(observed: float | None, default: float) -> float:
     if observed is not None and math.isfinite(observed) and observed > 0:
         return float(observed)
-    return default_latency_ms
+    return default

@@ -127,6 +127,28 @@ def require_integration(settings: Settings, clients: AwsClients, workspace_id: s
     return key
 
 
+def has_integration(table: Any, workspace_id: str, provider: str) -> bool:
+    """Whether the workspace stored a key for ``provider`` (read without unsealing it)."""
+    check_provider(provider)
+    return table.get(*integration_key(workspace_id, provider)) is not None
+
+
+def require_stored_integration(table: Any, workspace_id: str, provider: str, needed_for: str) -> None:
+    """409 ``integration_required`` naming the integration, what needs it and where to set it,
+    before anything is stored or paid for (the product docs: OpenRouter is required for
+    leaderboard creation, auto-selection, judge evaluation and OpenRouter model calls)."""
+    if has_integration(table, workspace_id, provider):
+        return
+    names = {"openrouter": "OpenRouter", "huggingface": "Hugging Face"}
+    raise ApiError(
+        409,
+        "integration_required",
+        f"{needed_for} needs the workspace's {names[provider]} integration, and none is set. An admin sets it in "
+        f'Settings > Integrations, or with PUT /api/integrations/{provider} {{"api_key": "..."}}.',
+        {"provider": provider, "needed_for": needed_for, "set_with": f"PUT /api/integrations/{provider}"},
+    )
+
+
 # ---------------------------------------------------------------------------- validation
 def _probe(settings: Settings, provider: str) -> str:
     if provider == "openrouter":

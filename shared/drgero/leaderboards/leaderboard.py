@@ -7,7 +7,13 @@ leaderboard also has its dataset record ``LB#{lb}`` / ``DATASET`` (counters and 
 version pointer, see :mod:`drgero.datasets.push` and :mod:`drgero.datasets.consolidate`).
 
 Validation happens here, once, at creation and on every change: the API answers 400
-``invalid_request`` with one ``details`` entry per bad field.
+``invalid_request`` with one ``details`` entry per bad field. The ``evaluation`` goes through the
+parser runs use (:func:`drgero.evaluation.config.parse_evaluation`): 400 ``invalid_evaluation``
+naming each bad field, so a typo is refused when written, not when a run pays. A judge without
+``judge_model`` gets ``evaluation.default_judge_model``, stored (and shown) with the rest.
+
+OpenRouter is required for leaderboard creation and for judge evaluation on OpenRouter (the
+product docs): 409 ``integration_required`` when the workspace has no OpenRouter key.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from drgero.core.errors import ApiError, not_found
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.core.validation import StrictModel, TextModel, parse
+from drgero.evaluation.config import parse_evaluation
+from drgero.evaluation.exact import RegexLimits
+from drgero.identity.integrations import require_stored_integration
 from drgero.inference.config import CaptureRule, InferencePolicy
 from drgero.store.keys import (
     DATASET_TOKEN_PREFIX,
@@ -206,6 +215,26 @@ class LeaderboardPatch(StrictModel):
 INVALID = "The leaderboard is not valid."
 
 
+def checked_evaluation(settings: Settings, evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation as it will be stored: validated by the runs' own parser (400
+    ``invalid_evaluation`` with field details), a judge without ``judge_model`` given the
+    configured default judge (OpenRouter's, as the product docs say defaults are)."""
+    raw = dict(evaluation)
+    if (
+        raw.get("type") == "judge"
+        and not raw.get("judge_model")
+        and raw.get("judge_platform", "openrouter") == "openrouter"
+    ):
+        raw["judge_model"] = settings.evaluation.default_judge_model
+    raw = {k: v for k, v in raw.items() if v is not None}
+    parse_evaluation(raw, RegexLimits.from_settings(settings.evaluation))
+    return raw
+
+
+def needs_openrouter_judge(evaluation: dict[str, Any]) -> bool:
+    return evaluation.get("type") == "judge" and evaluation.get("judge_platform", "openrouter") == "openrouter"
+
+
 # ------------------------------------------------------------------ storage
 def get_leaderboard(table: MetadataTable, workspace_id: str, leaderboard_id: str) -> dict[str, Any]:
     """The leaderboard item, read through the caller's workspace; 404 otherwise."""
@@ -272,13 +301,17 @@ def create_leaderboard(
     workspace_id: str,
     body: Any,
     resolve_get_dataset: Any = None,
+    schedule_token_id: str = "",
 ) -> dict[str, Any]:
-    """Validates and stores a new leaderboard; returns its item.
+    """Validates and stores a new leaderboard; returns its item. ``schedule_token_id``: the API
+    token setting the schedule, which pays for its runs (drgero.runs.charging).
 
     ``resolve_get_dataset(config, leaderboard_id) -> dict`` resolves a GET-mode dataset (pinned
     commit, snapshot, row count; :func:`drgero.datasets.hf.resolve_and_snapshot`) and raises a
     400 when the file cannot be used; it is injected so this module stays free of the hub."""
     config: LeaderboardCreate = body if isinstance(body, LeaderboardCreate) else parse(LeaderboardCreate, body, INVALID)
+    evaluation = checked_evaluation(settings, config.evaluation.model_dump(mode="json"))
+    require_stored_integration(table, workspace_id, "openrouter", "Creating a leaderboard")
     from drgero.workspaces import plans  # workspaces area: the plan's leaderboard limit (403 plan_limit)
 
     plans.check_can_create_leaderboard(table, settings, workspace_id, count_leaderboards(table, workspace_id))
@@ -302,8 +335,9 @@ def create_leaderboard(
         "dataset_mode": dataset["mode"],
         # Top-level copy of the end date as epoch seconds: the push transaction checks it.
         "push_end_epoch": _end_epoch(dataset) if dataset["mode"] == "PUSH" else None,
-        "evaluation": config.evaluation.model_dump(mode="json"),
+        "evaluation": evaluation,
         "schedule": config.schedule,
+        "schedule_token_id": (schedule_token_id or None) if config.schedule else None,
         "selection": config.selection.model_dump(mode="json", exclude_none=True),
         "inference": config.inference.model_dump(mode="json") if config.inference else None,
         "capture": config.capture.model_dump(mode="json") if config.capture else None,
@@ -355,8 +389,11 @@ def update_leaderboard(
     leaderboard_id: str,
     body: Any,
     resolve_get_dataset: Any = None,
+    settings: Settings | None = None,
+    schedule_token_id: str = "",
 ) -> dict[str, Any]:
-    """PATCH: changes the given fields; the dataset mode itself cannot change (409)."""
+    """PATCH: changes the given fields; the dataset mode itself cannot change (409). With
+    ``settings``, the evaluation is checked as at creation (default judge filled in)."""
     patch: LeaderboardPatch = body if isinstance(body, LeaderboardPatch) else parse(LeaderboardPatch, body, INVALID)
     current = get_leaderboard(table, workspace_id, leaderboard_id)
     changes: dict[str, Any] = {}
@@ -371,9 +408,12 @@ def update_leaderboard(
     if "prompt" in fields and patch.prompt is not None:
         changes["prompt"] = patch.prompt
     if "evaluation" in fields and patch.evaluation is not None:
-        changes["evaluation"] = patch.evaluation.model_dump(mode="json")
+        changes["evaluation"] = _evaluation_change(table, settings, workspace_id, patch.evaluation)
     if "schedule" in fields:
         changes["schedule"] = patch.schedule
+        # Whoever sets the schedule pays for its runs; a user session's are not charged.
+        changes["schedule_token_id"] = (schedule_token_id or None) if patch.schedule else None
+        changes["schedule_paused"] = None
     if "selection" in fields and patch.selection is not None:
         changes["selection"] = patch.selection.model_dump(mode="json", exclude_none=True)
     changes.update(_policy_changes(patch, fields))
@@ -404,6 +444,17 @@ def _policy_changes(patch: LeaderboardPatch, fields: set[str]) -> dict[str, Any]
     if "required_capabilities" in fields:
         changes["required_capabilities"] = sorted(set(patch.required_capabilities or []))
     return changes
+
+
+def _evaluation_change(table: MetadataTable, settings: Settings | None, workspace_id: str, patched: Any) -> dict:
+    evaluation = patched.model_dump(mode="json")
+    if settings is None:
+        parse_evaluation(evaluation)
+        return evaluation
+    evaluation = checked_evaluation(settings, evaluation)
+    if needs_openrouter_judge(evaluation):
+        require_stored_integration(table, workspace_id, "openrouter", "A judge evaluation on OpenRouter")
+    return evaluation
 
 
 def _capture_change(capture: Any, current: dict[str, Any]) -> dict[str, Any] | None:
@@ -483,11 +534,21 @@ def require_enough_rows(table: MetadataTable, settings: Settings, leaderboard: d
         return
     record = table.get(*dataset_key(leaderboard["id"])) or {}
     rows = int(record.get("rows") or 0)
+    pending = max(0, int(record.get("accepted_rows") or 0) - int(record.get("consumed_rows") or 0))
     needed = settings.limits.min_rows_before_models
     if rows < needed:
+        lb = leaderboard["id"]
+        waiting = (
+            f" {pending} more accepted row(s) wait for consolidation: consolidate them now with "
+            f"POST /v1/leaderboard/{lb}/dataset/consolidate (or wait for the automatic consolidation)."
+            if pending
+            else f" Push rows with POST /v1/leaderboard/{lb}/dataset/push, then consolidate them with "
+            f"POST /v1/leaderboard/{lb}/dataset/consolidate."
+        )
         raise ApiError(
             409,
             "dataset_too_small",
-            f"This PUSH leaderboard has {rows} consolidated rows; models can be added from {needed} rows on.",
-            {"consolidated_rows": rows, "required_rows": needed},
+            f"This PUSH leaderboard has {rows} consolidated row(s); models can be attached from {needed} "
+            f"consolidated rows on.{waiting}",
+            {"consolidated_rows": rows, "pending_rows": pending, "required_rows": needed},
         )

@@ -20,6 +20,7 @@ from drgero.evaluation.config import parse_evaluation, ranking_metric
 from drgero.evaluation.ranking import RankingOptions, RowOutcome, rank_models
 from drgero.leaderboards.candidates import attached_model_ids
 from drgero.runs import eligibility, records
+from drgero.runs.charging import close_run_charge
 from drgero.runs.dataset import get_jsonl
 from drgero.runs.selection import move_production
 from drgero.runs.tracing import emit_run_trace, trace_id_for
@@ -85,17 +86,19 @@ def collect_outcomes(
                 if verdict is None:
                     continue
                 judge_cost = verdict.get("judge_cost_usd")
+                unknown = bool(verdict.get("judge_cost_unknown"))
                 if verdict.get("error"):
                     results[model].append(
                         RowOutcome(
-                            row_id, error="judge_error", latency_ms=latency, cost_usd=cost, judge_cost_usd=judge_cost
+                            row_id, error="judge_error", latency_ms=latency, cost_usd=cost, judge_cost_usd=judge_cost,
+                            judge_cost_unknown=unknown,
                         )
-                    )
+                    )  # fmt: skip
                 else:
                     results[model].append(
                         RowOutcome(
                             row_id, score=float(verdict["score"]), latency_ms=latency, cost_usd=cost,
-                            judge_cost_usd=judge_cost,
+                            judge_cost_usd=judge_cost, judge_cost_unknown=unknown,
                         )
                     )  # fmt: skip
             else:
@@ -115,12 +118,29 @@ def production_pick(table: Any, run: dict[str, Any], ranking: dict[str, Any]) ->
     return eligibility.best_eligible(ranking.get("rows") or [], missing, attached_model_ids(leaderboard))
 
 
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    """Without the None values: an unknown cost is an absent attribute (read back as null)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _total(costs: Any) -> float | None:
+    total = 0.0
+    for cost in costs:
+        if cost is None:
+            return None
+        total += cost
+    return round(total, 9)
+
+
 def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owner: str) -> str | None:
     table = clients.table
     options = parse_evaluation(run["leaderboard_config"].get("evaluation"))
     results = collect_outcomes(settings, clients, table, run)
     ranking_options = RankingOptions.from_settings(settings.evaluation, ranking_metric(options), seed=run["id"])
-    ranking = rank_models(results, ranking_options, dataset_rows=int(run.get("rows") or 0)).model_dump(mode="json")
+    names = {m["id"]: m for m in run.get("model_configs") or []}
+    ranking = rank_models(results, ranking_options, dataset_rows=int(run.get("rows") or 0), models=names).model_dump(
+        mode="json"
+    )
     _name_versions(ranking, run)
     clients.s3.put_object(
         Bucket=settings.aws.bucket_name,
@@ -129,8 +149,10 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
         ContentType="application/json",
     )
     finish_as = run.get("finish_as") or records.COMPLETED
-    candidate_cost = sum(row["cost_usd"] or 0.0 for row in ranking["rows"])
-    judge_cost = sum(row.get("judge_cost_usd") or 0.0 for row in ranking["rows"])
+    # Unknown stays unknown: one model's unknown cost makes the run's total None, never 0.
+    candidate_cost = _total(row["cost_usd"] for row in ranking["rows"])
+    judge_cost = _total(row.get("judge_cost_usd") for row in ranking["rows"])
+    total_cost = None if candidate_cost is None or judge_cost is None else round(candidate_cost + judge_cost, 9)
     # Only a completed run is whole: a cancelled or failed one ranks what was scored.
     partial = finish_as != records.COMPLETED or any((row.get("not_run") or 0) > 0 for row in ranking["rows"])
     moved = False
@@ -150,7 +172,7 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
         run_id=run["id"],
         name=f"run {finish_as}",
         duration_ms=max(0.0, execution * 1000),
-        cost_usd=round(candidate_cost + judge_cost, 9) or None,
+        cost_usd=total_cost,
         output={"winner_model_id": ranking.get("winner_model_id"), "verdict": ranking.get("verdict")},
         metadata={
             "source": run["source"],
@@ -166,23 +188,28 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
         run["id"],
         (records.AGGREGATING,),
         finish_as,
-        {
-            # As a JSON string: nulls and floats survive exactly (a DynamoDB map drops nulls).
-            "ranking_json": json.dumps(ranking, separators=(",", ":")),
-            "ranking_key": run_ranking_object(run["id"]),
-            "finished_at": finished,
-            "execution_seconds": round(execution, 3),
-            "cost_usd": round(candidate_cost, 9),
-            "judge_cost_usd": round(judge_cost, 9),
-            "partial": partial,
-            "production_moved": moved,
-        },
+        _present(
+            {
+                # As a JSON string: nulls and floats survive exactly (a DynamoDB map drops nulls).
+                "ranking_json": json.dumps(ranking, separators=(",", ":")),
+                "ranking_key": run_ranking_object(run["id"]),
+                "finished_at": finished,
+                "execution_seconds": round(execution, 3),
+                "cost_usd": candidate_cost,
+                "judge_cost_usd": judge_cost,
+                "total_cost_usd": total_cost,
+                "cost_known_usd": round(sum(row.get("cost_known_usd") or 0.0 for row in ranking["rows"]), 9),
+                "partial": partial,
+                "production_moved": moved,
+            }
+        ),
         extra_condition="aggregation_owner = :owner",
         extra_values={":owner": owner},
     )
     if done is None:
         logger.warning("aggregation lost its lease", extra={"run_id": run["id"]})
         return None
+    close_run_charge(table, done)
     return finish_as
 
 

@@ -19,6 +19,7 @@ from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.runs import records
+from drgero.runs.charging import close_run_charge
 from drgero.runs.completion import maybe_finish
 
 
@@ -42,6 +43,7 @@ def cancel_run(settings: Settings, clients: AwsClients, workspace_id: str, run_i
             )
             if moved:
                 records.release_active_marker(table, moved)
+                close_run_charge(table, moved)
                 return moved
             continue  # the fan-out moved it meanwhile: look again
         moved = records.transition(table, run_id, (records.RUNNING,), records.CANCELLING, {"cancel_requested_at": now})

@@ -162,6 +162,8 @@ def _stats(outputs: list[dict[str, Any]], rows_in_shard: int) -> dict[str, Any]:
         "not_run": rows_in_shard - len(outputs),
         "call_errors": sum(1 for o in outputs if o.get("error")),
         "cost_usd": round(sum(o.get("cost_usd") or 0.0 for o in outputs), 9),
+        # Answered calls without a known cost: the shard's trace cost is then None, not 0.
+        "cost_unknown": sum(1 for o in outputs if not o.get("error") and o.get("cost_usd") is None),
     }
 
 
@@ -187,7 +189,7 @@ def _trace_shard(
         status="error" if stats["call_errors"] else "ok",
         error=f"{stats['call_errors']} call(s) failed" if stats["call_errors"] else None,
         model={"id": shard["model_id"], "platform": model.get("platform"), "name": model.get("name")},
-        cost_usd=stats["cost_usd"] or None,
+        cost_usd=None if stats["cost_unknown"] else stats["cost_usd"],
         metadata={"stage": "evaluate", "shard_index": int(shard["shard_index"]), **stats},
     )
 

@@ -31,6 +31,7 @@ from drgero.core import clock
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
 from drgero.runs import records
+from drgero.runs.charging import close_run_charge
 from drgero.runs.completion import aggregation_lease, lease_over, maybe_finish
 from drgero.store.keys import SHARD_PREFIX, run_pk
 from drgero.store.table import MetadataTable
@@ -138,6 +139,7 @@ def _fail_now(
     if moved is None:
         return BUSY
     records.release_active_marker(table, moved)
+    close_run_charge(table, moved)
     logger.warning("run failed", extra=_log_fields(run, error))
     return FAILED
 

@@ -31,9 +31,10 @@ from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.evaluation.run_plan import plan_shards
 from drgero.runs import records
+from drgero.runs.charging import close_run_charge
 from drgero.runs.dataset import pinned_dataset, read_lines
 from drgero.runs.messages import RunMessage
-from drgero.runs.start import start_run
+from drgero.runs.start import record_failed_run, start_run
 from drgero.store.keys import (
     candidate_key,
     candidate_sk,
@@ -112,6 +113,8 @@ def handle_run_message(settings: Settings, clients: AwsClients, message: RunMess
                 settings, clients, message.workspace_id, message.leaderboard_id, None, message.source, enqueue=False
             )["id"]
         except ApiError as exc:
+            if message.source == "schedule" and exc.code in PAYER_GONE:
+                return _refuse_scheduled_run(settings, clients, message, exc)
             # A scheduled run that cannot start (another run active, < 2 models, no data, the
             # leaderboard deleted) is skipped, not retried: the next occurrence tries again.
             logger.warning("scheduled run skipped", extra={"code": exc.code, "reason": exc.message})
@@ -126,6 +129,34 @@ def handle_run_message(settings: Settings, clients: AwsClients, message: RunMess
         return {"status": run["status"], "run_id": run_id}
     _fan_out(settings, clients, table, run)
     return {"status": "fanned_out", "run_id": run_id, "shards": run.get("shards_total")}
+
+
+# The token paying for a scheduled run cannot: the run fails visibly and the schedule pauses
+# (a paused schedule cannot fail again every hour, and a person must decide who pays).
+PAYER_GONE = frozenset({"token_revoked", "token_expired", "budget_exhausted"})
+
+
+def _refuse_scheduled_run(settings: Settings, clients: AwsClients, message: RunMessage, exc: ApiError) -> dict:
+    from drgero.runs.schedules import sync_leaderboard_schedule
+
+    table = clients.table
+    leaderboard = table.get(*leaderboard_key(message.workspace_id, message.leaderboard_id))
+    if leaderboard is None:
+        return {"status": "skipped", "code": "not_found"}
+    reason = f"{exc.message} The schedule is paused; set it again (PATCH the leaderboard's schedule) to resume."
+    run = record_failed_run(table, leaderboard, "schedule", records.run_error(exc.code, reason, "start"))
+    schedule = dict(leaderboard.get("schedule") or {})
+    if schedule.get("enabled", True):
+        schedule.update(enabled=False)
+        updated = table.update(
+            *leaderboard_key(message.workspace_id, message.leaderboard_id),
+            "SET #s = :s, schedule_paused = :p",
+            {"#s": "schedule"},
+            {":s": schedule, ":p": {"at": clock.iso_millis(), "code": exc.code, "run_id": run["id"]}},
+        )
+        sync_leaderboard_schedule(settings, clients, updated)
+    logger.warning("scheduled run refused; schedule paused", extra={"code": exc.code, "run_id": run["id"]})
+    return {"status": "failed", "code": exc.code, "run_id": run["id"]}
 
 
 def _snapshot(settings: Settings, clients: AwsClients, table: MetadataTable, run: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +213,7 @@ def _fail(table: MetadataTable, run: dict[str, Any], reason: str) -> dict[str, A
         table, run["id"], (records.QUEUED,), records.FAILED, {"error": error, "finished_at": clock.iso_millis()}
     )
     records.release_active_marker(table, run)
+    close_run_charge(table, run)
     return updated or records.get_run(table, run["id"]) or run
 
 

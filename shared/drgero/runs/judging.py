@@ -74,7 +74,7 @@ def process_judge(
             name=f"run judge shard {index} of {shard['model_id']}",
             duration_ms=(time.monotonic() - started) * 1000,
             status="error" if stats["judge_errors"] else "ok",
-            cost_usd=stats["judge_cost_usd"] or None,
+            cost_usd=None if stats["judge_cost_unknown"] else stats["judge_cost_usd"],
             metadata={"stage": "judge", "shard_index": index, "model_id": shard["model_id"], **stats},
         )
     stats = _stats(judgements)
@@ -88,6 +88,7 @@ def _stats(judgements: list[dict[str, Any]]) -> dict[str, Any]:
         "judged": sum(1 for j in judgements if j.get("score") is not None),
         "judge_errors": sum(1 for j in judgements if j.get("error")),
         "judge_cost_usd": round(sum(j.get("judge_cost_usd") or 0.0 for j in judgements), 9),
+        "judge_cost_unknown": sum(1 for j in judgements if j.get("judge_cost_unknown")),
     }
 
 
@@ -150,18 +151,24 @@ async def _judge_rows(
             max_section_chars=settings.evaluation.judge_max_section_chars,
         )
         cost = 0.0
+        cost_unknown = False  # a judge answer without a known cost: the row's judge cost is None
+        raw: str | None = None  # the judge's last answer, shown in per-row results
 
         async def ask(req: Any) -> str | None:
-            nonlocal cost
+            nonlocal cost, raw, cost_unknown
             result = await call_model(target, req.messages, client=client, api_key=api_key, temperature=req.temperature)
-            cost += result.cost_usd or 0.0
+            if result.cost_usd is None:
+                cost_unknown = True
+            else:
+                cost += result.cost_usd
+            raw = result.output
             return result.output
 
         try:
             outcome = await arun_judge(ask, request, options)
         except ProviderError as exc:
             return {**record, "score": None, "error": "judge_error", "reason": f"judge call failed: {exc.code}",
-                    "judge_cost_usd": cost}  # fmt: skip
+                    "judge_cost_usd": None if cost_unknown else cost, "judge_cost_unknown": cost_unknown}  # fmt: skip
         return {
             **record,
             "score": outcome.score,
@@ -169,7 +176,9 @@ async def _judge_rows(
             "judge_error_code": outcome.error,
             "reason": outcome.reason[:1000],
             "attempts": outcome.attempts,
-            "judge_cost_usd": cost,
+            "judge_cost_usd": None if cost_unknown else cost,
+            "judge_cost_unknown": cost_unknown,
+            "raw": raw[: settings.evaluation.judge_max_section_chars] if raw is not None else None,
         }
 
     results = await asyncio.gather(*(one(o) for o in outputs))

@@ -151,6 +151,20 @@ def ranking_of(item: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def named_ranking(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The ranking with each row's model ``name`` and ``platform`` (from the run's snapshot, for
+    rankings stored before rows carried them)."""
+    ranking = ranking_of(item)
+    if not ranking:
+        return ranking
+    configs = {m["id"]: m for m in item.get("model_configs") or []}
+    for row in ranking.get("rows") or []:
+        config = configs.get(row.get("model_id")) or {}
+        row.setdefault("name", config.get("name"))
+        row.setdefault("platform", config.get("platform"))
+    return ranking
+
+
 def _progress(item: dict[str, Any]) -> dict[str, Any]:
     """What ran: ``shards_done`` counts shards that ran to the end, ``shards_cancelled`` those a
     cancel stopped early, ``shards_finished`` both (the item's ``shards_done`` attribute counts
@@ -182,10 +196,14 @@ def public_run(item: dict[str, Any], *, include_configs: bool = True) -> dict[st
         "finished_at": item.get("finished_at"),
         "execution_seconds": item.get("execution_seconds"),
         "estimated_seconds": item.get("estimated_seconds"),
+        "estimated_range_seconds": item.get("estimated_range_seconds"),
+        # Unknown costs are None (never 0); total = candidates + judge (docs/runs.md).
         "cost_usd": item.get("cost_usd"),
         "judge_cost_usd": item.get("judge_cost_usd"),
+        "total_cost_usd": item.get("total_cost_usd"),
+        "cost_known_usd": item.get("cost_known_usd"),  # the known part when a cost is unknown
         "progress": _progress(item),
-        "ranking": ranking_of(item),
+        "ranking": named_ranking(item),
         "error": item.get("error"),
     }
     if item.get("status") == AWAITING_REVIEW or item.get("review_total") is not None:

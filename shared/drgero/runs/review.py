@@ -93,6 +93,10 @@ def open_review(settings: Settings, clients: AwsClients, run: dict[str, Any]) ->
     if moved is None:
         return None
     records.release_active_marker(table, moved)  # a review can take days: do not block new runs
+    # The paid calls are over (grading costs nothing): settle now, not after days of review.
+    from drgero.runs.charging import close_run_charge  # a cycle through completion, as above
+
+    close_run_charge(table, moved)
     return records.AWAITING_REVIEW
 
 
@@ -130,7 +134,9 @@ def list_review(
             if not options.blind:
                 entry["model_id"] = model
             items.append(entry)
-        listed.append({"row": index, "input": row.get("input"), "expected": row.get("output"),
+        # row + row_id: the same row as GET /api/runs/{id}/results (drgero.runs.results).
+        row_id = str(row["id"]) if row.get("id") is not None else str(index)
+        listed.append({"row": index, "row_id": row_id, "input": row.get("input"), "expected": row.get("output"),
                        "rubric": row.get("rubric"), "items": items})  # fmt: skip
     return {
         "run_id": run_id,

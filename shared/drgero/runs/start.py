@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 from pydantic import ConfigDict, Field, field_validator
@@ -23,10 +22,13 @@ from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.core.validation import TextModel, parse
 from drgero.evaluation.config import parse_evaluation
-from drgero.evaluation.run_plan import ModelLoad, estimate_run_seconds
+from drgero.evaluation.judge import JudgeOptions
+from drgero.evaluation.run_plan import ModelLoad, RunEstimate, estimate_run_seconds
+from drgero.identity.integrations import require_stored_integration
+from drgero.identity.principal import Principal
 from drgero.leaderboards.leaderboard import get_leaderboard
-from drgero.runs import records
-from drgero.runs.dataset import pinned_dataset
+from drgero.runs import charging, records
+from drgero.runs.dataset import pinned_dataset, read_lines
 from drgero.store.keys import (
     ACTIVE_RUNS_INDEX_PK,
     active_run_index_sk,
@@ -98,28 +100,51 @@ def _selected_models(leaderboard: dict[str, Any], wanted: list[str] | None) -> l
     return selected
 
 
-def observed_latencies(table: MetadataTable, leaderboard_id: str) -> dict[str, float]:
-    """p50 latency per model from the leaderboard's latest completed run (earlier calls of the
-    same models on the same task), for the duration estimate."""
+def latest_completed(table: MetadataTable, leaderboard_id: str) -> dict[str, Any] | None:
     items, _ = table.query(history_index_pk(leaderboard_id), index="gsi1", forward=False, limit=20)
     for item in items:
-        ranking = records.ranking_of(item) or {}
-        if item.get("status") == records.COMPLETED and ranking.get("rows"):
-            return {
-                row["model_id"]: float(row["latency_p50_ms"])
-                for row in ranking["rows"]
-                if row.get("latency_p50_ms") is not None
-            }
-    return {}
+        if item.get("status") == records.COMPLETED and (records.ranking_of(item) or {}).get("rows"):
+            return item
+    return None
 
 
-def _concurrency_group(model: dict[str, Any]) -> str:
-    """Models behind one provider account share its limiter (docs/providers.md)."""
-    config = model.get("config") or {}
-    if model.get("platform") == "openrouter":
-        return "openrouter"
-    url = config.get("url") or ""
-    return f"{model.get('platform')}:{urlsplit(url).netloc}"
+def observed_latencies(run: dict[str, Any] | None) -> dict[str, tuple[float, float | None]]:
+    """(p50, p95) latency per model of a completed run: every call of the same models on the
+    same task, as their traces recorded them."""
+    ranking = records.ranking_of(run or {}) or {}
+    return {
+        row["model_id"]: (float(row["latency_p50_ms"]), row.get("latency_p95_ms"))
+        for row in ranking.get("rows") or []
+        if row.get("latency_p50_ms") is not None
+    }
+
+
+def observed_shard_overhead(settings: Settings, run: dict[str, Any] | None) -> float | None:
+    """What a shard cost beyond its calls in the last completed run (S3, DynamoDB, queueing,
+    a loaded machine): its measured time minus the calls' time at the latencies it observed,
+    spread over the shard rounds. None without a usable run."""
+    if not run or not run.get("execution_seconds") or not run.get("rows"):
+        return None
+    observed = observed_latencies(run)
+    loads = [ModelLoad(m, *observed.get(m, (None, None))) for m in run.get("model_ids") or []]
+    if not loads or len(observed) < len(loads):
+        return None
+    shard_size = int(run.get("shard_size") or settings.evaluation.shard_size)
+    calls_only = estimate_run_seconds(
+        rows=int(run["rows"]),
+        models=loads,
+        shard_size=shard_size,
+        call_concurrency=settings.providers.aimd_initial,
+        workers=settings.evaluation.estimate_workers,
+        default_latency_ms=settings.evaluation.default_latency_ms,
+        overhead_seconds=settings.evaluation.estimate_overhead_seconds,
+        shard_overhead_seconds=0.0,
+        judge=ModelLoad("judge") if run.get("evaluation_type") == "judge" else None,
+    )
+    items = -(-int(run["rows"]) // shard_size) * len(loads)
+    rounds = -(-items // max(calls_only.parallel_shards, 1))
+    extra = float(run["execution_seconds"]) - calls_only.seconds
+    return min(30.0, max(0.0, extra / rounds))
 
 
 def estimate(
@@ -129,18 +154,26 @@ def estimate(
     model_items: list[dict[str, Any]],
     rows: int,
     judge: bool,
-) -> int:
-    observed = observed_latencies(table, leaderboard["id"])
-    loads = [ModelLoad(m["id"], _concurrency_group(m), observed.get(m["id"])) for m in model_items]
+) -> RunEstimate:
+    """estimated_seconds and its range, from observed latencies and the pipeline's real
+    concurrency (drgero.evaluation.run_plan.estimate_run_seconds)."""
+    previous = latest_completed(table, leaderboard["id"])
+    observed = observed_latencies(previous)
+    loads = [ModelLoad(m["id"], *observed.get(m["id"], (None, None))) for m in model_items]
+    shard_overhead = observed_shard_overhead(settings, previous)
     return estimate_run_seconds(
         rows=rows,
         models=loads,
-        concurrency={},
-        default_concurrency=settings.evaluation.estimate_default_concurrency,
+        shard_size=settings.evaluation.shard_size,
+        call_concurrency=settings.providers.aimd_initial,
+        workers=settings.evaluation.estimate_workers,
         default_latency_ms=settings.evaluation.default_latency_ms,
         overhead_seconds=settings.evaluation.estimate_overhead_seconds,
-        judge=ModelLoad("judge", "judge") if judge else None,
-    ).seconds
+        shard_overhead_seconds=(
+            settings.evaluation.estimate_shard_overhead_seconds if shard_overhead is None else shard_overhead
+        ),
+        judge=ModelLoad("judge") if judge else None,
+    )
 
 
 def start_run(
@@ -153,6 +186,7 @@ def start_run(
     *,
     enqueue: bool = True,
     started_by: str = "",
+    principal: Principal | None = None,
 ) -> dict[str, Any]:
     """Creates a queued run and (``enqueue``) sends it to the fan-out. Returns the run item.
 
@@ -170,9 +204,15 @@ def start_run(
     options = parse_evaluation(leaderboard.get("evaluation") or {"type": "exact"})
     dataset = pinned_dataset(table, leaderboard)
     model_items = [table.get(*candidate_key(leaderboard_id, m["id"])) or dict(m) for m in selected]
+    _require_integrations(table, workspace_id, model_items, options)
 
     run_id = new_id("run")
+    if source == "schedule" and principal is None:
+        principal = charging.schedule_principal(table, leaderboard)  # 401 when its token is gone
+    reservation = _reserve(settings, clients, principal, run_id, leaderboard, dataset, model_items, options)
+
     now = clock.iso_millis()
+    planned = estimate(settings, table, leaderboard, model_items, dataset["rows"], judge=options.type == "judge")
     item = {
         "pk": run_key(run_id)[0],
         "sk": run_key(run_id)[1],
@@ -190,10 +230,12 @@ def start_run(
         "started_at": now,
         "progress_at": now,
         "started_by": started_by,
+        # The budget reservation the run is charged to (drgero.runs.charging); absent: not charged.
+        "reservation_id": reservation["id"] if reservation else None,
+        "charged_token_id": principal.token_id if reservation and principal else None,
         "shards_done": 0,
-        "estimated_seconds": estimate(
-            settings, table, leaderboard, model_items, dataset["rows"], judge=options.type == "judge"
-        ),
+        "estimated_seconds": planned.seconds,
+        "estimated_range_seconds": [planned.low_seconds, planned.high_seconds],
     }
     lb_pk, lb_sk = leaderboard_key(workspace_id, leaderboard_id)
     try:
@@ -211,6 +253,7 @@ def start_run(
             ]
         )
     except ClientError as exc:
+        _release(table, reservation)  # the run was not created: nothing may stay held
         if not is_conditional_failure(exc):
             raise
         current = table.get(lb_pk, lb_sk)
@@ -230,8 +273,84 @@ def start_run(
             error = records.run_error("run_not_queued", "The run could not be queued.", records.STEP_FAN_OUT)
             records.transition(table, run_id, (records.QUEUED,), records.FAILED, {"error": error, "finished_at": now})
             records.release_active_marker(table, item)
+            _release(table, reservation)
             raise ApiError(503, "run_not_queued", "The run could not be queued; try again.") from exc
     return item
+
+
+def record_failed_run(
+    table: MetadataTable, leaderboard: dict[str, Any], source: str, error: dict[str, str]
+) -> dict[str, Any]:
+    """A run that could not start (its payer cannot pay), recorded ``failed`` with the reason,
+    so the history shows it. It never held the leaderboard's active-run marker."""
+    run_id = new_id("run")
+    now = clock.iso_millis()
+    item = {
+        "pk": run_key(run_id)[0],
+        "sk": run_key(run_id)[1],
+        "gsi1pk": history_index_pk(leaderboard["id"]),
+        "gsi1sk": history_index_sk(now, run_id),
+        "id": run_id,
+        "workspace_id": leaderboard["workspace_id"],
+        "leaderboard_id": leaderboard["id"],
+        "source": source,
+        "status": records.FAILED,
+        "evaluation_type": (leaderboard.get("evaluation") or {}).get("type"),
+        "model_ids": [m["id"] for m in leaderboard.get("models") or []],
+        "created_at": now,
+        "started_at": now,
+        "finished_at": now,
+        "progress_at": now,
+        "error": error,
+        "shards_done": 0,
+    }
+    table.put(item, condition=Condition("attribute_not_exists(pk)"))
+    return item
+
+
+def _reserve(
+    settings: Settings,
+    clients: AwsClients,
+    principal: Principal | None,
+    run_id: str,
+    leaderboard: dict[str, Any],
+    dataset: dict[str, Any],
+    model_items: list[dict[str, Any]],
+    options: Any,
+) -> dict[str, Any] | None:
+    """The run's worst-case reservation when an API token starts it (402 before anything is
+    created when its budget cannot cover it); None for a user session (drgero.runs.charging)."""
+    if not charging.charged(principal):
+        return None
+    assert principal is not None
+    if not charging.has_token_record(clients.table, principal):
+        return None
+    rows = read_lines(clients.s3, settings.aws.bucket_name, dataset)
+    judge_item = None
+    if isinstance(options, JudgeOptions) and options.judge_platform != "openrouter":
+        judge_item = clients.table.get(*candidate_key(leaderboard["id"], options.judge_model))
+    cost = charging.worst_case_cost(settings, leaderboard.get("prompt") or "", rows, model_items, options, judge_item)
+    return charging.reserve_run(clients.table, settings, principal, run_id, leaderboard["id"], cost)
+
+
+def _release(table: MetadataTable, reservation: dict[str, Any] | None) -> None:
+    if reservation:
+        charging.close_run_charge(table, {"id": "", "reservation_id": reservation["id"]})
+
+
+def _require_integrations(
+    table: MetadataTable, workspace_id: str, model_items: list[dict[str, Any]], options: Any
+) -> None:
+    """409 ``integration_required`` before any paid call: OpenRouter candidates and an
+    OpenRouter judge need the workspace's OpenRouter key (without it every call would fail,
+    after the other candidates were paid for)."""
+    openrouter = [m.get("name") or m["id"] for m in model_items if m.get("platform") == "openrouter"]
+    if openrouter:
+        require_stored_integration(
+            table, workspace_id, "openrouter", f"Running the OpenRouter model(s) {', '.join(openrouter)}"
+        )
+    if isinstance(options, JudgeOptions) and options.judge_platform == "openrouter":
+        require_stored_integration(table, workspace_id, "openrouter", f"The judge {options.judge_model}")
 
 
 def _active_entry(run: dict[str, Any]) -> dict[str, Any]:

@@ -429,6 +429,16 @@ def run_ranking_object(run_id: str) -> str:
     return f"runs/{run_id}/ranking.json"
 
 
+def run_export_object(run_id: str, fmt: str) -> str:
+    """The per-row results export of a run (``jsonl`` or ``csv``), rewritten until the run is final."""
+    return f"runs/{run_id}/exports/results.{fmt}"
+
+
+def run_export_marker_object(run_id: str, fmt: str) -> str:
+    """Written after a final run's export is complete: ``{"rows", "status"}``."""
+    return f"runs/{run_id}/exports/results.{fmt}.done.json"
+
+
 def fine_tune_objects(workspace_id: str, job_id: str) -> tuple[str, str]:
     """The training and validation files of a fine-tune job."""
     base = f"fine-tunes/{workspace_id}/{job_id}"

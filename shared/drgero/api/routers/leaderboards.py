@@ -15,7 +15,7 @@ from drgero.api.deps import (
 )
 from drgero.core.aws import AwsClients
 from drgero.core.settings import Settings
-from drgero.identity.principal import Principal
+from drgero.identity.principal import Principal, PrincipalKind
 from drgero.leaderboards import leaderboard as leaderboards
 
 router = APIRouter(tags=["leaderboards"])
@@ -42,6 +42,11 @@ def _resolver(settings: Settings, clients: AwsClients, principal: Principal):
     return resolve
 
 
+def _payer(principal: Principal) -> str:
+    """The API token that pays for scheduled runs it sets; a user session has no budget."""
+    return principal.token_id if principal.kind is PrincipalKind.API_TOKEN else ""
+
+
 @router.post("/api/leaderboards", status_code=201, summary="Create a leaderboard")
 def create_leaderboard(
     request: Request,
@@ -55,7 +60,12 @@ def create_leaderboard(
     # 400 invalid_schedule / schedule_too_frequent before anything is created
     schedules.parse_schedule(body.schedule, settings.runs.schedule_min_interval_minutes)
     item = leaderboards.create_leaderboard(
-        clients.table, settings, principal.workspace_id, body, _resolver(settings, clients, principal)
+        clients.table,
+        settings,
+        principal.workspace_id,
+        body,
+        _resolver(settings, clients, principal),
+        schedule_token_id=_payer(principal),
     )
     schedules.sync_leaderboard_schedule(settings, clients, item)
     return leaderboards.public_view(item, _base_url(settings, request))
@@ -96,7 +106,13 @@ def patch_leaderboard(
     if "schedule" in body.model_fields_set:
         schedules.parse_schedule(body.schedule, settings.runs.schedule_min_interval_minutes)
     item = leaderboards.update_leaderboard(
-        clients.table, principal.workspace_id, id, body, _resolver(settings, clients, principal)
+        clients.table,
+        principal.workspace_id,
+        id,
+        body,
+        _resolver(settings, clients, principal),
+        settings,
+        schedule_token_id=_payer(principal),
     )
     if "schedule" in body.model_fields_set:
         schedules.sync_leaderboard_schedule(settings, clients, item)

@@ -7,6 +7,8 @@ Another workspace's leaderboard or run is a 404.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
@@ -45,9 +47,16 @@ def start_run(
         body,
         "manual",
         started_by=principal.user_id or principal.token_id,
+        principal=principal,
     )
     return JSONResponse(
-        {"run_id": run["id"], "id": run["id"], "status": run["status"], "estimated_seconds": run["estimated_seconds"]},
+        {
+            "run_id": run["id"],
+            "id": run["id"],
+            "status": run["status"],
+            "estimated_seconds": run["estimated_seconds"],
+            "estimated_range_seconds": run["estimated_range_seconds"],
+        },
         status_code=202,
     )
 
@@ -68,7 +77,7 @@ def list_runs(
 def ranking(id: str, principal: LeaderboardsReader, table: CurrentTable) -> dict:
     leaderboard = get_leaderboard(table, principal.workspace_id, id)
     latest = latest_completed_run(table, id)
-    ranking = records.ranking_of(latest) if latest else None
+    ranking = records.named_ranking(latest) if latest else None
     return {
         "leaderboard_id": id,
         "run_id": latest["id"] if latest else None,
@@ -111,6 +120,76 @@ def cancel(run_id: str, principal: RunsWriter, settings: CurrentSettings, client
     from drgero.runs.cancel import cancel_run
 
     return records.public_run(cancel_run(settings, clients, principal.workspace_id, run_id), include_configs=False)
+
+
+@router.get("/api/runs/{run_id}/results", summary="Per-row results of a run, paged and filtered")
+def results(
+    run_id: str,
+    principal: LeaderboardsReader,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    limit: int = Query(default=0, ge=0, le=500, description="Rows per page (0: runs.results_page_default)."),
+    cursor: str | None = Query(default=None, max_length=20, description="next_cursor of the previous page."),
+    model_id: str | None = Query(default=None, max_length=100, description="Only this model's results."),
+    outcome: Literal["pass", "fail", "error"] | None = Query(default=None, description="Rows with this outcome."),
+    disagreement: bool = Query(default=False, description="Rows where some models pass and others fail."),
+    winner_lost: bool = Query(default=False, description="Rows the winner failed and another model passed."),
+) -> dict:
+    # Cold start: results reading loads with the first results request, not with the api function.
+    from drgero.runs.results import ResultsFilter, results_page
+
+    wanted = ResultsFilter(model_id=model_id, outcome=outcome, disagreement=disagreement, winner_lost=winner_lost)
+    return results_page(
+        settings, clients, principal.workspace_id, run_id, wanted, limit or settings.runs.results_page_default, cursor
+    )
+
+
+@router.get(
+    "/api/runs/{run_id}/results/export",
+    summary="The whole results table (JSONL or CSV) behind a short-lived download URL",
+    responses={303: {"description": "See Other: the Location header is the presigned download URL."}},
+)
+def export(
+    run_id: str,
+    principal: LeaderboardsReader,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    format: Literal["jsonl", "csv"] = Query(default="jsonl"),
+    redirect: bool = Query(default=True, description="false: answer 200 with the URL instead of a 303."),
+) -> JSONResponse:
+    from drgero.runs.export import export_results  # Cold start: as in results.
+
+    answer = export_results(settings, clients, principal.workspace_id, run_id, format)
+    if not redirect:
+        return JSONResponse(answer)
+    return JSONResponse(answer, status_code=303, headers={"Location": answer["url"]})
+
+
+@router.get("/api/runs/{run_id}/compare/{other_run_id}", summary="Compare two runs of a leaderboard, row by row")
+def compare(
+    run_id: str,
+    other_run_id: str,
+    principal: LeaderboardsReader,
+    settings: CurrentSettings,
+    clients: CurrentClients,
+    model_id: str | None = Query(default=None, max_length=100, description="Only this model's changed rows."),
+    change: Literal["regressed", "improved"] | None = Query(default=None, description="Only this kind of change."),
+    limit: int = Query(default=0, ge=0, le=500, description="Changed rows per page (0: runs.results_page_default)."),
+    cursor: str | None = Query(default=None, max_length=20, description="next_cursor of the previous page."),
+) -> dict:
+    from drgero.runs.compare import compare_runs  # Cold start: as in results.
+
+    return compare_runs(
+        settings,
+        clients,
+        principal.workspace_id,
+        run_id,
+        other_run_id,
+        model_id=model_id,
+        change=change,
+        limit=limit or settings.runs.results_page_default,
+        cursor=cursor,
+    )
 
 
 @router.get("/api/runs/{run_id}/reviews", summary="Human review items of a run (blind by default)")
