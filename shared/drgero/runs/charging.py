@@ -155,7 +155,8 @@ def known_cost(table: MetadataTable, run_id: str) -> float:
 def close_run_charge(table: MetadataTable, run: dict[str, Any]) -> None:
     """Settles (or, with nothing spent, releases) the run's reservation. Idempotent; a run
     without one (a user session started it) does nothing. Never raises: the run's outcome
-    matters more, and the reservation sweep charges a hold that stayed open."""
+    matters more. A hold the reservation sweep released meanwhile (a run longer than
+    ``auth.budget_reservation_ttl_seconds``) is still settled here, once (drgero.identity.budget)."""
     reservation_id = run.get("reservation_id")
     if not reservation_id:
         return
@@ -167,5 +168,5 @@ def close_run_charge(table: MetadataTable, run: dict[str, Any]) -> None:
             budget.release(table, reservation_id)
     except ApiError as exc:
         logger.warning("run charge not closed", extra={"run_id": run["id"], "code": exc.code})
-    except Exception:  # noqa: BLE001 - the sweep charges an open hold; the run must still end
-        logger.exception("run charge not closed; the reservation sweep will", extra={"run_id": run["id"]})
+    except Exception:  # noqa: BLE001 - the run must still end; the sweep releases the open hold
+        logger.exception("run charge not closed; the reservation sweep will release it", extra={"run_id": run["id"]})
