@@ -20,7 +20,7 @@ help:
 	@echo "make local   set up and run the local cloud on http://127.0.0.1:3000 (Ctrl-C stops it; ARGS=\"--api-port 3001\")"
 	@echo "make demo    set up and run the scripted product tour against a fresh local cloud"
 	@echo "make test    set up, run the lint gates (make lint), then the whole test suite"
-	@echo "make lint    ruff (lint, complexity, format), the import-layer contract, cfn-lint"
+	@echo "make lint    ruff (lint, complexity, format), the import-layer contract, cfn-lint, checkov"
 	@echo "make lock    refresh requirements.lock and the layer's pins to the newest allowed versions"
 	@echo "make bench   benchmarks (numbers printed, nothing asserted; BENCH=\"cold_start inference\" picks some)"
 	@echo "make build   sam build (no Docker needed)"
@@ -58,6 +58,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
 
 # A fresh environment of .[dev] at the newest versions pyproject allows (moto stays at its exact
 # pin), frozen into requirements.lock; layers/deps/requirements.txt is pinned to the same

@@ -43,6 +43,10 @@ def _serve(event: dict) -> dict:
         internal = ApiError(500, "internal_error", "Something went wrong on our side; retry the request.")
         return error_response(internal, event)
     metrics.add_metric(name="InferenceCalls", unit=MetricUnit.Count, value=1)
+    # The operations dashboard's latency percentiles and spend per hour (docs/operations.md).
+    metrics.add_metric(name="InferenceLatencyMs", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)
+    if outcome.cost_usd:
+        metrics.add_metric(name="SpendUsd", unit=MetricUnit.NoUnit, value=outcome.cost_usd)
     if outcome.fallback_from:
         metrics.add_metric(name="InferenceFallbacks", unit=MetricUnit.Count, value=1)
     logger.info(
