@@ -6,6 +6,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 # Find a Python 3.12: $PYTHON if given, then python3.12 on PATH, then pyenv's 3.12.x.
 PYTHON ?= $(shell \
@@ -20,7 +22,7 @@ help:
 	@echo "make local   set up and run the local cloud on http://127.0.0.1:3000 (Ctrl-C stops it; ARGS=\"--api-port 3001\")"
 	@echo "make demo    set up and run the scripted product tour against a fresh local cloud"
 	@echo "make test    set up, run the lint gates (make lint), then the whole test suite"
-	@echo "make lint    ruff (lint, complexity, format), the import-layer contract, cfn-lint"
+	@echo "make lint    ruff (lint, complexity, format), the import-layer contract, cfn-lint, checkov"
 	@echo "make lock    refresh requirements.lock and the layer's pins to the newest allowed versions"
 	@echo "make bench   benchmarks (numbers printed, nothing asserted; BENCH=\"cold_start inference\" picks some)"
 	@echo "make build   sam build (no Docker needed)"
@@ -72,11 +74,22 @@ test: $(STAMP) browser lint
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
-lint: $(STAMP)
+lint: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
+
+# checkov lives in its own venv: it pins urllib3 1.x, the dashboard's selenium needs 2.x. Its
+# exact versions are in checkov.lock (refresh: recreate the venv with a newer checkov, then
+# `$(CHECKOV_VENV)/bin/pip freeze > checkov.lock`).
+$(CHECKOV_STAMP): checkov.lock
+	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.12 not found (see 'make venv')." >&2; exit 1; fi
+	@test -x $(CHECKOV_VENV)/bin/python || { echo "creating $(CHECKOV_VENV) with $(PYTHON)"; "$(PYTHON)" -m venv $(CHECKOV_VENV); }
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r checkov.lock
+	@touch $(CHECKOV_STAMP)
 
 # A fresh environment of .[dev] at the newest versions pyproject allows (moto stays at its exact
 # pin), frozen into requirements.lock; layers/deps/requirements.txt is pinned to the same

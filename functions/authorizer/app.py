@@ -14,7 +14,9 @@ from drgero.identity.authorizer import Authorizer, MissingCredential
 
 settings = load_settings()
 _clients = AwsClients(settings)
-authorizer = Authorizer(settings, _clients.table)
+# The HS256 session secret comes from Secrets Manager (JwtHs256SecretName), read at the first
+# HS256 session and cached by Powertools Parameters; Parameters loads only then (cold start).
+authorizer = Authorizer(settings, _clients.table, read_secret=lambda name: str(_clients.secrets.get(name)))
 
 
 # A REQUEST authorizer event carries the request's requestContext: its lines share the

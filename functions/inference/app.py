@@ -62,6 +62,10 @@ def _serve(event: dict) -> dict:
     if outcome is None:  # a stream: opened here, settled and traced when it ends
         logger.info("inference stream opened")
         return answer
+    # The operations dashboard's latency percentiles and spend per hour (docs/operations.md).
+    metrics.add_metric(name="InferenceLatencyMs", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)
+    if outcome.cost_usd:
+        metrics.add_metric(name="SpendUsd", unit=MetricUnit.NoUnit, value=outcome.cost_usd)
     if outcome.fallback_from:
         metrics.add_metric(name="InferenceFallbacks", unit=MetricUnit.Count, value=1)
     logger.info(

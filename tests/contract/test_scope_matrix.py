@@ -33,6 +33,8 @@ def refused_for_scope(response) -> bool:
     return response.status == 403 and response.error_code == "insufficient_scope"
 
 
+# Drives every route of the document with several credentials: minutes on a loaded 2-core box.
+@pytest.mark.timeout(360)
 def test_each_route_is_refused_without_its_scope_and_allowed_with_it(aws, world):
     table = table_of(aws)
     ws = world.a["workspace_id"]

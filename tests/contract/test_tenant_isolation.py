@@ -16,6 +16,8 @@ def world(aws):
     return build_world(aws)
 
 
+# Drives every route of the document with several credentials: minutes on a loaded 2-core box.
+@pytest.mark.timeout(360)
 def test_other_workspace_gets_404_or_403_on_every_route_and_changes_nothing(aws, world):
     b_dataset_token, _ = credentials.issue_dataset_token(table_of(aws), world.b["workspace_id"], "lb_b", "b-app")
     b_ws = {"X-Workspace-Id": world.b["workspace_id"]}  # B's user may create more workspaces on the way

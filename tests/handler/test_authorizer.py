@@ -392,3 +392,21 @@ def test_authorizer_import_path_is_lean(aws):
         check=True,
     )
     assert result.stdout.strip() == "", f"heavy modules on the authorizer's import path: {result.stdout}"
+
+
+# ---------------------------------------------------------------------------- HS256 secret in Secrets Manager
+def test_hs256_secret_is_read_from_secrets_manager_not_the_environment(aws, ws):
+    # In AWS the authorizer gets the secret's NAME (JwtHs256SecretName); the value is read at
+    # the first HS256 session through Powertools Parameters and cached.
+    aws.clients._client("secretsmanager").create_secret(Name="drgero/jwt-hs256", SecretString=TEST_JWT_SECRET)
+    use_local_identity(aws, DRGERO_AUTH__JWT_HS256_SECRET="", DRGERO_AUTH__JWT_HS256_SECRET_NAME="drgero/jwt-hs256")
+    good = jwt.encode(_claims(), TEST_JWT_SECRET, algorithm="HS256")
+    assert effect(authorize(aws, {"Authorization": f"Bearer {good}"})) == "Allow"
+    forged = jwt.encode(_claims(), "another-secret-of-32-characters!!", algorithm="HS256")
+    assert_denied(authorize(aws, {"Authorization": f"Bearer {forged}"}), "invalid_token")
+
+
+def test_an_unreadable_hs256_secret_denies_as_auth_unavailable(aws, ws):
+    use_local_identity(aws, DRGERO_AUTH__JWT_HS256_SECRET="", DRGERO_AUTH__JWT_HS256_SECRET_NAME="drgero/missing")
+    token = jwt.encode(_claims(), TEST_JWT_SECRET, algorithm="HS256")
+    assert_denied(authorize(aws, {"Authorization": f"Bearer {token}"}), "auth_unavailable")

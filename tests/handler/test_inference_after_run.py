@@ -59,3 +59,36 @@ def test_a_completed_run_makes_its_winner_the_production_model(aws, sandbox):
     assert status == 200, answer
     assert answer["fallback_from"][0]["id"] == setup.models[EXACT]
     assert answer["model"]["id"] == setup.models[COIN]  # rank 2 of the run
+
+
+def _values(value) -> list[float]:
+    return value if isinstance(value, list) else [value]
+
+
+def _metric_blobs(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_runs_and_inference_publish_the_dashboard_metrics(aws, sandbox, capsys):
+    # The operations dashboard (template.yaml OperationsDashboard) plots these: run durations,
+    # inference latency percentiles and spend per hour.
+    aws.functions.extra_env["DRGERO_INFERENCE__TARGET_CACHE_SECONDS"] = "0"
+    setup = make_setup(aws, sandbox)
+    _secret, token = issue_api_token(setup.table, setup.workspace_id, "app", ["inference"])
+    principal = Principal(
+        kind=PrincipalKind.API_TOKEN, workspace_id=setup.workspace_id, scopes=ALL_SCOPES, token_id=token["id"]
+    )
+    status, started = setup.api("POST", f"/api/leaderboards/{setup.leaderboard_id}/runs")
+    assert status == 202, started
+    capsys.readouterr()
+    Driver(aws).drain()
+    run_blobs = _metric_blobs(capsys.readouterr().out)
+    durations = [v for b in run_blobs if "RunDurationSeconds" in b for v in _values(b["RunDurationSeconds"])]
+    assert len(durations) == 1 and durations[0] >= 0, durations  # once per run
+    assert any(b.get("SpendUsd") for b in run_blobs)
+    status, answer = _infer(aws, setup, principal, {"input": "6 * 7"})
+    assert status == 200, answer
+    [served] = [b for b in _metric_blobs(capsys.readouterr().out) if "InferenceLatencyMs" in b]
+    assert _values(served["SpendUsd"])[0] > 0 and _values(served["InferenceLatencyMs"])[0] >= 0
+    units = {m["Name"]: m["Unit"] for m in served["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["InferenceLatencyMs"] == "Milliseconds"

@@ -86,6 +86,10 @@ class AuthSettings(BaseModel):
     jwt_jwks_url: str = ""
     # HS256 shared secret (Supabase projects sign sessions with one). Empty: HS256 refused.
     jwt_hs256_secret: str = ""
+    # In AWS: the name of the Secrets Manager secret holding the HS256 secret (its whole
+    # SecretString; template parameter JwtHs256SecretName). The authorizer reads it at the first
+    # HS256 session and caches it (Powertools Parameters): never in the function's environment.
+    jwt_hs256_secret_name: str = ""
     # Clock skew tolerated on exp/nbf/iat of session JWTs.
     jwt_leeway_seconds: int = 30
     # How long fetched JWKS keys are reused, and how long a JWKS fetch may take.

@@ -161,6 +161,22 @@ def deny_policy(code: str, message: str, method_arn: str) -> dict:
     }
 
 
+def _hs256_source(settings: Settings, read_secret: Callable[[str], str] | None) -> Callable[[], str] | None:
+    """Where the HS256 secret comes from: Secrets Manager when the settings name a secret (it
+    then never sits in the function's environment), else the settings themselves."""
+    name = settings.auth.jwt_hs256_secret_name
+    if not name or read_secret is None:
+        return None
+
+    def read() -> str:
+        try:
+            return read_secret(name)
+        except Exception as exc:  # noqa: BLE001 - any failure to read it: the session cannot be checked now
+            raise SessionError("auth_unavailable", "The session signing secret could not be read.") from exc
+
+    return read
+
+
 class Authorizer:
     """One per process (module level in the handler): it owns the caches."""
 
@@ -170,10 +186,13 @@ class Authorizer:
         table: MetadataTable,
         verifier: SessionVerifier | None = None,
         clock: Callable[[], float] = time.time,
+        read_secret: Callable[[str], str] | None = None,
     ) -> None:
+        """``read_secret(name)``: a Secrets Manager read (cached by the caller), used for the
+        HS256 secret when ``auth.jwt_hs256_secret_name`` names one."""
         self.settings = settings
         self.table = table
-        self.verifier = verifier or SessionVerifier(settings.auth)
+        self.verifier = verifier or SessionVerifier(settings.auth, _hs256_source(settings, read_secret))
         self.clock = clock
         self.cache = TtlCache(settings.auth.token_cache_seconds)
 

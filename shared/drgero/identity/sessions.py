@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,8 +60,11 @@ def _verified_email(claims: dict[str, Any]) -> str:
 class SessionVerifier:
     """One per process: it keeps the JWKS client (and so its key cache) between requests."""
 
-    def __init__(self, auth: AuthSettings) -> None:
+    def __init__(self, auth: AuthSettings, hs256_secret: Callable[[], str] | None = None) -> None:
+        """``hs256_secret``: where the HS256 secret comes from when it is not in the settings
+        (the authorizer passes a Secrets Manager read, cached by Powertools Parameters)."""
         self.auth = auth
+        self._hs256_secret = hs256_secret or (lambda: auth.jwt_hs256_secret)
         self._jwks_client: Any = None
 
     def _jwks_url(self) -> str:
@@ -115,9 +119,10 @@ class SessionVerifier:
         import jwt  # Cold start: as in verify().
 
         if alg == "HS256":
-            if not self.auth.jwt_hs256_secret:
+            secret = self._hs256_secret()
+            if not secret:
                 raise SessionError("invalid_token", "HS256 session tokens are not accepted here.")
-            return self.auth.jwt_hs256_secret
+            return secret
         if alg not in ASYMMETRIC_ALGORITHMS:
             raise SessionError("invalid_token", "The session token's algorithm is not accepted.")
         try:

@@ -13,8 +13,11 @@ import json
 import logging
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from drgero.core import clock
 from drgero.core.aws import AwsClients
+from drgero.core.observability import metrics
 from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation, ranking_metric
 from drgero.evaluation.ranking import RankingOptions, RowOutcome, rank_models
@@ -210,6 +213,11 @@ def aggregate(settings: Settings, clients: AwsClients, run: dict[str, Any], owne
         logger.warning("aggregation lost its lease", extra={"run_id": run["id"]})
         return None
     close_run_charge(table, done)
+    # The operations dashboard's run durations and spend per hour (docs/operations.md), once
+    # per run: only the aggregation that won the transition gets here.
+    metrics.add_metric(name="RunDurationSeconds", unit=MetricUnit.Seconds, value=max(0.0, execution))
+    if total_cost:  # an unknown cost (None) is not spend we can count
+        metrics.add_metric(name="SpendUsd", unit=MetricUnit.NoUnit, value=total_cost)
     return finish_as
 
 
