@@ -28,10 +28,12 @@ template sets ReauthorizeEvery: 0, so AWS has none either).
 from __future__ import annotations
 
 import base64
+import contextlib
 import fnmatch
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import uuid
@@ -648,6 +650,32 @@ class _GatewayServer(ThreadingHTTPServer):
     request_queue_size = 256
     daemon_threads = True
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Open client connections: HTTP/1.1 keeps them alive, and a handler thread goes on
+        # serving its connection after shutdown() (which only stops accepting new ones).
+        self._open: set[Any] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """Ends every kept-alive connection, so no client keeps talking to a stopped gateway
+        (and through it to the functions of a stopped cloud)."""
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by its client
+                connection.shutdown(socket.SHUT_RDWR)
+
 
 class ApiServer:
     """The gateway on a ThreadingHTTPServer: one thread per request, so requests run in parallel."""
@@ -675,6 +703,7 @@ class ApiServer:
         # (the socket is bound earlier, when the cloud builds function environments).
         if self._thread is not None:
             self._server.shutdown()
+        self._server.close_open_connections()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(5)

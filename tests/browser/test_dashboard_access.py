@@ -70,14 +70,6 @@ def test_an_admin_creates_a_token_and_sees_its_secret_once(local_cloud, browser)
 
 def test_a_member_sees_no_admin_pages(local_cloud, browser):
     info = local_cloud.info()
-    with owner(local_cloud) as api:
-        # A member by role (a user session), and a token without the admin scope.
-        added = api.post(
-            f"/api/workspaces/{info['workspace_id']}/members", json={"user_id": "member-1", "role": "member"}
-        )
-        assert added.status_code == 201, added.text
-        scopes = ["leaderboards:read", "leaderboards:write", "runs:write", "traces:read", "models:write"]
-        token = api.post("/api/tokens", json={"name": "member-ish", "scopes": scopes}).json()["token"]
     env = local_cloud.functions.environment("AuthorizerFunction")
     member_jwt = mint_jwt(
         env["DRGERO_AUTH__JWT_HS256_SECRET"],
@@ -86,6 +78,19 @@ def test_a_member_sees_no_admin_pages(local_cloud, browser):
         issuer=env["DRGERO_AUTH__JWT_ISSUER"],
         audience=env["DRGERO_AUTH__JWT_AUDIENCE"],
     )
+    with owner(local_cloud) as api:
+        # A member by role (a user session that accepted its invitation), and a token without
+        # the admin scope.
+        invited = api.post(
+            f"/api/workspaces/{info['workspace_id']}/members", json={"user_id": "member-1", "role": "member"}
+        )
+        assert invited.status_code == 202, invited.text
+        accepted = api.post(
+            f"/api/invitations/{invited.json()['id']}/accept", headers={"Authorization": f"Bearer {member_jwt}"}
+        )
+        assert accepted.status_code == 200, accepted.text
+        scopes = ["leaderboards:read", "leaderboards:write", "runs:write", "traces:read", "models:write"]
+        token = api.post("/api/tokens", json={"name": "member-ish", "scopes": scopes}).json()["token"]
     # As the OIDC sign-in would leave it: the session in this tab's sessionStorage.
     fresh(browser, local_cloud.api_url)
     session = {"kind": "user", "credential": member_jwt, "workspace_id": info["workspace_id"], "role": "member",

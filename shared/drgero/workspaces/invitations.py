@@ -18,12 +18,12 @@ the second to be accepted answers 409 ``already_member``.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from botocore.exceptions import ClientError
 
 from drgero.core.errors import ApiError, conflict
-from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.store.keys import (
     invitation_key,
@@ -61,7 +61,10 @@ def invite_user(
         raise conflict("already_member", "This user is already a member of the workspace.")
     if any(_live(item, now) for item in _indexed(table, invitee_index_pk(user_id), workspace_id)):
         raise conflict("already_invited", "This user already has a pending invitation to the workspace.")
-    invitation_id = new_id("inv")
+    # One invitation item per (workspace, user): its id derives from the pair, so two racing
+    # invitations meet on one key and the conditional put below lets exactly one through. A
+    # new invitation replaces one that was answered or has expired.
+    invitation_id = "inv_" + hashlib.sha256(f"{workspace_id}|{user_id}".encode()).hexdigest()[:26]
     pk, sk = invitation_key(workspace_id, invitation_id)
     invite = {
         "pk": pk,
@@ -78,7 +81,19 @@ def invite_user(
         "created_at": now,
         "invite_expires_at": now + settings.auth.invitation_ttl_seconds,
     }
-    table.put(invite, condition=Condition("attribute_not_exists(pk)"))
+    try:
+        table.put(
+            invite,
+            condition=Condition(
+                "attribute_not_exists(pk) OR #state <> :pending OR invite_expires_at <= :now",
+                names={"#state": "state"},
+                values={":pending": "pending", ":now": now},
+            ),
+        )
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+        raise conflict("already_invited", "This user already has a pending invitation to the workspace.") from exc
     return membership.public_invitation(invite)
 
 
