@@ -6,45 +6,19 @@ SDK's own exception classes, with the contract's code in the body."""
 
 from __future__ import annotations
 
-import httpx
 import openai
 import pytest
 
-from tests.support.gateway import Api
-from tests.support.inference import make_world
-
-
-class GatewayTransport(httpx.BaseTransport):
-    """httpx -> the emulated API Gateway, no sockets."""
-
-    def __init__(self, api: Api) -> None:
-        self.api = api
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        answer = self.api.request(
-            request.method, path, None, headers=headers, query=request.url.query.decode(), raw_body=request.read()
-        )
-        return httpx.Response(answer.status, headers=answer.headers, content=answer.body)
+from tests.support.inference import echo_world, openai_sdk
 
 
 @pytest.fixture
 def world(aws, sandbox):
-    w = make_world(aws, sandbox)
-    w.leaderboard()
-    w.attach_toy("sandbox/echo", "echo")
-    w.select("echo")
-    return w
+    return echo_world(aws, sandbox)
 
 
 def sdk(world, api_key: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url="http://127.0.0.1:3000/v1",
-        api_key=api_key,
-        max_retries=0,
-        http_client=httpx.Client(transport=GatewayTransport(world.api)),
-    )
+    return openai_sdk(world, api_key)
 
 
 def test_chat_completions_create_through_the_sdk(world):

@@ -15,25 +15,16 @@ import pytest
 
 from drgero.identity.credentials import get_api_token
 from tests.support.gateway import SdkTransport
-from tests.support.inference import make_world
+from tests.support.inference import echo_world, openai_sdk
 
 
 @pytest.fixture
 def world(aws, sandbox):
-    w = make_world(aws, sandbox)
-    w.leaderboard()
-    w.attach_toy("sandbox/echo", "echo")
-    w.select("echo")
-    return w
+    return echo_world(aws, sandbox)
 
 
 def sdk(world, token: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url="http://127.0.0.1:3000/v1",
-        api_key=token or world.token,
-        max_retries=0,
-        http_client=httpx.Client(transport=SdkTransport(world.api).sync()),
-    )
+    return openai_sdk(world, token)
 
 
 def model(world) -> str:

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.gateway.test_inference_openai import GatewayTransport
-from tests.support.inference import make_world
+from tests.support.inference import make_world, openai_sdk
 
 WEATHER = {
     "type": "function",
@@ -40,12 +38,7 @@ def world(aws, sandbox):
 
 
 def sdk(world) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url="http://127.0.0.1:3000/v1",
-        api_key=world.token,
-        max_retries=0,
-        http_client=httpx.Client(transport=GatewayTransport(world.api)),
-    )
+    return openai_sdk(world)
 
 
 def model(world) -> str:

@@ -4,30 +4,19 @@ OpenAI-shaped 404 of the /v1 paths Dr.Gero does not serve."""
 
 from __future__ import annotations
 
-import httpx
 import openai
 import pytest
 
-from tests.gateway.test_inference_openai import GatewayTransport
-from tests.support.inference import make_world
+from tests.support.inference import echo_world, make_world, openai_sdk
 
 
 @pytest.fixture
 def world(aws, sandbox):
-    w = make_world(aws, sandbox)
-    w.leaderboard()
-    w.attach_toy("sandbox/echo", "echo")
-    w.select("echo")
-    return w
+    return echo_world(aws, sandbox)
 
 
 def sdk(world, api_key: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url="http://127.0.0.1:3000/v1",
-        api_key=api_key,
-        max_retries=0,
-        http_client=httpx.Client(transport=GatewayTransport(world.api)),
-    )
+    return openai_sdk(world, api_key)
 
 
 def test_models_list_names_each_leaderboard_with_its_production_model(world):

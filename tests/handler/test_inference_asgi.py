@@ -13,16 +13,12 @@ from starlette.testclient import TestClient
 
 from localcloud.template import REPO_ROOT
 from tests.support.identity import api_principal
-from tests.support.inference import make_world
+from tests.support.inference import echo_world
 
 
 @pytest.fixture
 def world(aws, sandbox):
-    w = make_world(aws, sandbox)
-    w.leaderboard()
-    w.attach_toy("sandbox/echo", "echo")
-    w.select("echo")
-    return w
+    return echo_world(aws, sandbox)
 
 
 @pytest.fixture

@@ -179,3 +179,28 @@ def budgeted_service(aws, sandbox: str, dynamodb_wrapper: Any, budget_usd: float
         kind=PrincipalKind.API_TOKEN, workspace_id=world.workspace_id, scopes=ALL_SCOPES, token_id=token_id
     )
     return world, service, principal, token_id
+
+
+def echo_world(aws, sandbox: str) -> World:
+    """A leaderboard serving the sandbox's ``echo`` toy (picked by hand)."""
+    world = make_world(aws, sandbox)
+    world.leaderboard()
+    world.attach_toy("sandbox/echo", "echo")
+    world.select("echo")
+    return world
+
+
+def openai_sdk(world: World, api_key: str | None = None) -> Any:
+    """The real OpenAI SDK with only ``base_url`` and ``api_key`` changed, its HTTP going
+    through the emulated API Gateway (no sockets; streamed answers arrive piece by piece)."""
+    import httpx  # the SDK's own HTTP stack, loaded by the tests that use it
+    import openai
+
+    from .gateway import SdkTransport
+
+    return openai.OpenAI(
+        base_url="http://127.0.0.1:3000/v1",
+        api_key=api_key or world.token,
+        max_retries=0,
+        http_client=httpx.Client(transport=SdkTransport(world.api).sync()),
+    )

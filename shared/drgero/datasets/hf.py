@@ -207,16 +207,22 @@ def snapshot_lines(lines: Iterator[bytes], out: Any) -> Snapshot:
     return result
 
 
+def _hub_access(
+    settings: Settings, clients: AwsClients, workspace_id: str, url: str
+) -> tuple[HfFile, str | bool, str, float]:
+    """The parsed URL, the workspace's Hub credential (``False``: never a token from the
+    machine's HF cache), the Hub endpoint and the request timeout."""
+    token = get_integration_key(settings, clients, workspace_id, "huggingface")
+    endpoint = settings.providers.huggingface_endpoint.rstrip("/")
+    return parse_hf_url(url), token or False, endpoint, settings.limits.hf_timeout_seconds
+
+
 def resolve_and_snapshot(
     settings: Settings, clients: AwsClients, workspace_id: str, leaderboard_id: str, url: str
 ) -> dict[str, Any]:
     """Resolves the URL to a pinned commit, snapshots the normalized rows into S3 and returns
     the ``dataset.resolved`` record; 400 with a clear code when the file cannot be used."""
-    ref = parse_hf_url(url)
-    token = get_integration_key(settings, clients, workspace_id, "huggingface")
-    auth: str | bool = token or False  # False: never use a token from the machine's HF cache
-    endpoint = settings.providers.huggingface_endpoint.rstrip("/")
-    timeout = settings.limits.hf_timeout_seconds
+    ref, auth, endpoint, timeout = _hub_access(settings, clients, workspace_id, url)
     try:
         info = HfApi(endpoint=endpoint, token=auth).dataset_info(ref.repo_id, revision=ref.revision, timeout=timeout)
         commit = info.sha
@@ -260,7 +266,7 @@ def resolve_and_snapshot(
     except ApiError:
         raise
     except HfHubHTTPError as exc:
-        raise _hub_errors(exc, ref, token is not None) from exc
+        raise _hub_errors(exc, ref, auth is not False) from exc
     except httpx2.HTTPError as exc:  # connection refused, DNS, timeouts (the hub's HTTP client)
         raise ApiError(502, "huggingface_unavailable", "Hugging Face could not be reached; retry later.") from exc
     return {
@@ -283,17 +289,13 @@ def validate_url(settings: Settings, clients: AwsClients, workspace_id: str, url
     """Validate-only (the wizard's "validate before continuing"): the URL parses, the repo,
     revision and file exist and are readable with the workspace's key, and the file is within
     the size limit. Reads no rows and stores nothing. Same 400 codes as creating the leaderboard."""
-    ref = parse_hf_url(url)
-    token = get_integration_key(settings, clients, workspace_id, "huggingface")
-    auth: str | bool = token or False  # False: never use a token from the machine's HF cache
-    endpoint = settings.providers.huggingface_endpoint.rstrip("/")
-    timeout = settings.limits.hf_timeout_seconds
+    ref, auth, endpoint, timeout = _hub_access(settings, clients, workspace_id, url)
     try:
         info = HfApi(endpoint=endpoint, token=auth).dataset_info(ref.repo_id, revision=ref.revision, timeout=timeout)
         file_url = hf_hub_url(ref.repo_id, ref.path, repo_type="dataset", revision=info.sha, endpoint=endpoint)
         metadata = get_hf_file_metadata(file_url, token=auth, timeout=timeout, endpoint=endpoint)
     except HfHubHTTPError as exc:
-        raise _hub_errors(exc, ref, token is not None) from exc
+        raise _hub_errors(exc, ref, auth is not False) from exc
     except httpx2.HTTPError as exc:
         raise ApiError(502, "huggingface_unavailable", "Hugging Face could not be reached; retry later.") from exc
     if metadata.size is not None and metadata.size > settings.limits.hf_max_file_bytes:

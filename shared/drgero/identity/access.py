@@ -67,6 +67,19 @@ def require_user_session(principal: Principal) -> None:
         )
 
 
+def require_inference_caller(principal: Principal) -> None:
+    """The ``inference`` scope in a workspace; never a dataset (``hpd_``) token: 403."""
+    principal.require_workspace()
+    if principal.kind is PrincipalKind.DATASET_TOKEN:
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            "A dataset push token may only push rows, read the dataset status and trigger consolidation.",
+            {"required_scope": Scope.INFERENCE.value},
+        )
+    principal.require_scope(Scope.INFERENCE)
+
+
 def require_leaderboard_access(
     principal: Principal, leaderboard_id: str, scope: Scope | str, allow_dataset_token: bool = True
 ) -> None:

@@ -16,24 +16,12 @@ from urllib.parse import unquote
 
 from drgero.core import clock
 from drgero.core.errors import ApiError
-from drgero.identity.principal import Principal, PrincipalKind, Scope
+from drgero.identity.access import require_inference_caller
+from drgero.identity.principal import Principal
 from drgero.inference.request import MODEL_PREFIX, leaderboard_id_of_model
 from drgero.leaderboards.leaderboard import get_leaderboard, list_leaderboards
 from drgero.runs.selection import production_model
 from drgero.store.table import MetadataTable
-
-
-def require_inference(principal: Principal) -> None:
-    """The ``inference`` scope; never a dataset token (403 like the chat route)."""
-    principal.require_workspace()
-    if principal.kind is PrincipalKind.DATASET_TOKEN:
-        raise ApiError(
-            403,
-            "insufficient_scope",
-            "A dataset push token may only push rows, read the dataset status and trigger consolidation.",
-            {"required_scope": Scope.INFERENCE.value},
-        )
-    principal.require_scope(Scope.INFERENCE)
 
 
 def _production_view(leaderboard: dict[str, Any]) -> dict[str, str] | None:
@@ -58,7 +46,7 @@ def model_object(leaderboard: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_model_objects(table: MetadataTable, principal: Principal) -> dict[str, Any]:
-    require_inference(principal)
+    require_inference_caller(principal)
     items = sorted(list_leaderboards(table, principal.workspace_id), key=lambda item: item["id"])
     return {"object": "list", "data": [model_object(item) for item in items]}
 
@@ -66,7 +54,7 @@ def list_model_objects(table: MetadataTable, principal: Principal) -> dict[str, 
 def get_model_object(table: MetadataTable, principal: Principal, model: str) -> dict[str, Any]:
     """One model object; 404 ``not_found`` for an id that is not ``leaderboard/{id}`` of the
     caller's workspace (another workspace's leaderboard is never revealed)."""
-    require_inference(principal)
+    require_inference_caller(principal)
     leaderboard_id = leaderboard_id_of_model(unquote(model))
     if leaderboard_id is None:
         raise ApiError(404, "not_found", f"No model {model[:200]!r}: models are 'leaderboard/{{id}}' (GET /v1/models).")

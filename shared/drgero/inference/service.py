@@ -32,8 +32,8 @@ from typing import Any
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.identity.access import require_leaderboard_access
-from drgero.identity.principal import Principal, PrincipalKind, Scope
+from drgero.identity.access import require_inference_caller, require_leaderboard_access
+from drgero.identity.principal import Principal, Scope
 from drgero.inference.capture import CaptureDecision, batch_id_for, captured_row, decide
 from drgero.inference.request import InferenceRequest
 from drgero.inference.target import ModelChoice, ProductionTarget, TargetCache, resolve
@@ -231,15 +231,7 @@ class InferenceService:
         """The ``inference`` scope; dataset (hpd_) tokens never (404 for another leaderboard,
         403 for their own). ``leaderboard_id`` None: not known yet (the chat route's body)."""
         if leaderboard_id is None:
-            principal.require_workspace()
-            if principal.kind is PrincipalKind.DATASET_TOKEN:
-                raise ApiError(
-                    403,
-                    "insufficient_scope",
-                    "A dataset push token may only push rows, read the dataset status and trigger consolidation.",
-                    {"required_scope": Scope.INFERENCE.value},
-                )
-            principal.require_scope(Scope.INFERENCE)
+            require_inference_caller(principal)
             return
         require_leaderboard_access(principal, leaderboard_id, Scope.INFERENCE, allow_dataset_token=False)
 

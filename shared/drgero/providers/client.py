@@ -236,20 +236,21 @@ class ProviderClient:
                     error = classify_status(status, content, spec)
                     if isinstance(error, RateLimited):
                         error.retry_after = retry_after
-            logger.info(
-                "provider attempt failed",
-                extra={"provider": spec.provider, "error": error.code, "attempt": attempt + 1},
-            )
-            if not error.retryable or attempt >= self.retry.max_retries:
-                raise error
-            if retry_after is not None:
-                if retry_after > self.retry.retry_after_cap_seconds:
-                    raise error  # too long to hold a worker: the caller reschedules
-                delay = retry_after
-            else:
-                delay = backoff_seconds(attempt, self.retry, self.rng)
-            await self.sleep(delay)
+            await self.retry_or_raise(error, attempt, retry_after, spec, "provider attempt failed")
             attempt += 1
+
+    async def retry_or_raise(
+        self, error: Any, attempt: int, retry_after: float | None, spec: RequestSpec, what: str
+    ) -> None:
+        """After a failed attempt: waits before the next one, or raises ``error`` when there is
+        none (not retryable, out of retries, or a Retry-After too long to hold a worker: the
+        caller reschedules)."""
+        logger.info(what, extra={"provider": spec.provider, "error": error.code, "attempt": attempt + 1})
+        if not error.retryable or attempt >= self.retry.max_retries:
+            raise error
+        if retry_after is not None and retry_after > self.retry.retry_after_cap_seconds:
+            raise error
+        await self.sleep(retry_after if retry_after is not None else backoff_seconds(attempt, self.retry, self.rng))
 
     async def _send(self, spec: RequestSpec) -> tuple[int, httpx.Headers, bytes]:
         client = self.http(spec.guarded)
@@ -443,17 +444,5 @@ async def open_stream(client: ProviderClient, spec: RequestSpec) -> StreamingAns
                 error = classify_status(status, content, spec)
                 if isinstance(error, RateLimited):
                     error.retry_after = retry_after
-        logger.info(
-            "provider stream attempt failed",
-            extra={"provider": spec.provider, "error": error.code, "attempt": attempt + 1},
-        )
-        if not error.retryable or attempt >= client.retry.max_retries:
-            raise error
-        if retry_after is not None:
-            if retry_after > client.retry.retry_after_cap_seconds:
-                raise error
-            delay = retry_after
-        else:
-            delay = backoff_seconds(attempt, client.retry, client.rng)
-        await client.sleep(delay)
+        await client.retry_or_raise(error, attempt, retry_after, spec, "provider stream attempt failed")
         attempt += 1
