@@ -473,23 +473,24 @@ async def auto_attach_for_workspace(
 ) -> dict[str, Any]:
     """``POST /api/leaderboards/{id}/models/auto-select`` (idempotent by construction, see
     :func:`auto_attach`)."""
+    source, key, observed = _auto_select_inputs(table, settings, clients, workspace_id, leaderboard_id)
+    return await auto_attach(
+        table, settings, clients, workspace_id, leaderboard_id, body, catalog=source, api_key=key, observed=observed
+    )
+
+
+def _auto_select_inputs(
+    table: MetadataTable, settings: Settings, clients: AwsClients, workspace_id: str, leaderboard_id: str
+) -> tuple[Any, str, Any]:
+    """What auto-select and its preview both pick from: the catalog, the workspace's OpenRouter
+    key and the observed latencies, once the leaderboard has the rows to rank models on."""
     # Cold start: auto-select is the only user of observed latencies; off the api function's import.
     from drgero.providers.observed import observed_lookup
 
     leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
     require_enough_rows(table, settings, leaderboard)
     key = openrouter_key(settings, clients, workspace_id)
-    return await auto_attach(
-        table,
-        settings,
-        clients,
-        workspace_id,
-        leaderboard_id,
-        body,
-        catalog=catalog(settings, clients),
-        api_key=key,
-        observed=observed_lookup(table, settings, workspace_id),
-    )
+    return catalog(settings, clients), key, observed_lookup(table, settings, workspace_id)
 
 
 async def auto_select_preview_for_workspace(
@@ -503,16 +504,10 @@ async def auto_select_preview_for_workspace(
     """``POST /api/leaderboards/{id}/models/auto-select/preview``: what auto-select would pick,
     with the reason for each, attaching nothing (the dashboard shows it before "Attach").
     The same pick as the attaching route for the same body and catalog."""
-    from drgero.providers.observed import observed_lookup
-
-    leaderboard = get_leaderboard(table, workspace_id, leaderboard_id)
-    require_enough_rows(table, settings, leaderboard)
+    source, key, observed = _auto_select_inputs(table, settings, clients, workspace_id, leaderboard_id)
     request = parse(AutoSelectRequest, body, "The auto-select request is not valid.")
-    key = openrouter_key(settings, clients, workspace_id)
     try:
-        result = await auto_select(
-            request, catalog(settings, clients), api_key=key, observed=observed_lookup(table, settings, workspace_id)
-        )
+        result = await auto_select(request, source, api_key=key, observed=observed)
     except ProviderError as exc:
         raise exc.to_api_error() from exc
     attached = {
