@@ -22,7 +22,7 @@ def handler(event, context):
     # Answered here, off the web framework: the dashboard's static files, CORS preflights
     # (OPTIONS without credentials), and bodies nested too deep to parse safely (api.max_json_depth).
     response = (
-        dashboard_answer(event)
+        dashboard_answer(event, settings)
         or preflight_answer(event, settings)
         or too_deep_answer(event, settings)
         or _asgi(event, context)

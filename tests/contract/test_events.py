@@ -31,7 +31,7 @@ EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
 TEMPLATE = Template.load()
 
 # Routes API Gateway serves without the authorizer (their events carry no authorizer context).
-PUBLIC_ROUTES = {("/v1/health", "GET"), ("/openapi.json", "GET")}
+PUBLIC_ROUTES = {("/v1/health", "GET"), ("/openapi.json", "GET"), ("/api/auth/config", "GET")}
 
 REST_PROXY_KEYS = {
     "resource",

@@ -27,6 +27,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 MIN_MAX_RECEIVE_COUNT = 5
 VISIBILITY_FACTOR = 6  # AWS: queue visibility >= 6 x the consumer's timeout (+ batching window)
 PUBLIC_ROUTES = {("/v1/health", "get"), ("/openapi.json", "get"), ("/", "get"), ("/ui/{proxy+}", "get")}
+PUBLIC_ROUTES |= {("/api/auth/config", "get")}  # the dashboard's sign-in methods
 
 
 # ---------------------------------------------------------------- the transform

@@ -31,6 +31,7 @@ PARAM = re.compile(r"\{([^}]+)\}")
 # Path parameters that are not tenant resources: every workspace has its own "openrouter".
 NOT_TENANT_RESOURCES = {"integration", "provider"}
 UNAUTHENTICATED = {("GET", "/v1/health"), ("GET", "/openapi.json"), ("GET", "/"), ("GET", "/ui/{path}")}
+UNAUTHENTICATED |= {("GET", "/api/auth/config")}
 
 
 def singular(segment: str) -> str:

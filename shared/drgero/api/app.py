@@ -15,7 +15,7 @@ from drgero.api.dashboard import document_dashboard_routes
 from drgero.api.deps import request_id_of
 from drgero.api.inference_openapi import document_inference_routes
 from drgero.api.openapi_errors import document_errors
-from drgero.api.routers import dashboard_support, health
+from drgero.api.routers import auth_config, dashboard_support, health
 from drgero.api.routers import datasets as datasets_router
 from drgero.api.routers import fine_tunes as fine_tunes_router
 from drgero.api.routers import integrations as integrations_router
@@ -42,6 +42,7 @@ ROUTERS += [models_router.router]
 ROUTERS += [fine_tunes_router.router]
 ROUTERS += [dashboard_support.router]
 ROUTERS += [openai_models_router.router]
+ROUTERS += [auth_config.router]  # unauthenticated: the dashboard reads it before sign-in
 
 # Routes served by dedicated functions (push_ingest, inference) never reach this app; each
 # entry here adds its paths to the OpenAPI document: fn(schema) -> None, mutating it.

@@ -4,7 +4,9 @@ off the web framework and without authentication (docs/dashboard.md).
 Only files shipped in ``static/`` are served (a fixed set read at first use, so no path from a
 request ever reaches the file system), all of them text: API Gateway's binary media types stay
 off (turning them on changes every function's request bodies). Every answer carries a strict
-Content-Security-Policy: scripts and styles from this origin only, no inline script, no frames.
+Content-Security-Policy: scripts and styles from this origin only, no inline script, no frames,
+and fetches to this origin plus, only when OIDC sign-in is configured, its token endpoint's
+origin (computed from the settings: drgero.api.oidc).
 URLs inside the files are relative, so the app works under a stage prefix (``/Prod/``).
 """
 
@@ -13,8 +15,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from drgero.api.oidc import content_security_policy
 from drgero.api.raw_events import error_response
 from drgero.core.errors import not_found
+from drgero.core.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 ROUTES = {"/", "/ui/{proxy+}"}
@@ -24,12 +28,7 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -49,23 +48,26 @@ def files() -> dict[str, tuple[str, str]]:
     return found
 
 
-def _answer(status: int, content_type: str, body: str, extra: dict[str, str] | None = None) -> dict:
+def _answer(status: int, content_type: str, body: str, csp: str, extra: dict[str, str] | None = None) -> dict:
+    headers = {"Content-Type": content_type, "Content-Security-Policy": csp, **SECURITY_HEADERS}
     return {
         "statusCode": status,
-        "headers": {"Content-Type": content_type, **SECURITY_HEADERS, **(extra or {})},
+        "headers": {**headers, **(extra or {})},
         "body": body,
     }
 
 
-def dashboard_answer(event: dict) -> dict | None:
-    """The answer for a dashboard route (None for every other route)."""
+def dashboard_answer(event: dict, settings: Settings | None = None) -> dict | None:
+    """The answer for a dashboard route (None for every other route). ``settings`` decide the
+    CSP's connect-src (the OIDC token endpoint's origin when configured, drgero.api.oidc)."""
     if event.get("resource") not in ROUTES or event.get("httpMethod") not in ("GET", "HEAD"):
         return None
+    csp = content_security_policy(settings)
     if event["resource"] == "/":
         # Under a stage (/Prod) the relative asset URLs need the trailing slash to resolve.
         full_path = str((event.get("requestContext") or {}).get("path") or "/")
         if not full_path.endswith("/"):
-            return _answer(301, "text/plain; charset=utf-8", "", {"Location": full_path + "/"})
+            return _answer(301, "text/plain; charset=utf-8", "", csp, {"Location": full_path + "/"})
         name = "index.html"
     else:
         name = str((event.get("pathParameters") or {}).get("proxy") or "")
@@ -73,7 +75,7 @@ def dashboard_answer(event: dict) -> dict | None:
     if found is None:  # the one error shape, like every other answer of the API
         return error_response(not_found("Dashboard file"), event)
     content_type, text = found
-    return _answer(200, content_type, text)
+    return _answer(200, content_type, text, csp)
 
 
 def document_dashboard_routes(schema: dict) -> None:

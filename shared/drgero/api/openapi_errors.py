@@ -34,7 +34,7 @@ from typing import Any
 ERROR_SCHEMA = "ErrorResponse"
 _METHODS = {"get", "put", "post", "delete", "patch"}
 _CHANGES = {"put", "post", "delete", "patch"}
-PUBLIC = {("get", "/v1/health"), ("get", "/openapi.json")}
+PUBLIC = {("get", "/v1/health"), ("get", "/openapi.json"), ("get", "/api/auth/config")}
 # Operations that call a model provider or charge a budget: 402 (budget or provider credit)
 # and 502 (the provider failed) are real answers there.
 PROVIDER_CALLS = re.compile(

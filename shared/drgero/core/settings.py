@@ -110,6 +110,19 @@ class AuthSettings(BaseModel):
     # long a reservation may stay open before the sweeper charges it at the reserved amount.
     budget_unestimated_reserve_usd: float = 1.0
     budget_reservation_ttl_seconds: int = 1800
+    # The dashboard's OIDC sign-in (authorization code + PKCE, public client; docs/dashboard.md).
+    # Off while oidc_client_id is empty. The issuer is jwt_issuer; empty endpoints come from its
+    # discovery document.
+    oidc_client_id: str = ""
+    oidc_name: str = ""
+    oidc_authorization_endpoint: str = ""
+    oidc_token_endpoint: str = ""
+    oidc_logout_endpoint: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_redirect_path: str = ""
+    oidc_session_token: str = "id_token"
+    oidc_discovery_cache_seconds: int = 3600
+    oidc_retry_seconds: int = 60
 
 
 class LimitsSettings(BaseModel):

@@ -2,6 +2,7 @@
 // modules, no build step; every asset comes from this origin (docs/dashboard.md).
 import { api, get, optional, post } from './lib/api.js';
 import { append, button, clear, describeError, errorBox, field, h, input, loading, setError } from './lib/dom.js';
+import * as oidc from './lib/oidc.js';
 import * as session from './lib/session.js';
 
 const main = document.getElementById('main');
@@ -62,22 +63,85 @@ function drawChrome() {
 }
 
 function signOut() {
+  const logout = session.load()?.logout_url;
   session.clear();
   announce('Signed out.');
+  // Signed in at the issuer: end that session too (it comes back to the sign-in page).
+  if (logout) {
+    location.assign(logout);
+    return;
+  }
   location.hash = '#/';
   route();
 }
 
+// ------------------------------------------------------------------ sign-in methods
+// GET api/auth/config: local one-click (local mode only), OIDC when configured, API token always.
+let authConfig = null;
+async function loadAuthConfig() {
+  if (authConfig) return authConfig;
+  const config = await fetch('api/auth/config', { cache: 'no-store', credentials: 'omit', headers: { Accept: 'application/json' } })
+    .then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  if (config) authConfig = config;
+  return config || { methods: ['token'], local: false, oidc: null, token: true };
+}
+
+// The issuer redirected back here (?code=…&state=… or ?error=…): finish the sign-in, or show
+// why it failed on the sign-in page. Returns true when this page load was such a callback.
+async function finishOidcSignIn() {
+  const params = oidc.callbackParams();
+  if (!params) return false;
+  append(clear(main), h('p', { class: 'loading', role: 'status', text: 'Signing you in…' }));
+  const config = await loadAuthConfig();
+  try {
+    if (!config.oidc) throw new oidc.SignInError('Sign-in with an identity provider is not configured on this server.');
+    const done = await oidc.complete(config.oidc, params);
+    session.clear();
+    await startSession('user', done.token, { email: done.email, logout_url: oidc.logoutUrl(config.oidc) });
+  } catch (err) {
+    session.clear();
+    let shown = err;
+    if (err.status === 401) {
+      shown = { message: 'You signed in at the identity provider, but this server did not accept that session (its issuer or audience settings may not match). Nothing was signed in.' };
+    } else if (!(err instanceof oidc.SignInError) && err.status === undefined) {
+      console.error(err);
+      shown = { message: 'Sign-in failed; start again.' };
+    }
+    await signInPage(shown);
+  }
+  return true;
+}
+
 // ------------------------------------------------------------------ sign-in
-async function signInPage() {
+async function signInPage(oidcError = null) {
   clear(main);
   document.title = 'Sign in · Dr.Gero';
   const box = errorBox();
   const page = h('section', { class: 'signin' }, h('h1', { text: 'Sign in to Dr.Gero' }));
   append(main, page);
-  const local = await fetch('local/session', { cache: 'no-store', credentials: 'omit' })
-    .then((r) => (r.ok ? r.json() : null)).catch(() => null);
-  if (local && local.available) {
+  const config = await loadAuthConfig();
+  if (config.oidc || oidcError) {
+    const oidcBox = errorBox();
+    const name = config.oidc ? config.oidc.name : 'your identity provider';
+    append(page, h('div', { class: 'card' },
+      h('h2', { text: 'Your account' }),
+      h('p', { text: `Sign in with your ${name} account. You come back here signed in.` }),
+      config.oidc ? button(`Sign in with ${name}`, {
+        id: 'oidc-signin',
+        onclick: async (ev) => {
+          ev.target.disabled = true;
+          try {
+            await oidc.begin(config.oidc);
+          } catch (err) {
+            setError(oidcBox, { message: `Sign-in could not start: ${err.message}` });
+            ev.target.disabled = false;
+          }
+        },
+      }) : null,
+      oidcBox));
+    if (oidcError) setError(oidcBox, oidcError);
+  }
+  if (config.local) {
     const localBox = errorBox();
     append(page, h('div', { class: 'card' },
       h('h2', { text: 'Local mode' }),
@@ -122,14 +186,14 @@ async function signInPage() {
     }
   });
   append(page, form);
-  const first = page.querySelector('#local-signin') || tokenInput;
+  const first = page.querySelector('#oidc-signin, #local-signin') || tokenInput;
   first.focus();
 }
 
 async function startSession(kind, credential, extra) {
   const listed = await get('api/workspaces', { credential, workspace: false });
   const workspaces = listed.workspaces || [];
-  const base = { kind, credential, email: extra.email || '', workspaces_count: workspaces.length };
+  const base = { kind, credential, email: extra.email || '', workspaces_count: workspaces.length, logout_url: extra.logout_url || null };
   if (workspaces.length === 1) {
     await chooseWorkspace(base, workspaces[0]);
   } else {
@@ -279,7 +343,7 @@ window.addEventListener('drgero:unauthorized', () => {
   route();
 });
 // First page interactive: measured by the browser tests (docs/dashboard.md).
-window.drgeroReady = route().then(() => {
+window.drgeroReady = finishOidcSignIn().then((handled) => (handled ? null : route())).then(() => {
   document.body.dataset.ready = 'true';
   performance.mark('drgero-interactive');
 });
