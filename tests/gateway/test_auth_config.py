@@ -76,9 +76,8 @@ def test_configured_oidc_is_discovered_and_its_token_origin_joins_connect_src(aw
         assert f"connect-src 'self' {issuer.url};" in csp, csp
         assert "*" not in csp and "unsafe" not in csp
     # A preflight of its own, without the authorizer (the template keeps one per path).
-    preflight = api.request(
-        "OPTIONS", "/api/auth/config", headers={"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"}
-    )
+    asking = {"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"}
+    preflight = api.request("OPTIONS", "/api/auth/config", headers=asking)
     assert preflight.status == 403 and preflight.error_code == "cors_origin_not_allowed"
 
 

@@ -34,6 +34,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 CLIENT_ID = "drgero-dashboard-test"
+PKCE_CODE = ("code", "S256")  # response_type, code_challenge_method
 
 
 def s256(verifier: str) -> str:
@@ -105,7 +106,7 @@ class TestIssuer:
             back["error"], self.next_error = self.next_error, None
         elif q.get("client_id") != self.client_id:
             back["error"] = "unauthorized_client"
-        elif q.get("response_type") != "code" or q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
+        elif not q.get("code_challenge") or (q.get("response_type"), q.get("code_challenge_method")) != PKCE_CODE:
             back["error"] = "invalid_request"
         else:
             code = secrets.token_urlsafe(24)
@@ -153,60 +154,60 @@ class TestIssuer:
         return 302, {"Location": back}, None
 
 
-def _handler(issuer: TestIssuer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-            """Quiet: pytest shows failures, not every request."""
+class IssuerHandler(BaseHTTPRequestHandler):
+    """HTTP for one :class:`TestIssuer` (a subclass per issuer sets :attr:`issuer`)."""
 
-        def _cors(self) -> dict[str, str]:
-            origin = self.headers.get("Origin", "")
-            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin in issuer.allowed_origins else {}
+    issuer: TestIssuer
 
-        def _send(self, status: int, headers: dict[str, str], body: dict[str, Any] | None) -> None:
-            data = json.dumps(body).encode() if body is not None else b""
-            self.send_response(status)
-            for name, value in {**headers, **self._cors()}.items():
-                self.send_header(name, value)
-            if body is not None:
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Cache-Control", "no-store")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Quiet: pytest shows failures, not every request."""
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            parts = urllib.parse.urlsplit(self.path)
-            q = dict(urllib.parse.parse_qsl(parts.query))
-            if parts.path == "/.well-known/openid-configuration":
-                self._send(200, {}, issuer.discovery())
-            elif parts.path == "/jwks":
-                self._send(200, {}, issuer.jwks())
-            elif parts.path == "/authorize":
-                self._send(*issuer.authorize(q))
-            elif parts.path == "/logout":
-                self._send(*issuer.logout(q))
-            else:
-                self._send(404, {}, {"error": "not_found"})
+    def _cors(self) -> dict[str, str]:
+        origin = self.headers.get("Origin", "")
+        allowed = origin in self.issuer.allowed_origins
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if allowed else {}
 
-        def do_OPTIONS(self) -> None:  # noqa: N802
-            self._send(204, {"Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "content-type"}, None)
+    def _send(self, status: int, headers: dict[str, str], body: dict[str, Any] | None) -> None:
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        for name, value in {**headers, **self._cors()}.items():
+            self.send_header(name, value)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
-        def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode()
-            if urllib.parse.urlsplit(self.path).path != "/token":
-                self._send(404, {}, {"error": "not_found"})
-                return
-            status, body = issuer.token(dict(urllib.parse.parse_qsl(raw)))
-            self._send(status, {}, body)
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        parts = urllib.parse.urlsplit(self.path)
+        q = dict(urllib.parse.parse_qsl(parts.query))
+        documents = {"/.well-known/openid-configuration": self.issuer.discovery, "/jwks": self.issuer.jwks}
+        redirects = {"/authorize": self.issuer.authorize, "/logout": self.issuer.logout}
+        if parts.path in documents:
+            self._send(200, {}, documents[parts.path]())
+        elif parts.path in redirects:
+            self._send(*redirects[parts.path](q))
+        else:
+            self._send(404, {}, {"error": "not_found"})
 
-    return Handler
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        self._send(204, {"Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "content-type"}, None)
+
+    def do_POST(self) -> None:  # noqa: N802
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        if urllib.parse.urlsplit(self.path).path != "/token":
+            self._send(404, {}, {"error": "not_found"})
+            return
+        status, body = self.issuer.token(dict(urllib.parse.parse_qsl(raw)))
+        self._send(status, {}, body)
 
 
 def start_issuer(redirect_uris: set[str], allowed_origins: set[str]) -> tuple[TestIssuer, Any]:
     """The issuer serving on ``127.0.0.1:<free port>``, and a function that stops it."""
     issuer = TestIssuer(redirect_uris=set(redirect_uris), allowed_origins=set(allowed_origins))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(issuer))
+    handler = type("BoundIssuerHandler", (IssuerHandler,), {"issuer": issuer})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     issuer.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="test-oidc-issuer", daemon=True)
     thread.start()

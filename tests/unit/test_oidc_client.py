@@ -116,7 +116,8 @@ def test_a_discovery_document_that_cannot_be_used_is_refused(document, why):
 
 
 def test_settings_checked():
-    assert OidcResolver(AuthSettings(oidc_client_id="c"), Fetcher()).resolve()[1].startswith("auth.oidc_client_id is set")
+    no_issuer = OidcResolver(AuthSettings(oidc_client_id="c"), Fetcher()).resolve()[1]
+    assert no_issuer.startswith("auth.oidc_client_id is set")
     bad_token = OidcResolver(auth(oidc_session_token="refresh_token"), Fetcher(discovery())).resolve()[1]
     assert "id_token or access_token" in bad_token
     bad_path = OidcResolver(auth(oidc_redirect_path="callback"), Fetcher(discovery())).resolve()[1]

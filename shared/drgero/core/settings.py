@@ -120,7 +120,7 @@ class AuthSettings(BaseModel):
     oidc_logout_endpoint: str = ""
     oidc_scopes: str = "openid email profile"
     oidc_redirect_path: str = ""
-    oidc_session_token: str = "id_token"
+    oidc_session_token: str = "id_token"  # noqa: S105 - which token to keep, not a secret
     oidc_discovery_cache_seconds: int = 3600
     oidc_retry_seconds: int = 60
 

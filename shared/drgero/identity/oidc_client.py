@@ -22,7 +22,6 @@ import json
 import logging
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -111,7 +110,9 @@ def checked_redirect_path(path: str) -> str:
 
 def fetch_json(url: str, timeout: float) -> Any:
     """GET ``url`` (already checked by :func:`checked_url`) as JSON."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    import urllib.request  # Cold start: only when OIDC is configured and not yet resolved.
+
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - scheme checked
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - configured issuer, scheme checked
         return json.loads(response.read(MAX_DISCOVERY_BYTES))
 
@@ -168,14 +169,15 @@ class OidcResolver:
             if isinstance(methods, list) and methods and "S256" not in methods:
                 raise OidcConfigError("The issuer does not support PKCE S256 (code_challenge_methods_supported).")
         if not isinstance(authorize, str) or not authorize or not isinstance(token, str) or not token:
-            raise OidcConfigError("The issuer's authorization or token endpoint is unknown (set them, or fix discovery).")
+            raise OidcConfigError("The issuer's authorization or token endpoint is unknown: set them or fix discovery.")
+        logout_url = checked_url(logout, "The logout endpoint") if isinstance(logout, str) and logout else None
         return OidcClient(
             name=auth.oidc_name or issuer_name(auth.jwt_issuer),
             issuer=auth.jwt_issuer,
             client_id=auth.oidc_client_id,
             authorization_endpoint=checked_url(authorize, "The authorization endpoint"),
             token_endpoint=checked_url(token, "The token endpoint"),
-            end_session_endpoint=checked_url(logout, "The logout endpoint") if isinstance(logout, str) and logout else None,
+            end_session_endpoint=logout_url,
             scopes=" ".join(auth.oidc_scopes.split()) or "openid",
             redirect_path=checked_redirect_path(auth.oidc_redirect_path),
             session_token=auth.oidc_session_token,
