@@ -3,7 +3,7 @@ against the local test OIDC issuer (tests/support/oidc_issuer.py), on a local cl
 authorizer trusts that issuer (RS256 keys from its JWKS). Click, come back signed in, see the
 workspaces; nothing left in the URL or in localStorage, the verifier gone from sessionStorage;
 sign-out visits the issuer's logout; a tampered state and a refusal at the issuer are shown in
-plain words and sign nobody in."""
+plain words and sign nobody in; an abandoned sign-in (Back from the issuer) leaves no verifier."""
 
 from __future__ import annotations
 
@@ -107,6 +107,21 @@ def test_a_tampered_state_signs_nobody_in(cloud, issuer, browser):
     assert kept == {"local": 0, "pending": None, "session": None}
     assert not browser.find_elements(By.CSS_SELECTOR, "#nav a")
     assert not console_errors(browser)
+
+
+def test_an_abandoned_sign_in_leaves_no_verifier_behind(cloud, issuer, browser):
+    # The person starts, stays on the issuer's login page, then goes back to the dashboard.
+    issuer.hold_authorize = True
+    try:
+        click_oidc_sign_in(browser, cloud.api_url)
+        wait(browser).until(lambda d: d.current_url.startswith(f"{issuer.url}/authorize"))
+    finally:
+        issuer.hold_authorize = False
+    browser.back()
+    ready(browser)
+    wait(browser, 5).until(lambda d: storage(d)["pending"] is None)
+    assert storage(browser) == {"local": 0, "pending": None, "session": None}
+    clickable(browser, "#oidc-signin")  # drawn afresh, enabled
 
 
 def test_a_refusal_at_the_issuer_is_said_in_plain_words(cloud, issuer, browser):

@@ -15,5 +15,7 @@
 - ``inference``: a leaderboard ready to serve inference, called through the gateway.
 - ``route_matrix``: every route of the OpenAPI document, for the scope and tenant matrices.
 - ``hf_server``: the local cloud's Hugging Face hub (``localcloud.hub``), for GET-mode datasets.
+- ``oidc_issuer``: a small OpenID Connect issuer (discovery, authorize, PKCE-checking token
+  endpoint, RS256 JWKS, logout) for the dashboard's OIDC sign-in tests.
 - ``secret_scan``: the suite-wide scan of captured output for credentials (a pytest hook).
 """

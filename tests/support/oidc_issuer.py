@@ -7,6 +7,7 @@
   and an S256 code challenge, then redirects straight back with a one-time code and the state
   (no login form: the user is :attr:`TestIssuer.user`). ``next_error`` makes the next answer an
   ``error=…`` redirect instead; ``tamper_state`` changes the state it sends back;
+  ``hold_authorize`` answers a page and never redirects (a person who stops there);
 - ``POST /token``: the code exchange of a public client: ``grant_type=authorization_code``, the
   code (once), the same ``redirect_uri`` and ``client_id`` as at /authorize, and a
   ``code_verifier`` whose S256 is the challenge; answers an RS256 id token (``aud`` = client id,
@@ -60,6 +61,7 @@ class TestIssuer:
     )
     next_error: str | None = None
     tamper_state: bool = False
+    hold_authorize: bool = False
     url: str = ""
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     authorizations: list[dict[str, str]] = field(default_factory=list)
@@ -101,6 +103,8 @@ class TestIssuer:
         redirect = q.get("redirect_uri", "")
         if redirect not in self.redirect_uris:
             return 400, {}, {"error": "invalid_request", "error_description": "redirect_uri is not registered"}
+        if self.hold_authorize:  # the login form a person would see, left unanswered
+            return 200, {}, {"login": "waiting for the person"}
         back: dict[str, str] = {"state": q.get("state", "")}
         if self.next_error:
             back["error"], self.next_error = self.next_error, None

@@ -90,7 +90,10 @@ async function loadAuthConfig() {
 // why it failed on the sign-in page. Returns true when this page load was such a callback.
 async function finishOidcSignIn() {
   const params = oidc.callbackParams();
-  if (!params) return false;
+  if (!params) {
+    oidc.forgetPending();
+    return false;
+  }
   append(clear(main), h('p', { class: 'loading', role: 'status', text: 'Signing you in…' }));
   const config = await loadAuthConfig();
   try {
@@ -337,6 +340,14 @@ async function route() {
 }
 
 window.addEventListener('hashchange', route);
+// Back from the issuer's login page: the browser may restore this page from its back-forward
+// cache without running it again. The abandoned sign-in's verifier goes, and the page is drawn
+// afresh (its sign-in button was left disabled).
+window.addEventListener('pageshow', (ev) => {
+  if (!ev.persisted) return;
+  oidc.forgetPending();
+  route();
+});
 window.addEventListener('drgero:unauthorized', () => {
   session.clear();
   announce('Your session ended; sign in again.');

@@ -61,6 +61,12 @@ export async function begin(config) {
   location.assign(url.href);
 }
 
+// A dashboard load that is not the issuer's callback: a sign-in started earlier was abandoned
+// (the Back button at the issuer), so its verifier goes now rather than at the tab's end.
+export function forgetPending() {
+  sessionStorage.removeItem(KEY);
+}
+
 // The issuer's answer in this page's URL ({code, state} or {error, …}), or null.
 export function callbackParams() {
   const q = new URLSearchParams(location.search);
