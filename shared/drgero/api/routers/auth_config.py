@@ -6,37 +6,45 @@ API token always. Nothing secret: a public client's id and the issuer's public e
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
 
 from drgero.api.deps import CurrentSettings
 
 router = APIRouter(tags=["auth"])
 
 
-class OidcClientOut(BaseModel):
-    name: str
-    issuer: str
-    client_id: str
-    authorization_endpoint: str
-    token_endpoint: str
-    end_session_endpoint: str | None
-    scopes: str
-    redirect_path: str
-    session_token: str
-
-
-class AuthConfigOut(BaseModel):
-    methods: list[str]
-    local: bool
-    oidc: OidcClientOut | None
-    oidc_problem: str | None
-    token: bool
+_TEXT = {"type": "string"}
+_OIDC_CLIENT = {
+    "type": "object",
+    "properties": {
+        "name": _TEXT,
+        "issuer": _TEXT,
+        "client_id": _TEXT,
+        "authorization_endpoint": _TEXT,
+        "token_endpoint": _TEXT,
+        "end_session_endpoint": {"type": ["string", "null"]},
+        "scopes": _TEXT,
+        "redirect_path": _TEXT,
+        "session_token": {"type": "string", "enum": ["id_token", "access_token"]},
+    },
+}
+# Documented as a schema rather than a pydantic model: nothing here is ever parsed from a request.
+CONFIG_SCHEMA = {
+    "type": "object",
+    "required": ["methods", "local", "oidc", "oidc_problem", "token"],
+    "properties": {
+        "methods": {"type": "array", "items": {"type": "string", "enum": ["local", "oidc", "token"]}},
+        "local": {"type": "boolean"},
+        "oidc": {"anyOf": [_OIDC_CLIENT, {"type": "null"}]},
+        "oidc_problem": {"type": ["string", "null"]},
+        "token": {"type": "boolean"},
+    },
+}
 
 
 @router.get(
     "/api/auth/config",
     summary="The dashboard's sign-in methods (no authentication)",
-    response_model=AuthConfigOut,
+    responses={200: {"description": "The sign-in methods", "content": {"application/json": {"schema": CONFIG_SCHEMA}}}},
     openapi_extra={"security": []},
 )
 def auth_config(settings: CurrentSettings, response: Response) -> dict:
