@@ -116,3 +116,29 @@ def _literal(text: str) -> str:
     if '"' not in text:
         return f'"{text}"'
     return "concat(" + ', "\'", '.join(f"'{part}'" for part in text.split("'")) + ")"
+
+
+# Every visible form control of the page and the name a screen reader would read for it:
+# a <label for>, a wrapping <label>, aria-label or aria-labelledby; a button's own text.
+_UNNAMED_CONTROLS = """
+const named = (el) => {
+  if (el.getAttribute('aria-label')?.trim()) return true;
+  const by = el.getAttribute('aria-labelledby');
+  if (by && by.split(/\\s+/).some((id) => document.getElementById(id)?.textContent.trim())) return true;
+  if (el.labels && [...el.labels].some((l) => l.textContent.trim())) return true;
+  return el.tagName === 'BUTTON' && el.textContent.trim() !== '';
+};
+return [...document.querySelectorAll('main input, main select, main textarea, main button')]
+  .filter((el) => el.offsetParent !== null && el.type !== 'hidden' && !named(el))
+  .map((el) => el.outerHTML.slice(0, 120));
+"""
+
+
+def unlabelled_controls(driver: Any) -> list[str]:
+    """The visible controls in ``main`` a screen reader could not name (empty when all are)."""
+    return driver.execute_script(_UNNAMED_CONTROLS)
+
+
+def phone_overflow(driver: Any) -> int:
+    """How many CSS pixels the page is wider than the window (0 or 1 when it fits)."""
+    return driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
