@@ -8,12 +8,14 @@ caused them, no console error, labelled controls, nothing wider than a 390 px ph
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from localcloud.hub.samples import SAMPLE_TOKEN
@@ -26,6 +28,7 @@ from tests.support.browser import (
     fill,
     go,
     phone_overflow,
+    shot,
     sign_in_local,
     text_appears,
     unlabelled_controls,
@@ -81,7 +84,10 @@ def board(browser, api: httpx.Client, name: str, evaluation: dict, models: list[
     rows = [{"id": f"q{i}", "input": f"{i} + {i + 2}", "output": str(2 * i + 2)} for i in range(count)]
     ok(api.post(f"/v1/leaderboard/{lb}/dataset/push", json={"rows": rows}), 202)
     ok(api.post(f"/v1/leaderboard/{lb}/dataset/consolidate"), 200, 202)
-    until(browser, lambda: (ok(api.get(f"/v1/leaderboard/{lb}/dataset/status"), 200).get("dataset") or {}).get("rows") == count)
+    until(
+        browser,
+        lambda: (ok(api.get(f"/v1/leaderboard/{lb}/dataset/status"), 200).get("dataset") or {}).get("rows") == count,
+    )
     for model in models:
         ok(api.post(f"/api/leaderboards/{lb}/models", json=model), 201)
     return lb
@@ -127,11 +133,21 @@ def test_a_reviewer_grades_a_human_run_and_sees_its_ranking(local_cloud, browser
     assert "model names hidden" in status_text(browser, "main")
     page_is_sound(browser, "Human review")
 
-    # Grade the first row (pass for A, fail for B): the remaining count drops.
-    Select(field(browser, "Row q0, output A")).select_by_visible_text("Pass")
-    Select(field(browser, "Row q0, output B")).select_by_visible_text("Fail")
-    click_text(browser, "button", "Save grades")
-    wait(browser).until(lambda d: d.find_element(By.ID, "review-remaining").text == f"{items - 2} of {items} items left to grade.")
+    shot(browser, "40-human-review")
+
+    # Grade the first row from the keyboard (pass for A, fail for B): the count drops.
+    field(browser, "Row q0, output A").send_keys("Pass")
+    browser.switch_to.active_element.send_keys(Keys.TAB)  # on to the next control...
+    while browser.switch_to.active_element.get_attribute("id") != field(browser, "Row q0, output B").get_attribute(
+        "id"
+    ):
+        browser.switch_to.active_element.send_keys(Keys.TAB)  # ...past the row link, to B's grade
+    browser.switch_to.active_element.send_keys("Fail")
+    save = browser.find_element(By.XPATH, "//button[normalize-space(.)='Save grades']")
+    save.send_keys(Keys.ENTER)
+    wait(browser).until(
+        lambda d: d.find_element(By.ID, "review-remaining").text == f"{items - 2} of {items} items left to grade."
+    )
 
     # The row links to the same row of the run's per-row results.
     click_text(browser, "a", "Row q0 in the run's results")
@@ -146,13 +162,16 @@ def test_a_reviewer_grades_a_human_run_and_sees_its_ranking(local_cloud, browser
     # Grade every other item: the review closes and the run's ranking appears, with names.
     for row in range(1, ROWS):
         for label in "AB":
-            Select(field(browser, f"Row q{row}, output {label}")).select_by_visible_text("Pass" if label == "A" else "Fail")
+            Select(field(browser, f"Row q{row}, output {label}")).select_by_visible_text(
+                "Pass" if label == "A" else "Fail"
+            )
     click_text(browser, "button", "Save grades")
     wait(browser, 60).until(lambda d: d.find_elements(By.ID, "review-ranking"))
     ranking = status_text(browser, "#review-ranking")
     assert EXACT in ranking and OFF_BY_ONE in ranking
     assert "Review complete" in status_text(browser, "main")
     assert not browser.find_elements(By.XPATH, "//button[normalize-space(.)='Save grades']")
+    shot(browser, "41-human-review-ranked")
     page_is_sound(browser, "Human review, done")
 
 
@@ -174,7 +193,9 @@ def test_a_score_review_says_which_grade_is_off_the_scale(local_cloud, browser, 
     grade.clear()
     grade.send_keys("4")
     click_text(browser, "button", "Save grades")
-    wait(browser).until(lambda d: d.find_element(By.ID, "review-remaining").text == f"{ROWS * 2 - 1} of {ROWS * 2} items left to grade.")
+    wait(browser).until(
+        lambda d: d.find_element(By.ID, "review-remaining").text == f"{ROWS * 2 - 1} of {ROWS * 2} items left to grade."
+    )
     assert field(browser, f"Row q0, {EXACT}").get_attribute("value") == "4"
     page_is_sound(browser, "Human review (scores)")
 
@@ -190,7 +211,9 @@ def test_models_versions_a_fine_tune_with_progress_cost_and_cancel_and_a_schedul
     fill(browser, "Endpoint URL (OpenAI chat-completions)", "ftp://nowhere")
     css(browser, "#probe").click()  # no test request: the toy endpoint is not what is tested here
     click_text(browser, "button", "Create model")
-    url_error = wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-field='endpoint.url'] .field-error").text)
+    url_error = wait(browser).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "[data-field='endpoint.url'] .field-error").text
+    )
     assert "http" in url_error
     fill(browser, "Endpoint URL (OpenAI chat-completions)", f"{local_cloud.info()['sandbox_url']}/v1/chat/completions")
     click_text(browser, "button", "Create model")
@@ -226,24 +249,33 @@ def test_models_versions_a_fine_tune_with_progress_cost_and_cancel_and_a_schedul
     # The tuned model is a new version of the Dr.Gero model.
     wait(browser).until(lambda d: "fine_tune" in d.find_element(By.ID, "versions").text)
 
+    shot(browser, "42-model-fine-tune")
+
     # A second fine-tune is cancelled from its row.
     click_text(browser, "button", "Start fine-tune")
     wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#fine-tunes tbody tr")) == 2)
     cancel = wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"{job_row} button.danger"))[0]
     assert cancel.get_attribute("aria-label").startswith("Cancel fine-tune ")
     cancel.click()
-    wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, f"{job_row} .status").text in ("cancelled", "cancelling"))
+    wait(browser).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, f"{job_row} .status").text in ("cancelled", "cancelling")
+    )
     page_is_sound(browser, "fine-tunes")
 
     # A schedule: bad JSON is said next to it; then created, shown, removed.
     fill(browser, "Schedule JSON", "{not json")
     click_text(browser, "button", "Save schedule")
-    wait(browser).until(lambda d: "not valid JSON" in d.find_element(By.CSS_SELECTOR, "[data-field='schedule'] .field-error").text)
+    wait(browser).until(
+        lambda d: "not valid JSON" in d.find_element(By.CSS_SELECTOR, "[data-field='schedule'] .field-error").text
+    )
     Select(field(browser, "Leaderboard")).select_by_visible_text("Fine-tune source")
     fill(browser, "Schedule JSON", '{"rate": "7 days"}')
     click_text(browser, "button", "Save schedule")
     wait(browser).until(lambda d: "7 days" in d.find_element(By.ID, "schedule-now").text)
-    assert lb in browser.find_element(By.ID, "schedule-now").text or "Fine-tune source" in browser.find_element(By.ID, "schedule-now").text
+    assert (
+        lb in browser.find_element(By.ID, "schedule-now").text
+        or "Fine-tune source" in browser.find_element(By.ID, "schedule-now").text
+    )
     click_text(browser, "button", "Remove schedule")
     wait(browser).until(lambda d: d.find_element(By.ID, "schedule-now").text == "No schedule.")
     assert api.get(f"/api/models/{model_path.rsplit('/', 1)[1]}/fine-tune-schedule").status_code == 404
@@ -296,6 +328,7 @@ def test_traces_filtered_by_leaderboard_kind_and_time_and_one_read_as_text(local
     click_text(browser, "button", "Show traces")
     wait(browser).until(lambda d: trace_ids(d) == [mine["id"]])
     assert "Traced one" in css(browser, "#trace-list table").text  # the leaderboard by name
+    shot(browser, "43-traces-filtered")
     Select(field(browser, "Kind")).select_by_visible_text("run")
     click_text(browser, "button", "Show traces")
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#trace-list .empty"))
@@ -313,7 +346,11 @@ def test_traces_filtered_by_leaderboard_kind_and_time_and_one_read_as_text(local
     # A window that ends before it starts is said next to Until, and nothing is asked.
     set_time(browser, "Until", browser_local(browser, mine["created_at"], -180))
     click_text(browser, "button", "Show traces")
-    wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-field='until'] .field-error").text == "Until must be after Since.")
+    wait(browser).until(
+        lambda d: (
+            d.find_element(By.CSS_SELECTOR, "[data-field='until'] .field-error").text == "Until must be after Since."
+        )
+    )
     assert field(browser, "Until").get_attribute("aria-invalid") == "true"
 
     # One trace: its JSON, as text (the hostile input is shown, never run).
@@ -321,6 +358,7 @@ def test_traces_filtered_by_leaderboard_kind_and_time_and_one_read_as_text(local
     shown = css(browser, "pre.json").text
     assert HOSTILE in shown and f'"id": "{mine["id"]}"' in shown
     assert not browser.find_elements(By.CSS_SELECTOR, "main img")
+    shot(browser, "44-trace-json")
     page_is_sound(browser, "one trace")
     # An unknown trace says so in words.
     go(browser, local_cloud.api_url, "/traces/tr_nope")
@@ -368,12 +406,18 @@ def test_integrations_set_masked_validated_and_removed(local_cloud, browser, api
             assert field(browser, f"{label} API key").get_attribute("value") == ""
             go(browser, local_cloud.api_url, "/integrations")
             assert key not in browser.page_source
+            if provider == "openrouter":
+                shot(browser, "45-integrations-masked")
             # Validate the stored key (against the local sandbox / hub), then a typed bad one.
             click_text(browser, "button", f"Validate the {label} key")
-            wait(browser).until(lambda d, p=provider: d.find_element(By.ID, f"int-{p}-check").text.startswith("Valid: "))
+            wait(browser).until(
+                lambda d, p=provider: d.find_element(By.ID, f"int-{p}-check").text.startswith("Valid: ")
+            )
             fill(browser, f"{label} API key", bad)
             click_text(browser, "button", f"Validate the {label} key")
-            wait(browser).until(lambda d, p=provider: d.find_element(By.ID, f"int-{p}-check").text.startswith("Not valid: "))
+            wait(browser).until(
+                lambda d, p=provider: d.find_element(By.ID, f"int-{p}-check").text.startswith("Not valid: ")
+            )
             assert bad not in browser.find_element(By.TAG_NAME, "body").text
             # Remove.
             remove_key(browser, label)
@@ -395,7 +439,9 @@ def unknown_cost_run(local_cloud, browser, api) -> tuple[str, str]:
     """A completed run where one candidate (a custom endpoint with no price) has no known
     cost and the other (an OpenRouter toy) has one."""
     custom = {"platform": "custom", "url": f"{local_cloud.info()['sandbox_url']}/custom/openai", "model": "house-model"}
-    lb = board(browser, api, "Costs partly unknown", {"type": "exact"}, [{"platform": "openrouter", "model": EXACT}, custom])
+    lb = board(
+        browser, api, "Costs partly unknown", {"type": "exact"}, [{"platform": "openrouter", "model": EXACT}, custom]
+    )
     return lb, run_until(browser, api, lb, "completed")
 
 
@@ -410,10 +456,13 @@ def test_billing_shows_plan_limits_usage_and_why_free_cannot_delete(local_cloud,
     assert "cannot be deleted" in why and "drgero plan set" in why
     text_appears(browser, "By month")
     months = css(browser, "section[aria-labelledby=by-month] table").text
-    assert "20" in months  # this year's month, with its spend
-    runs = css(browser, "section[aria-labelledby=by-run]").text
-    assert run_id in runs
-    css(browser, "section[aria-labelledby=by-token]")
+    assert re.search(r"\d{4}-\d{2} \$0\.\d+ 1", months), months  # the month, its spend, one paid call
+    tokens = css(browser, "section[aria-labelledby=by-token] table").text
+    assert re.search(r"owner \(every scope\) \$0\.\d+ 1", tokens), tokens  # the token that started the run
+    runs = css(browser, "section[aria-labelledby=by-run] table").text
+    # The run by id and leaderboard name; its total is unknown (one candidate has no price).
+    assert run_id in runs and "Costs partly unknown completed unknown" in runs, runs
+    shot(browser, "46-billing-free-plan")
     page_is_sound(browser, "Billing")
 
 
@@ -423,7 +472,9 @@ def test_a_ranking_with_an_unknown_cost_never_says_zero(local_cloud, browser, un
     go(browser, local_cloud.api_url, f"/leaderboards/{lb}")
     wait(browser).until(lambda d: d.find_elements(By.ID, "winner"))
     rows = {
-        r.find_element(By.CSS_SELECTOR, "td[data-label=Model]").text: r.find_element(By.CSS_SELECTOR, "td[data-label=Cost]")
+        r.find_element(By.CSS_SELECTOR, "td[data-label=Model]").text: r.find_element(
+            By.CSS_SELECTOR, "td[data-label=Cost]"
+        )
         for r in browser.find_elements(By.CSS_SELECTOR, "section[aria-labelledby=rank-title] tbody tr")
     }
     assert rows["house-model"].text == "unknown"
@@ -437,4 +488,5 @@ def test_a_ranking_with_an_unknown_cost_never_says_zero(local_cloud, browser, un
     # Every cost in the table is a known amount above zero or says it is unknown.
     for cell in browser.find_elements(By.CSS_SELECTOR, "section[aria-labelledby=rank-title] td[data-label=Cost]"):
         assert cell.text == "unknown" or float(cell.text.removeprefix("$")) > 0, cell.text
+    shot(browser, "47-ranking-unknown-cost")
     page_is_sound(browser, "Ranking with unknown costs")
