@@ -1,5 +1,6 @@
 """Helpers for the dashboard's browser tests (tests/browser): waiting for what a person would
-wait for, reading the console, signing in, and the page list the screenshots walk."""
+wait for, reading the console, signing in, the checks every page passes (named, reachable
+controls; phone width) and the screenshots of docs/dashboard.md (``shot``)."""
 
 from __future__ import annotations
 
