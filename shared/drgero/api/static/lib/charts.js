@@ -61,11 +61,12 @@ export function costScoreChart(rows, nameOf) {
     rows.map((r) => `${nameOf(r)}: score ${known(r.score) ? r.score : 'unknown'}, cost ${known(r.cost_usd) ? `$${r.cost_usd}` : 'unknown'}`).join('; '));
   svg.classList.add('cost-score');
   const maxCost = Math.max(...priced.map((r) => Number(r.cost_usd)), 0) || 1;
-  const x = (v) => pad.l + (Number(v) / maxCost) * (width - pad.l - pad.r);
+  // Some room right of the dearest point, so its label stays inside the chart.
+  const x = (v) => pad.l + (Number(v) / (maxCost * 1.25)) * (width - pad.l - pad.r);
   const y = (v) => plotH - pad.b - clamp01(v) * (plotH - pad.t - pad.b);
   svg.append(s('line', { x1: pad.l, x2: width - pad.r, y1: plotH - pad.b, y2: plotH - pad.b, class: 'axis-line' }));
   svg.append(s('line', { x1: pad.l, x2: pad.l, y1: pad.t, y2: plotH - pad.b, class: 'axis-line' }));
-  svg.append(s('text', { x: width / 2, y: plotH - 8, 'text-anchor': 'middle', class: 'axis' }, `cost (USD, up to ${maxCost.toFixed(4)})`));
+  svg.append(s('text', { x: width / 2, y: plotH - 8, 'text-anchor': 'middle', class: 'axis' }, `cost (USD, up to $${maxCost < 0.01 ? maxCost.toPrecision(2) : maxCost.toFixed(2)})`));
   svg.append(s('text', { x: 12, y: plotH / 2, transform: `rotate(-90 12 ${plotH / 2})`, 'text-anchor': 'middle', class: 'axis' }, 'score'));
   for (const r of priced) {
     svg.append(s('circle', { cx: x(r.cost_usd), cy: y(r.score), r: 5, class: 'dot' }));
