@@ -245,7 +245,7 @@ def test_models_versions_a_fine_tune_with_progress_cost_and_cancel_and_a_schedul
         local_cloud.invoke("SweeperFunction", {"job": "fine_tune_poll"})
     assert "succeeded" in seen and len(seen) >= 2, seen  # progress was shown on the way
     done = status_text(browser, job_row)
-    assert "$" in done and "sandbox/ft-" in done
+    assert "$" in done and "sandbox/ft-" in done and "Fine-tune source" in done  # cost, model, leaderboard by name
     # The tuned model is a new version of the Dr.Gero model.
     wait(browser).until(lambda d: "fine_tune" in d.find_element(By.ID, "versions").text)
 

@@ -71,6 +71,8 @@ export async function model(view, [id], ctx) {
   append(view, h('p', { class: 'crumbs' }, h('a', { href: '#/models', text: 'Models' }), ' /'), h('h1', { text: m.name }),
     m.description ? h('p', { text: m.description }) : null, box,
     h('h2', { text: 'Versions' }), versionsEl);
+  const boards = (await get('api/leaderboards').catch(() => ({ leaderboards: [] }))).leaderboards || [];
+  const boardName = (lbId) => (boards.find((b) => b.id === lbId) || {}).name || lbId;
   const jobsEl = h('div', { id: 'fine-tunes' }, loading());
   append(view, h('h2', { text: 'Fine-tunes' }), jobsEl, await fineTuneForm(m, ctx, () => drawJobs()), await scheduleForm(m, ctx));
   let timer = null;
@@ -81,7 +83,7 @@ export async function model(view, [id], ctx) {
     try {
       const jobs = (await get(`api/models/${enc(id)}/fine-tunes`)).fine_tunes || [];
       append(clear(jobsEl), jobs.length ? table([
-        { label: 'Job', key: 'id' }, { label: 'Leaderboard', render: (j) => h('a', { href: `#/leaderboards/${enc(j.leaderboard_id)}`, text: j.leaderboard_id }) },
+        { label: 'Job', key: 'id' }, { label: 'Leaderboard', render: (j) => h('a', { href: `#/leaderboards/${enc(j.leaderboard_id)}`, text: boardName(j.leaderboard_id) }) },
         { label: 'Status', render: (j) => h('span', { class: `status ${j.status}`, text: j.status }) },
         { label: 'Progress', render: progress },
         { label: 'Started', render: (j) => when(j.started_at || j.created_at) },

@@ -47,7 +47,7 @@ function resultsSection(r, nameOf, startRow) {
     if (reset) { cursor = marked === null ? null : String(marked); append(clear(list), loading()); }
     clear(from);
     if (marked !== null) {
-      append(from, `Showing the run's rows from row ${marked + 1}. `,
+      append(from, 'Starting at the row Human review linked to (marked). ',
         button('Show every row', { class: 'secondary small', onclick: () => { marked = null; load(true); } }));
     }
     try {
