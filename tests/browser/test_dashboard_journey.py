@@ -7,10 +7,8 @@ failures. No console error on the way. Screenshots when DRGERO_SCREENSHOTS names
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
-from pathlib import Path
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -24,6 +22,7 @@ from tests.support.browser import (
     fill,
     go,
     ready,
+    shot,
     sign_in_local,
     text_appears,
     wait,
@@ -32,21 +31,6 @@ from tests.support.browser import (
 # Candidates attached from OpenRouter are named by their model id.
 WINNER = "sandbox/arithmetic-exact"
 PINNED = "sandbox/off-by-one"
-
-
-def shot(driver, name: str) -> None:
-    """The whole page (up to 2400 px tall) into $DRGERO_SCREENSHOTS/{name}.png, when set."""
-    folder = os.environ.get("DRGERO_SCREENSHOTS")
-    if not folder:
-        return
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    size = driver.get_window_size()
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(size["width"], min(max(height + 120, size["height"]), 2400))
-    try:
-        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
-    finally:
-        driver.set_window_size(size["width"], size["height"])
 
 
 def no_console_errors(driver, where: str) -> None:

@@ -263,6 +263,7 @@ def test_status_route(aws, ws, lb):
     assert "versionId=" in body["dataset"]["url"]
     assert body["limits"]["accepted_today"] == 3 and body["limits"]["accepted_this_month"] == 3
     assert body["limits"]["daily_limit"] == 100_000
+    assert body["limits"]["min_rows_before_models"] == aws.settings.limits.min_rows_before_models
     assert [t["id"] for t in body["tokens"]] == [token["id"]]
     assert token["token"] not in json.dumps(body)
     assert [(b["rows"], b["state"]) for b in body["recent_batches"]] == [(1, "pending"), (2, "consumed")]

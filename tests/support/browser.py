@@ -1,8 +1,11 @@
 """Helpers for the dashboard's browser tests (tests/browser): waiting for what a person would
-wait for, reading the console, signing in, and the page list the screenshots walk."""
+wait for, reading the console, signing in, the checks every page passes (named, reachable
+controls; phone width) and the screenshots of docs/dashboard.md (``shot``)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
@@ -116,3 +119,46 @@ def _literal(text: str) -> str:
     if '"' not in text:
         return f'"{text}"'
     return "concat(" + ', "\'", '.join(f"'{part}'" for part in text.split("'")) + ")"
+
+
+# Every visible form control of the page, the name a screen reader would read for it, and
+# whether Tab reaches it (tabIndex >= 0):
+# a <label for>, a wrapping <label>, aria-label or aria-labelledby; a button's own text.
+_UNNAMED_CONTROLS = """
+const named = (el) => {
+  if (el.getAttribute('aria-label')?.trim()) return true;
+  const by = el.getAttribute('aria-labelledby');
+  if (by && by.split(/\\s+/).some((id) => document.getElementById(id)?.textContent.trim())) return true;
+  if (el.labels && [...el.labels].some((l) => l.textContent.trim())) return true;
+  return el.tagName === 'BUTTON' && el.textContent.trim() !== '';
+};
+return [...document.querySelectorAll('main input, main select, main textarea, main button')]
+  .filter((el) => el.offsetParent !== null && el.type !== 'hidden' && (!named(el) || el.tabIndex < 0))
+  .map((el) => el.outerHTML.slice(0, 120));
+"""
+
+
+def unlabelled_controls(driver: Any) -> list[str]:
+    """The visible controls in ``main`` a screen reader could not name or the Tab key could not
+    reach (empty when every one is named and reachable)."""
+    return driver.execute_script(_UNNAMED_CONTROLS)
+
+
+def phone_overflow(driver: Any) -> int:
+    """How many CSS pixels the page is wider than the window (0 or 1 when it fits)."""
+    return driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+
+
+def shot(driver: Any, name: str) -> None:
+    """The whole page (up to 2400 px tall) into $DRGERO_SCREENSHOTS/{name}.png, when set."""
+    folder = os.environ.get("DRGERO_SCREENSHOTS")
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    size = driver.get_window_size()
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(size["width"], min(max(height + 120, size["height"]), 2400))
+    try:
+        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+    finally:
+        driver.set_window_size(size["width"], size["height"])

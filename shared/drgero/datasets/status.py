@@ -96,6 +96,8 @@ def dataset_status(
             "max_rows_per_request": limits.push_max_rows_per_request,
             "accepted_today": int(today.get("accepted") or 0),
             "accepted_this_month": int(month.get("accepted") or 0),
+            # Consolidated rows needed before models can be attached (the dashboard says it).
+            "min_rows_before_models": limits.min_rows_before_models,
         },
         "tokens": [
             {k: t[k] for k in ("id", "name", "prefix", "last4", "created_at")} for t in list_dataset_tokens(table, lb)

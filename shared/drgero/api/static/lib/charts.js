@@ -46,26 +46,37 @@ export function scoreChart(rows, nameOf) {
   return svg;
 }
 
-// Cost (x) against score (y): the cheap good models sit top left.
+// Cost (x) against score (y): the cheap good models sit top left. A model whose cost (or
+// score) is unknown gets no point (never one at $0): it is named under the plot instead.
+const known = (v) => v !== null && v !== undefined && Number.isFinite(Number(v));
+
 export function costScoreChart(rows, nameOf) {
   const width = 640;
-  const height = 300;
   const pad = { l: 50, r: 20, t: 15, b: 40 };
-  const priced = rows.filter((r) => r.cost_usd !== null && r.cost_usd !== undefined);
+  const plotH = 300;
+  const priced = rows.filter((r) => known(r.cost_usd) && known(r.score));
+  const unpriced = rows.filter((r) => !priced.includes(r));
+  const height = plotH + (unpriced.length ? 10 + unpriced.length * 18 : 0);
   const svg = frame(width, height, 'Cost against score per model',
-    rows.map((r) => `${nameOf(r)}: score ${r.score ?? '?'}, cost ${r.cost_usd ?? 'unknown'}`).join('; '));
+    rows.map((r) => `${nameOf(r)}: score ${known(r.score) ? r.score : 'unknown'}, cost ${known(r.cost_usd) ? `$${r.cost_usd}` : 'unknown'}`).join('; '));
+  svg.classList.add('cost-score');
   const maxCost = Math.max(...priced.map((r) => Number(r.cost_usd)), 0) || 1;
-  const x = (v) => pad.l + (Number(v) / maxCost) * (width - pad.l - pad.r);
-  const y = (v) => height - pad.b - clamp01(v) * (height - pad.t - pad.b);
-  svg.append(s('line', { x1: pad.l, x2: width - pad.r, y1: height - pad.b, y2: height - pad.b, class: 'axis-line' }));
-  svg.append(s('line', { x1: pad.l, x2: pad.l, y1: pad.t, y2: height - pad.b, class: 'axis-line' }));
-  svg.append(s('text', { x: width / 2, y: height - 8, 'text-anchor': 'middle', class: 'axis' }, `cost (USD, up to ${maxCost.toFixed(4)})`));
-  svg.append(s('text', { x: 12, y: height / 2, transform: `rotate(-90 12 ${height / 2})`, 'text-anchor': 'middle', class: 'axis' }, 'score'));
+  // Some room right of the dearest point, so its label stays inside the chart.
+  const x = (v) => pad.l + (Number(v) / (maxCost * 1.25)) * (width - pad.l - pad.r);
+  const y = (v) => plotH - pad.b - clamp01(v) * (plotH - pad.t - pad.b);
+  svg.append(s('line', { x1: pad.l, x2: width - pad.r, y1: plotH - pad.b, y2: plotH - pad.b, class: 'axis-line' }));
+  svg.append(s('line', { x1: pad.l, x2: pad.l, y1: pad.t, y2: plotH - pad.b, class: 'axis-line' }));
+  svg.append(s('text', { x: width / 2, y: plotH - 8, 'text-anchor': 'middle', class: 'axis' }, `cost (USD, up to $${maxCost < 0.01 ? maxCost.toPrecision(2) : maxCost.toFixed(2)})`));
+  svg.append(s('text', { x: 12, y: plotH / 2, transform: `rotate(-90 12 ${plotH / 2})`, 'text-anchor': 'middle', class: 'axis' }, 'score'));
   for (const r of priced) {
     svg.append(s('circle', { cx: x(r.cost_usd), cy: y(r.score), r: 5, class: 'dot' }));
     svg.append(s('text', { x: x(r.cost_usd) + 8, y: y(r.score) - 6, class: 'label small' }, short(nameOf(r), 22)));
   }
-  if (!priced.length) svg.append(s('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle', class: 'axis' }, 'No costs known yet'));
+  if (!priced.length) svg.append(s('text', { x: width / 2, y: plotH / 2, 'text-anchor': 'middle', class: 'axis' }, 'No costs known yet'));
+  unpriced.forEach((r, i) => {
+    const what = known(r.cost_usd) ? 'score unknown' : 'cost unknown';
+    svg.append(s('text', { x: pad.l, y: plotH + 14 + i * 18, class: 'label small' }, `${short(nameOf(r), 40)}: ${what}`));
+  });
   return svg;
 }
 

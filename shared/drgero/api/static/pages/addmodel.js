@@ -4,7 +4,7 @@ import { enc, get, optional, post } from '../lib/api.js';
 import { append, button, checkbox, clear, empty, errorBox, field, h, input, select, setError, showErrors, table, usd } from '../lib/dom.js';
 
 const num = (el) => (el.value.trim() === '' ? undefined : Number(el.value));
-const MIN_PUSH_ROWS = 100;
+const MIN_PUSH_ROWS = 100; // limits.min_rows_before_models when a server does not say it
 
 export async function addModel(view, [id], ctx) {
   const lb = await get(`api/leaderboards/${enc(id)}`);
@@ -13,8 +13,9 @@ export async function addModel(view, [id], ctx) {
   h('h1', { text: 'Add Model' }));
   if (lb.dataset.mode === 'PUSH') {
     const st = await get(`v1/leaderboard/${enc(id)}/dataset/status`);
-    if (st.consolidated < MIN_PUSH_ROWS) {
-      append(view, h('p', { class: 'error-box', role: 'alert', text: `Models can be added from ${MIN_PUSH_ROWS} consolidated rows; this dataset has ${st.consolidated} (${st.pending} pending). Push more rows, then use “Consolidate now” on the Detail tab.` }),
+    const needed = (st.limits && st.limits.min_rows_before_models) ?? MIN_PUSH_ROWS;
+    if (st.consolidated < needed) {
+      append(view, h('p', { class: 'error-box', role: 'alert', text: `Models can be added from ${needed} consolidated rows; this dataset has ${st.consolidated} (${st.pending} pending). Push more rows, then use “Consolidate now” on the Detail tab.` }),
         h('p', {}, h('a', { href: `#/leaderboards/${enc(id)}/detail`, text: 'Go to the Detail tab' })));
       return;
     }

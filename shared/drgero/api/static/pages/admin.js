@@ -1,6 +1,6 @@
 // Admin-only pages (owners and admins): Settings, Tokens, Integrations, Billing.
-import { del, enc, get, optional, patch, post, put } from '../lib/api.js';
-import { append, button, checkbox, clear, empty, errorBox, field, fmt, h, input, jsonBlock, secretOnce, select, setError, showErrors, table, usd, when } from '../lib/dom.js';
+import { del, enc, get, patch, post, put } from '../lib/api.js';
+import { append, button, checkbox, clear, empty, errorBox, field, fmt, h, input, secretOnce, select, setError, showErrors, table, usd, when } from '../lib/dom.js';
 
 const SCOPES = ['leaderboards:read', 'leaderboards:write', 'runs:write', 'inference', 'traces:read', 'models:write', 'admin'];
 const ws = (ctx) => enc(ctx.session.workspace_id);
@@ -168,41 +168,73 @@ function createTokenForm(ctx, created) {
 }
 
 // ------------------------------------------------------------------ Integrations
-export async function integrations(view, _p, ctx) {
+export async function integrations(view) {
   append(view, h('h1', { text: 'Integrations' }), h('p', { text: 'Provider keys, stored encrypted and shown masked. OpenRouter is needed for OpenRouter models, auto-select and judges; Hugging Face for private or gated datasets.' }));
-  for (const [provider, label] of [['openrouter', 'OpenRouter'], ['huggingface', 'Hugging Face']]) append(view, await integrationCard(provider, label, ctx));
+  const cards = await Promise.all([['openrouter', 'OpenRouter'], ['huggingface', 'Hugging Face']].map(([provider, label]) => integrationCard(provider, label)));
+  append(view, cards);
 }
 
-async function integrationCard(provider, label, ctx) {
+async function integrationCard(provider, label) {
   const box = errorBox();
-  const state = h('p', { role: 'status' });
-  const current = await get(`api/integrations/${provider}`).catch(() => null);
-  state.textContent = current && current.configured ? `Configured: ${current.key_hint} (updated ${when(current.updated_at)})` : 'Not configured.';
+  const state = h('p', { id: `int-${provider}-state`, role: 'status' });
+  const check = h('p', { id: `int-${provider}-check`, role: 'status' });
+  let current = null;
+  try {
+    current = await get(`api/integrations/${provider}`);
+  } catch (err) {
+    if (err.status !== 404) setError(box, err); // 404: none stored yet
+  }
   const key = input({ type: 'password', autocomplete: 'off', spellcheck: 'false' });
+  const keyField = field(`${label} API key`, key, { name: 'api_key', hint: 'Shown masked once saved; the full key is never shown again.' });
+  const remove = button(`Remove the ${label} key`, {
+    class: 'danger',
+    onclick: async () => {
+      if (!window.confirm(`Remove the ${label} key? Models and checks that need it stop working.`)) return;
+      try {
+        await del(`api/integrations/${provider}`);
+        show(null);
+        check.textContent = '';
+        setError(box, null);
+      } catch (err) { setError(box, err); }
+    },
+  });
+  const actions = h('div', { class: 'row' });
+  // The state line says what is stored, masked: never the key itself.
+  function show(integration) {
+    current = integration;
+    state.textContent = integration ? `Configured: ${integration.key_hint}${integration.updated_at ? ` (updated ${when(integration.updated_at)})` : ''}` : 'Not configured.';
+    clear(actions);
+    append(actions, h('button', { type: 'submit', text: `Save the ${label} key` }),
+      button(`Validate the ${label} key`, { class: 'secondary', onclick: validate }), integration ? remove : null);
+  }
+  async function validate() {
+    setError(box, null);
+    check.textContent = 'Checking…';
+    try {
+      const r = await post('api/integrations/validate', key.value.trim() ? { provider, api_key: key.value.trim() } : { provider });
+      const verdict = r.valid ? 'Valid' : r.status === 'invalid' ? 'Not valid' : 'Could not check';
+      check.textContent = `${verdict}: ${r.detail}`;
+    } catch (err) {
+      check.textContent = '';
+      setError(box, err.code === 'integration_required'
+        ? { message: `No ${label} key is stored: paste one in the field above, then validate or save it.` } : err);
+    }
+  }
   const form = h('form', { class: 'card', 'aria-labelledby': `int-${provider}` }, h('h2', { id: `int-${provider}`, text: label }), state,
-    field(`${label} API key`, key, { name: 'api_key' }),
-    h('div', { class: 'row' }, h('button', { type: 'submit', text: 'Save key' }),
-      button('Validate', {
-        class: 'secondary',
-        onclick: async () => {
-          try {
-            const r = await post('api/integrations/validate', key.value ? { provider, api_key: key.value } : { provider });
-            state.textContent = `${r.valid ? 'Valid' : 'Not valid'}: ${r.detail}`;
-          } catch (err) { setError(box, err); }
-        },
-      }),
-      button('Remove', {
-        class: 'danger',
-        onclick: async () => {
-          try { await del(`api/integrations/${provider}`); ctx.go('#/integrations'); } catch (err) { setError(box, err); }
-        },
-      })), box);
+    keyField, actions, check, box);
+  show(current);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
+    if (!key.value.trim()) {
+      showErrors(form, box, { message: 'Paste a key first.', details: [{ field: 'api_key', error: 'Paste a key first.' }] });
+      key.focus();
+      return;
+    }
     try {
-      const r = await put(`api/integrations/${provider}`, { api_key: key.value });
+      const r = await put(`api/integrations/${provider}`, { api_key: key.value.trim() });
       key.value = '';
-      state.textContent = `Configured: ${r.key_hint}`;
+      check.textContent = '';
+      show(r);
       showErrors(form, box, null);
     } catch (err) {
       showErrors(form, box, err);
@@ -215,26 +247,38 @@ async function integrationCard(provider, label, ctx) {
 export async function billing(view, _p, ctx) {
   const box = errorBox();
   append(view, h('h1', { text: 'Billing' }), box);
-  const [plan, usage] = await Promise.all([
-    optional(get(`api/workspaces/${ws(ctx)}/billing`)).catch((err) => { setError(box, err); return undefined; }),
+  const [plan, usage, boards] = await Promise.all([
+    get(`api/workspaces/${ws(ctx)}/billing`).catch((err) => { setError(box, err); return null; }),
     get(`api/workspaces/${ws(ctx)}/usage`).catch((err) => { setError(box, err); return null; }),
+    get('api/leaderboards').then((r) => r.leaderboards || [], () => []),
   ]);
   const planCard = h('section', { class: 'card', 'aria-labelledby': 'plan-title' }, h('h2', { id: 'plan-title', text: 'Plan' }));
-  if (plan === null) {
-    const w = await get(`api/workspaces/${ws(ctx)}`).catch(() => ({}));
-    append(planCard, h('p', { text: `Plan: ${w.plan || 'unknown'}.` }), h('p', { class: 'hint', text: 'Plan limits are not available on this server yet.' }));
-  } else if (plan) {
+  if (plan) {
     const limits = plan.limits || {};
-    append(planCard, h('p', {}, 'Plan: ', h('strong', { text: plan.plan || plan.name || '—' })),
-      Object.keys(limits).length ? h('dl', { class: 'stats' }, Object.entries(limits).flatMap(([k, v]) => [h('dt', { text: k.replace(/_/g, ' ') }), h('dd', { text: fmt(v) })])) : null);
-    if ((plan.plan || plan.name) === 'free' || plan.can_delete_leaderboards === false) {
-      append(planCard, h('p', { class: 'hint', text: plan.why_no_delete || 'On the free plan leaderboards cannot be deleted and their number is limited: upgrade to delete and to create more.' }));
+    const used = (plan.usage || {}).leaderboards;
+    const cap = limits.max_leaderboards;
+    append(planCard, h('p', {}, 'Plan: ', h('strong', { text: plan.plan })),
+      h('dl', { class: 'stats' },
+        h('dt', { text: 'Leaderboards' }), h('dd', { text: cap === null || cap === undefined ? `${fmt(used)} (no limit)` : `${fmt(used)} of ${cap}` }),
+        h('dt', { text: 'Deleting leaderboards' }), h('dd', { text: limits.can_delete_leaderboards ? 'allowed' : 'not on this plan' })));
+    if (limits.can_delete_leaderboards === false) {
+      append(planCard, h('p', { id: 'why-no-delete', text: `On the ${plan.plan} plan leaderboards cannot be deleted: deleting is a feature of the paid plans${cap === null || cap === undefined ? '' : `, and this plan allows at most ${cap} leaderboards`}. To delete leaderboards, change the plan. ${plan.how_to_change || ''}` }));
+    } else if (plan.how_to_change) {
+      append(planCard, h('p', { class: 'hint', text: plan.how_to_change }));
     }
   }
   append(view, planCard);
   if (!usage) return;
+  const boardName = (id) => (boards.find((b) => b.id === id) || {}).name || id;
+  const section = (id, title, content) => h('section', { 'aria-labelledby': id }, h('h2', { id, text: title }), content);
   append(view, h('p', {}, 'Total spend: ', h('strong', { text: usd(usage.total_usd) })),
-    h('h2', { text: 'By month' }), usage.by_month.length ? table([{ label: 'Month', key: 'month' }, { label: 'Spent', render: (r) => usd(r.spent_usd) }, { label: 'Calls', key: 'calls' }], usage.by_month) : empty('No spend yet.'),
-    h('h2', { text: 'By token' }), usage.by_token.length ? table([{ label: 'Token', render: (r) => r.name || r.token_id }, { label: 'Spent', render: (r) => usd(r.spent_usd) }, { label: 'Calls', key: 'calls' }], usage.by_token) : empty('No token spend yet.'),
-    h('h2', { text: 'By run' }), usage.by_run.length ? table([{ label: 'Run', render: (r) => h('a', { href: `#/runs/${enc(r.run_id)}`, text: r.run_id }) }, { label: 'Spent', render: (r) => usd(r.spent_usd) }, { label: 'Calls', key: 'calls' }], usage.by_run) : empty('No run spend yet.'));
+    section('by-month', 'By month', usage.by_month.length ? table([{ label: 'Month', key: 'month' }, { label: 'Spent', render: (r) => usd(r.spent_usd) }, { label: 'Calls', key: 'calls' }], usage.by_month) : empty('No spend yet.')),
+    section('by-token', 'By token', usage.by_token.length ? table([{ label: 'Token', render: (r) => r.name || r.token_id }, { label: 'Spent', render: (r) => usd(r.spent_usd) }, { label: 'Calls', key: 'calls' }], usage.by_token) : empty('No token spend yet.')),
+    section('by-run', 'By run', usage.by_run.length ? table([
+      { label: 'Run', render: (r) => h('a', { href: `#/runs/${enc(r.run_id)}`, text: r.run_id }) },
+      { label: 'Leaderboard', render: (r) => boardName(r.leaderboard_id) },
+      { label: 'Status', key: 'status' },
+      { label: 'Cost', render: (r) => (r.finished_at ? usd(r.cost_usd) : 'not finished') },
+      { label: 'Finished', render: (r) => when(r.finished_at) },
+    ], usage.by_run) : empty('No runs yet.')));
 }

@@ -7,7 +7,10 @@ import {
 } from '../lib/dom.js';
 
 const ACTIVE = new Set(['queued', 'running', 'evaluating', 'judging', 'aggregating', 'fanning_out', 'cancelling']);
-const MIN_PUSH_ROWS = 100;
+const MIN_PUSH_ROWS = 100; // limits.min_rows_before_models when a server does not say it
+const rowsNeeded = (st) => (st && st.limits && st.limits.min_rows_before_models) ?? MIN_PUSH_ROWS;
+// "Consolidate now" queued (leaderboard id -> when): the Detail tab polls the status meanwhile.
+const consolidating = new Map();
 
 function apiBase() {
   return new URL('.', location.href.split('#')[0]).href.replace(/\/$/, '');
@@ -32,11 +35,13 @@ async function runControls(el, lb, ctx) {
   const status = h('div', { class: 'run-status', role: 'status', 'aria-live': 'polite' });
   const models = lb.models || [];
   let rows = null;
+  let needed = MIN_PUSH_ROWS;
   if (lb.dataset.mode === 'PUSH') {
     const st = await get(`v1/leaderboard/${enc(lb.id)}/dataset/status`).catch(() => null);
     rows = st ? st.consolidated : 0;
+    needed = rowsNeeded(st);
   }
-  const tooFewRows = lb.dataset.mode === 'PUSH' && rows < MIN_PUSH_ROWS;
+  let tooFewRows = lb.dataset.mode === 'PUSH' && rows < needed;
   const add = h('a', { class: 'button secondary', href: `#/leaderboards/${enc(lb.id)}/add-model`, text: 'Add Model' });
   if (tooFewRows) {
     add.setAttribute('aria-disabled', 'true');
@@ -45,7 +50,7 @@ async function runControls(el, lb, ctx) {
   }
   const run = button('Run', { id: 'run-button' });
   const cancel = button('Cancel run', { class: 'danger', hidden: true });
-  const rowCount = lb.dataset.mode === 'PUSH' ? rows : null;
+  let rowCount = lb.dataset.mode === 'PUSH' ? rows : null;
   const estimate = () => {
     // As the server estimates it with no observed latencies yet (evaluation.* defaults).
     const n = rowCount ?? 100;
@@ -53,9 +58,12 @@ async function runControls(el, lb, ctx) {
     return Math.round((n * (models.length + judge) * 2.0) / 8 + 5);
   };
   const hint = h('p', { class: 'hint' });
-  if (tooFewRows) hint.textContent = `Models can be added from ${MIN_PUSH_ROWS} consolidated rows; this dataset has ${rows}. Push rows, then use “Consolidate now” on the Detail tab.`;
-  else if (models.length < 2) hint.textContent = `Run needs at least two models (${models.length} attached).`;
-  else hint.textContent = `Estimated run time: about ${estimate()} s for ${models.length} models${rowCount !== null ? ` on ${rowCount} rows` : ''}.`;
+  const sayHint = () => {
+    if (tooFewRows) hint.textContent = `Models can be added from ${needed} consolidated rows; this dataset has ${rows}. Push rows, then use “Consolidate now” on the Detail tab.`;
+    else if (models.length < 2) hint.textContent = `Run needs at least two models (${models.length} attached).`;
+    else hint.textContent = `Estimated run time: about ${estimate()} s for ${models.length} models${rowCount !== null ? ` on ${rowCount} rows` : ''}.`;
+  };
+  sayHint();
   run.disabled = models.length < 2;
   append(el, h('div', { class: 'row' }, add, run, cancel), hint, status, box);
 
@@ -123,9 +131,24 @@ async function runControls(el, lb, ctx) {
       setError(box, err);
     }
   });
+  // The Detail tab's dataset status is newer than ours once rows are consolidated: Add Model
+  // follows it (without a reload that would drop a dataset token shown once).
+  const onStatus = (ev) => {
+    if (ev.detail.leaderboard_id !== lb.id || lb.dataset.mode !== 'PUSH') return;
+    rows = ev.detail.status.consolidated;
+    rowCount = rows;
+    needed = rowsNeeded(ev.detail.status);
+    tooFewRows = rows < needed;
+    sayHint();
+    setActive(timer !== null);
+  };
+  document.addEventListener('drgero:dataset-status', onStatus);
   const ranking = await get(`api/leaderboards/${enc(lb.id)}/ranking`).catch(() => null);
   if (ranking && ranking.active_run_id) watch(ranking.active_run_id);
-  return () => { if (timer) clearInterval(timer); };
+  return () => {
+    document.removeEventListener('drgero:dataset-status', onStatus);
+    if (timer) clearInterval(timer);
+  };
 }
 
 // The verdict names models by id; people read names.
@@ -270,10 +293,16 @@ async function pushCard(lb, ctx) {
   const tokenArea = h('div', { id: 'dataset-token-area' });
   const pushUrl = `${apiBase()}/v1/leaderboard/${lb.id}/dataset/push`;
   const example = (token) => `curl -sS -X POST "${pushUrl}" \\\n  -H "Authorization: Bearer ${token}" \\\n  -H "Content-Type: application/json" \\\n  -d '{"input": "What did the user ask?", "output": "The answer your current LLM returned"}'`;
-  async function drawStatus() {
-    append(clear(statusEl), loading());
+  async function drawStatus(quiet) {
+    if (!quiet) append(clear(statusEl), loading());
     try {
       const st = await get(`v1/leaderboard/${enc(lb.id)}/dataset/status`);
+      document.dispatchEvent(new CustomEvent('drgero:dataset-status', { detail: { leaderboard_id: lb.id, status: st } }));
+      // A queued consolidation: look again each second (for a minute) until nothing is pending.
+      const asked = consolidating.get(lb.id);
+      if (asked && st.pending > 0 && Date.now() - asked < 60_000) {
+        setTimeout(() => { if (statusEl.isConnected) drawStatus(true); }, 1000);
+      } else consolidating.delete(lb.id);
       append(clear(statusEl), 
         h('dl', { class: 'stats' },
           h('dt', { text: 'Accepted' }), h('dd', { id: 'ds-accepted', text: String(st.accepted) }),
@@ -281,7 +310,7 @@ async function pushCard(lb, ctx) {
           h('dt', { text: 'Consolidated' }), h('dd', { id: 'ds-consolidated', text: String(st.consolidated) }),
           h('dt', { text: 'Version' }), h('dd', { text: String(st.dataset.version) }),
           h('dt', { text: 'Today / this month' }), h('dd', { text: `${st.limits.accepted_today} / ${st.limits.accepted_this_month}` })),
-        st.consolidated < MIN_PUSH_ROWS ? h('p', { class: 'hint', text: `Models can be added from ${MIN_PUSH_ROWS} consolidated rows (now ${st.consolidated}).` }) : null,
+        st.consolidated < rowsNeeded(st) ? h('p', { class: 'hint', text: `Models can be added from ${rowsNeeded(st)} consolidated rows (now ${st.consolidated}).` }) : null,
         h('h3', { text: 'Dataset tokens' }),
         st.tokens.length ? table([
           { label: 'Name', key: 'name' }, { label: 'Token', render: (t) => `${t.prefix}…${t.last4}` }, { label: 'Created', render: (t) => when(t.created_at) },
@@ -329,6 +358,7 @@ async function pushCard(lb, ctx) {
     onclick: async () => {
       try {
         const r = await post(`v1/leaderboard/${enc(lb.id)}/dataset/consolidate`, {});
+        if (r.status === 'queued') consolidating.set(lb.id, Date.now());
         ctx.announce(r.status === 'queued' ? 'Consolidation queued.' : `Consolidated: version ${r.version}, ${r.rows} rows.`);
         ctx.go(`#/leaderboards/${enc(lb.id)}/detail`);
       } catch (err) {

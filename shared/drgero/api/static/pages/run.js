@@ -29,25 +29,43 @@ export async function run(view, [id], ctx) {
       { label: 'n', key: 'n' }, { label: 'Errors', key: 'errors' }, { label: 'Cost', render: (x) => usd(x.cost_usd) },
     ], rows));
   }
-  append(view, resultsSection(r, nameOf), compareSection(r, ctx), exportSection(r),
+  // ?row=N (Human review's link to an item): the results start at that row, marked.
+  const row = /^[0-9]{1,9}$/.test(ctx.query.get('row') || '') ? Number(ctx.query.get('row')) : null;
+  append(view, resultsSection(r, nameOf, row), compareSection(r, ctx), exportSection(r),
     h('details', {}, h('summary', { text: 'Leaderboard configuration JSON' }), jsonBlock(r.leaderboard_config, 'Leaderboard configuration')),
     h('details', {}, h('summary', { text: 'Model configuration JSON' }), jsonBlock(r.model_configs, 'Model configuration')));
 }
 
-function resultsSection(r, nameOf) {
+function resultsSection(r, nameOf, startRow) {
   const box = errorBox();
   const list = h('div', { id: 'results' });
   const filter = select(FILTERS, { id: 'results-filter' });
+  const from = h('p', { class: 'hint' });
   let cursor = null;
+  let marked = startRow;
   async function load(reset) {
-    if (reset) { cursor = null; append(clear(list), loading()); }
+    if (reset) { cursor = marked === null ? null : String(marked); append(clear(list), loading()); }
+    clear(from);
+    if (marked !== null) {
+      append(from, 'Starting at the row Human review linked to (marked). ',
+        button('Show every row', { class: 'secondary small', onclick: () => { marked = null; load(true); } }));
+    }
     try {
       const q = [filter.value, 'limit=20', cursor ? `cursor=${enc(cursor)}` : ''].filter(Boolean).join('&');
       const page = await get(`api/runs/${enc(r.id)}/results?${q}`);
       if (reset) clear(list);
       list.querySelector('.more')?.remove();
       if (!page.rows.length && reset) append(list, empty('No rows match this filter.'));
-      for (const row of page.rows) append(list, rowCard(row, nameOf));
+      for (const row of page.rows) {
+        const card = rowCard(row, nameOf);
+        append(list, card);
+        if (reset && row.row === marked) {
+          card.classList.add('highlight');
+          card.tabIndex = -1;
+          // After the router has put the page in place (this answer comes later).
+          setTimeout(() => { card.scrollIntoView({ block: 'start' }); card.focus({ preventScroll: true }); }, 0);
+        }
+      }
       cursor = page.next_cursor;
       if (cursor) append(list, button('Load more rows', { class: 'secondary more', onclick: () => load(false) }));
     } catch (err) {
@@ -56,10 +74,10 @@ function resultsSection(r, nameOf) {
       else setError(box, err);
     }
   }
-  filter.addEventListener('change', () => load(true));
+  filter.addEventListener('change', () => { marked = null; load(true); });
   load(true);
   return h('section', { 'aria-labelledby': 'results-title' }, h('h2', { id: 'results-title', text: 'Per-row results' }),
-    field('Show', filter, { name: 'filter' }), list, box);
+    field('Show', filter, { name: 'filter' }), from, list, box);
 }
 
 function rowCard(row, nameOf) {

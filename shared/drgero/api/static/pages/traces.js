@@ -9,12 +9,18 @@ export async function traces(view, _p, ctx) {
   const since = input({ type: 'datetime-local' });
   const until = input({ type: 'datetime-local' });
   const box = errorBox();
-  const list = h('div');
+  const list = h('div', { id: 'trace-list' });
+  const boardName = (lbId) => (boards.find((b) => b.id === lbId) || {}).name || lbId;
   let cursor = null;
   const form = h('form', { class: 'filters', 'aria-label': 'Filter traces' }, field('Leaderboard', lb, { name: 'leaderboard_id' }), field('Kind', kind, { name: 'kind' }),
     field('Since', since, { name: 'since' }), field('Until', until, { name: 'until' }), h('button', { type: 'submit', text: 'Show traces' }));
   append(view, h('h1', { text: 'Traces' }), form, box, list);
   async function load(reset) {
+    // A window that ends before it starts: said next to Until, nothing is asked.
+    if (since.value && until.value && new Date(since.value) >= new Date(until.value)) {
+      showErrors(form, box, { message: 'Until must be after Since.', details: [{ field: 'until', error: 'Until must be after Since.' }] });
+      return;
+    }
     if (reset) { cursor = null; append(clear(list), loading()); }
     const q = new URLSearchParams();
     if (lb.value) q.set('leaderboard_id', lb.value);
@@ -26,10 +32,10 @@ export async function traces(view, _p, ctx) {
       const page = await get(`api/traces?${q}`);
       if (reset) clear(list);
       list.querySelector('.more')?.remove();
-      if (!page.traces.length && reset) { append(list, empty('No traces match.')); return; }
+      if (!page.traces.length && reset) { append(list, empty('No traces match these filters.')); showErrors(form, box, null); return; }
       append(list, table([
         { label: 'Trace', render: (t) => h('a', { href: `#/traces/${enc(t.id || t.trace_id)}`, text: t.id || t.trace_id }) },
-        { label: 'Kind', key: 'kind' }, { label: 'Status', key: 'status' }, { label: 'Leaderboard', key: 'leaderboard_id' },
+        { label: 'Kind', key: 'kind' }, { label: 'Status', key: 'status' }, { label: 'Leaderboard', render: (t) => (t.leaderboard_id ? boardName(t.leaderboard_id) : '—') },
         { label: 'When', render: (t) => when(t.created_at) },
       ], page.traces));
       cursor = page.next_cursor;
