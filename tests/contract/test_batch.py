@@ -23,7 +23,7 @@ def _sqs_consumers() -> list[str]:
 
 def test_every_consumer_uses_the_one_batch_configuration(aws):
     consumers = _sqs_consumers()
-    assert len(consumers) == 5, consumers
+    assert len(consumers) == 6, consumers
     for logical_id in consumers:
         processor = aws.functions.module(logical_id).processor
         assert processor.raise_on_entire_batch_failure is RAISE_ON_ENTIRE_BATCH_FAILURE is False, logical_id

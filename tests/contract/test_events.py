@@ -445,6 +445,17 @@ def _run_sweep(aws, sandbox, event):
     assert setup.run(run_id)["status"] == "failed"
 
 
+def _export(aws, sandbox, event):
+    setup, run_id, driver = _run_started(aws, sandbox)
+    driver.drain()
+    path = f"/api/runs/{run_id}/results/export?format=csv&redirect=false"
+    status, answer = setup.api("GET", path)
+    assert status == 202, answer
+    _deliver_sample(aws, event, driver, "export", "ExportFunction")
+    status, answer = setup.api("GET", path)
+    assert status == 200 and answer["rows"] == 6, answer
+
+
 def _trace_writer(aws, sandbox, event):
     _no_failures(aws.functions.invoke("TraceWriterFunction", event))
     store = TraceStore.from_clients(aws.settings, aws.clients)
@@ -461,6 +472,7 @@ SUCCESS_PATHS = {
     "run_fanout-sqs.json": _run_fanout,
     "evaluate-sqs.json": _evaluate,
     "judge-sqs.json": _judge,
+    "export-sqs.json": _export,
     "inference-inference.json": _inference,
     "inference-chat-completions.json": _chat_completions,
     "sweeper-consolidation-sweep.json": _sweeper,

@@ -18,7 +18,12 @@ from .identity import api_principal, new_workspace
 from .leaderboards import attach_candidate
 from .sandbox import SANDBOX_KEY
 
-QUEUES = {"runs": "RunFanoutFunction", "evaluate": "EvaluateFunction", "judge": "JudgeFunction"}
+QUEUES = {
+    "runs": "RunFanoutFunction",
+    "evaluate": "EvaluateFunction",
+    "judge": "JudgeFunction",
+    "export": "ExportFunction",
+}
 
 
 def fast_provider_env(sandbox: str) -> dict[str, str]:
@@ -108,14 +113,20 @@ def attach(setup: Setup, body: dict[str, Any]) -> str:
 
 
 class Driver:
-    """Delivers messages from the runs/evaluate/judge queues to their functions, deleting the
-    ones the function did not report as failed (partial batch response), like SQS."""
+    """Delivers messages from the runs/evaluate/judge (and results export) queues to their
+    functions, deleting the ones the function did not report as failed (partial batch
+    response), like SQS."""
 
     def __init__(self, aws) -> None:
         self.aws = aws
         self.sqs = aws.clients.sqs
         s = aws.settings.aws
-        self.urls = {"runs": s.runs_queue_url, "evaluate": s.evaluate_queue_url, "judge": s.judge_queue_url}
+        self.urls = {
+            "runs": s.runs_queue_url,
+            "evaluate": s.evaluate_queue_url,
+            "judge": s.judge_queue_url,
+            "export": s.export_queue_url,
+        }
         self.failures = 0
 
     def receive(self, queue: str, max_messages: int = 10) -> list[dict[str, Any]]:
@@ -149,7 +160,7 @@ class Driver:
 
     def drain(self, duplicate: bool = False, max_rounds: int = 500) -> None:
         for _ in range(max_rounds):
-            moved = sum(self.step(q, duplicate=duplicate) for q in ("runs", "evaluate", "judge"))
+            moved = sum(self.step(q, duplicate=duplicate) for q in ("runs", "evaluate", "judge", "export"))
             if moved == 0:
                 return
         raise AssertionError("the run queues did not drain")

@@ -65,9 +65,31 @@ def test_estimate_with_every_shard_in_parallel_is_the_slowest_shard() -> None:
     )
     assert estimate.seconds == 14 and estimate.parallel_shards == 8 and estimate.calls == 200
     assert estimate.latency_ms_used == {"m1": 100.0, "m2": 2000.0}
-    # Range: 0.8 x p50 -> 5 + 4 x 1.6 + 0.5 = 11.9; p95 (m2: 1.6 x p50) and 1.5 x overheads:
-    # 7.5 + 4 x 3.2 + 0.75 = 21.05 -> 22.
-    assert (estimate.low_seconds, estimate.high_seconds) == (11, 22)
+    # Range: m2 was never observed (the default source), so it is the widest (run_plan.SPREAD):
+    # low 0.3 x p50 and 0.5 x overheads -> 2.5 + 4 x 0.6 + 0.25 = 5.15 -> 5; high 2.5 x p95
+    # (1.6 x p50 unobserved) and 2.5 x overheads -> 12.5 + 4 x 8 + 1.25 = 45.75 -> 46.
+    assert estimate.source == "default"
+    assert (estimate.low_seconds, estimate.high_seconds) == (5, 46)
+
+
+def test_the_range_widens_with_a_weaker_latency_source() -> None:
+    # The same latencies (p50 100 ms, p95 150 ms) from this leaderboard's last run, from
+    # traces elsewhere, or not observed at all (the default is then the same 100 ms).
+    def ranged(source: str) -> tuple[int, int, int]:
+        observed = (None, None) if source == "default" else (100.0, 150.0)
+        models = [ModelLoad(m, *observed, source=source) for m in ("a", "b")]
+        base = {**BASE, "default_latency_ms": 100.0, "call_concurrency": 1}
+        estimate = estimate_run_seconds(rows=200, models=models, workers=2, **base)
+        assert estimate.source == source
+        return estimate.low_seconds, estimate.seconds, estimate.high_seconds
+
+    last, observed, default = ranged("last_run"), ranged("observed"), ranged("default")
+    assert last[1] == observed[1] == default[1]  # the same point estimate
+    assert default[0] < observed[0] < last[0] <= last[1] <= last[2] < observed[2] < default[2]
+    # Last run: 16 items (8 shards x 2 models) over 2 workers, 25 calls one at a time each:
+    # point 5 + 16 x (25 x 0.1 + 0.5) / 2 = 29; low 5 + 16 x (25 x 0.08 + 0.5) / 2 = 25;
+    # high 7.5 + 16 x (25 x 0.15 + 0.75) / 2 = 43.5 -> 44.
+    assert last == (25, 29, 44)
 
 
 def test_estimate_with_one_worker_adds_every_shard_up() -> None:

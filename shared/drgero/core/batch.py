@@ -1,5 +1,5 @@
-"""The SQS consumers' batch processing, one configuration for the five of them (consolidate,
-run_fanout, evaluate, judge, trace_writer).
+"""The SQS consumers' batch processing, one configuration for the six of them (consolidate,
+run_fanout, evaluate, judge, export, trace_writer).
 
 Typed records: ``sqs_processor(Message)`` is a Powertools BatchProcessor (its ``model``
 support) whose record handler receives an ``SqsRecord[Message]``: the SQS record with its body

@@ -174,6 +174,10 @@ ERROR_CODES: dict[str, ErrorCode] = {
     "not_enough_models": _code(409, meaning="A run needs at least 2 candidate models."),
     "run_in_progress": _code(409, meaning="Another run is still active on the leaderboard."),
     "run_not_queued": _code(503, meaning="The run was recorded but could not be queued; try again."),
+    "export_not_queued": _code(503, meaning="The results export job was not queued; nothing started, try again."),
+    "export_failed": _code(
+        500, meaning="The results export failed on every attempt (details: attempts); retry=true starts it again."
+    ),
     "run_finished": _code(409, meaning="The run already finished; there is nothing to cancel."),
     "not_human_evaluation": _code(409, meaning="The run is not evaluated by people, so it has no review."),
     "review_not_open": _code(409, meaning="The run is not awaiting review (not yet, or any more)."),

@@ -39,6 +39,7 @@ class AwsSettings(BaseModel):
     evaluate_queue_url: str = ""
     judge_queue_url: str = ""
     traces_queue_url: str = ""
+    export_queue_url: str = ""
     # The run pipeline's dead-letter queues, read by the sweeper's run sweep (drgero.runs.sweep);
     # empty: that queue is not read.
     runs_dlq_url: str = ""
@@ -307,6 +308,17 @@ class RunsSettings(BaseModel):
     # how long the presigned download URL stays valid.
     export_part_mib: int = Field(8, ge=5, le=512)
     export_url_seconds: int = Field(300, ge=30, le=3600)
+    # The export job (drgero.runs.export_jobs): attempts before it is reported failed (below
+    # the export queue's maxReceiveCount of 5, so a job ends failed before its message is
+    # dead-lettered); how long an attempt holds the job (at least the export function's
+    # timeout: a crashed attempt is retaken after it); how long a poll waits before sending a
+    # stalled job's message again; the Retry-After of a 202; how long a job and its file are
+    # kept (the bucket expires exports/ after 7 days).
+    export_max_attempts: int = Field(3, ge=1, le=4)
+    export_lease_seconds: int = Field(960, ge=10, le=7200)
+    export_requeue_seconds: int = Field(120, ge=1, le=7200)
+    export_retry_after_seconds: int = Field(2, ge=1, le=60)
+    export_keep_days: int = Field(5, ge=1, le=6)
 
 
 class InferenceSettings(BaseModel):

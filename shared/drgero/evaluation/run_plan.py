@@ -72,14 +72,33 @@ def plan_shards(run_id: str, model_ids: Sequence[str], row_count: int, shard_siz
     return items
 
 
+# Where a model's latency comes from, strongest first: this leaderboard's last run (the same
+# calls, prompts and outputs), our traces of the model elsewhere (other prompts), or nothing
+# (``default_latency_ms``).
+LAST_RUN, OBSERVED, DEFAULT = "last_run", "observed", "default"
+# The range's spread per source: (low latency x p50, low overhead x, high latency x p95, high
+# overhead x). The weaker the source, the wider: measured by ``python -m bench estimates``.
+SPREAD = {
+    LAST_RUN: (0.8, 1.0, 1.0, 1.5),
+    OBSERVED: (0.6, 0.8, 1.3, 2.0),
+    DEFAULT: (0.3, 0.5, 2.5, 2.5),
+}
+_STRENGTH = (LAST_RUN, OBSERVED, DEFAULT)
+
+
 @dataclass(frozen=True)
 class ModelLoad:
-    """A model to call on every row, with its observed latency (p50, and p95 when known: from
-    earlier calls of it on this task)."""
+    """A model to call on every row, with its observed latency (p50, and p95 when known) and
+    where it was observed (``LAST_RUN`` unless said; no usable p50: ``DEFAULT``)."""
 
     model_id: str
     observed_latency_ms: float | None = None
     observed_p95_ms: float | None = None
+    source: str = LAST_RUN
+
+    def source_used(self) -> str:
+        usable = _usable(self.observed_latency_ms)
+        return self.source if usable and self.source in SPREAD else DEFAULT
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,8 @@ class RunEstimate:
     calls: int
     latency_ms_used: dict[str, float]  # per model (and "judge"): p50 used, observed or default
     parallel_shards: int  # shard work items running at once
+    # The weakest latency source of the run's models (and judge): it sets the overheads' spread.
+    source: str = LAST_RUN
 
 
 def estimate_run_seconds(
@@ -112,53 +133,65 @@ def estimate_run_seconds(
     delivers one at a time). Wall time = the fan-out/aggregation overhead + the longer of the
     slowest item and the total item time spread over the workers (list scheduling).
 
-    The point estimate uses each model's p50 latency; the range goes from 0.8 x p50 (calls
-    faster than the median, no queueing) to the p95 latency (1.6 x p50 when no p95 was
-    observed) with 1.5 x the overheads: the tail of a shard is its slowest calls."""
+    The point estimate uses each model's p50 latency; the range goes from a fraction of p50
+    (calls faster than the median, no queueing) to the p95 latency (1.6 x p50 when no p95 was
+    observed) times a factor, with the overheads scaled too: the tail of a shard is its
+    slowest calls. The factors widen with a weaker source (:data:`SPREAD`): this
+    leaderboard's last run 0.8 x p50 .. p95 with 1.5 x the overheads; latencies observed
+    elsewhere, or the default latency, wider. The overheads' spread follows the weakest
+    source of the run."""
     if rows < 0:
         raise ValueError("rows must not be negative")
     if shard_size < 1 or call_concurrency < 1 or workers < 0:
         raise ValueError("shard_size and call_concurrency must be at least 1, workers at least 0")
     used: dict[str, float] = {}
-    loads: list[tuple[float, float]] = []  # per model (and judge): (p50, p95) in ms
-    for model in models:
+    sources: list[str] = []
+
+    def load_of(model: ModelLoad, name: str) -> tuple[float, float, float]:
+        """(p50, low, high) latencies of one call, in ms."""
         p50 = _latency(model.observed_latency_ms, default_latency_ms)
-        used[model.model_id] = p50
-        loads.append((p50, _latency(model.observed_p95_ms, p50 * 1.6)))
-    judge_load = None
-    if judge is not None:
-        p50 = _latency(judge.observed_latency_ms, default_latency_ms)
-        used["judge"] = p50
-        judge_load = (p50, _latency(judge.observed_p95_ms, p50 * 1.6))
+        used[name] = p50
+        source = model.source_used()
+        sources.append(source)
+        low_factor, _, high_factor, _ = SPREAD[source]
+        return p50, p50 * low_factor, _latency(model.observed_p95_ms, p50 * 1.6) * high_factor
+
+    loads = [load_of(model, model.model_id) for model in models]
+    judge_load = load_of(judge, "judge") if judge is not None else None
+    weakest = max(sources, key=_STRENGTH.index) if sources else LAST_RUN
+    _, low_overhead, _, high_overhead = SPREAD[weakest]
     sizes = [min(shard_size, rows - start) for start in range(0, rows, shard_size)]
     items = len(sizes) * len(models)
     parallel = items if workers == 0 else min(workers, items)
 
-    def wall(pick: int, factor: float, overhead_factor: float) -> float:
+    def wall(pick: int, overhead_factor: float) -> float:
         times: list[float] = []
         for size in sizes:
             waves = math.ceil(size / min(size, call_concurrency))
             for load in loads:
-                item = waves * load[pick] * factor / 1000 + shard_overhead_seconds * overhead_factor
+                item = waves * load[pick] / 1000 + shard_overhead_seconds * overhead_factor
                 if judge_load is not None:
-                    item += waves * judge_load[pick] * factor / 1000 + shard_overhead_seconds * overhead_factor
+                    item += waves * judge_load[pick] / 1000 + shard_overhead_seconds * overhead_factor
                 times.append(item)
         if not times:
             return overhead_seconds * overhead_factor
         return overhead_seconds * overhead_factor + max(max(times), sum(times) / max(parallel, 1))
 
-    point, low, high = wall(0, 1.0, 1.0), wall(0, 0.8, 1.0), wall(1, 1.0, 1.5)
+    point, low, high = wall(0, 1.0), wall(1, low_overhead), wall(2, high_overhead)
     return RunEstimate(
         seconds=max(1, math.ceil(point)),
-        low_seconds=max(1, math.floor(low)),
+        low_seconds=max(1, math.floor(min(low, point))),
         high_seconds=max(1, math.ceil(max(high, point))),
         calls=rows * len(models) * (2 if judge is not None else 1),
         latency_ms_used=used,
         parallel_shards=parallel,
+        source=weakest,
     )
 
 
+def _usable(observed: float | None) -> bool:
+    return observed is not None and math.isfinite(observed) and observed > 0
+
+
 def _latency(observed: float | None, default: float) -> float:
-    if observed is not None and math.isfinite(observed) and observed > 0:
-        return float(observed)
-    return default
+    return float(observed) if observed is not None and _usable(observed) else default

@@ -58,6 +58,8 @@ class ObservedLatency(BaseModel):
     p95_ms: float | None = None
     p99_ms: float | None = None
     samples: int = 0
+    # The median, for run duration estimates (drgero.runs.estimates); auto-select shows p95/p99.
+    p50_ms: float | None = None
 
 
 class LatencyFigure(BaseModel):

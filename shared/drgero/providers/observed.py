@@ -1,6 +1,7 @@
 """Our own observed latency of OpenRouter models, from the workspace's inference traces.
 
-Auto-select reports p95 "observed" when we have it (docs/providers.md). Source: the trace
+Auto-select reports p95 "observed" when we have it (docs/providers.md); a leaderboard's first
+run is estimated from the p50/p95 (drgero.runs.estimates). Source: the trace
 listing partition ``TRACES#{ws}#KIND#inference`` (docs/traces.md), newest first, within
 ``providers.observed_latency_window_hours`` and at most ``observed_latency_max_traces``
 entries (one bounded Query, paged). A trace counts for OpenRouter model ``author/slug`` when
@@ -106,6 +107,7 @@ def observed_latencies(
             continue
         values.sort()
         observed[model_id] = ObservedLatency(
+            p50_ms=round(percentile(values, 0.5), 1),
             p95_ms=round(percentile(values, 0.95), 1),
             p99_ms=round(percentile(values, 0.99), 1) if len(values) >= MIN_SAMPLES_P99 else None,
             samples=len(values),

@@ -1,15 +1,16 @@
 """The whole per-row results table of a run, as JSONL (one dataset row per line, the entries of
-GET /api/runs/{id}/results) or CSV (one line per row x model), written to S3 and handed out as
-a short-lived presigned URL.
+GET /api/runs/{id}/results) or CSV (one line per row x model), written to S3 by the export
+worker (:mod:`drgero.runs.export_jobs`: the request path never builds it) and handed out as a
+short-lived presigned URL.
 
 At any size without holding it in memory: shards are read in order a few at a time
 (:func:`drgero.runs.results.iter_shards`), each is serialized and appended to an S3 multipart
 upload that sends a part every ``runs.export_part_mib`` MiB; memory is bounded by a few shards
-plus one part, whatever the run's size (``python -m bench runs`` measures it). A failed export
-aborts its upload (no half object is ever served).
+plus one part, whatever the run's size (``python -m bench results_export`` measures it). A
+failed export aborts its upload, and S3 shows a multipart object only once it is complete: no
+half file is ever served, and a retry simply writes the whole object again.
 
-A final run's export is written once and reused (its rows cannot change any more); a run still
-going is exported afresh on each request. CSV cells of text columns that a spreadsheet would
+CSV cells of text columns that a spreadsheet would
 read as a formula (starting with ``= + - @``, tab or carriage return) get a leading ``'``: the
 outputs are untrusted text.
 """
@@ -22,11 +23,8 @@ import json
 from typing import Any
 
 from drgero.core.aws import AwsClients
-from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
-from drgero.runs import records
 from drgero.runs.results import entries_of, iter_shards, run_view
-from drgero.store.keys import run_export_marker_object, run_export_object
 
 FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 CSV_COLUMNS = (
@@ -113,15 +111,8 @@ def jsonl_lines(entries: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n" for e in entries).encode("utf-8")
 
 
-def get_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        return None
-
-
-def write_export(settings: Settings, clients: AwsClients, run: dict[str, Any], fmt: str, key: str) -> int:
-    """Streams the run's results into ``key``; returns the rows written."""
+def write_export(settings: Settings, clients: AwsClients, run: dict[str, Any], fmt: str, key: str) -> tuple[int, int]:
+    """Streams the run's results into ``key``; returns (rows, bytes) written."""
     view = run_view(settings, clients, run)
     writer = MultipartWriter(
         clients.s3,
@@ -145,39 +136,4 @@ def write_export(settings: Settings, clients: AwsClients, run: dict[str, Any], f
     except BaseException:
         writer.abort()
         raise
-    return rows
-
-
-def export_results(settings: Settings, clients: AwsClients, workspace_id: str, run_id: str, fmt: str) -> dict[str, Any]:
-    """``{"url", "expires_in", "format", "rows", "reused"}`` (404 for another workspace's run)."""
-    if fmt not in FORMATS:
-        raise ApiError(400, "invalid_request", "format must be jsonl or csv.", {"param": "format"})
-    run = records.get_run_for(clients.table, workspace_id, run_id)
-    bucket = settings.aws.bucket_name
-    key = run_export_object(run["id"], fmt)
-    marker = run_export_marker_object(run["id"], fmt)
-    final = run["status"] in records.FINAL_STATUSES
-    done = get_json(clients.s3, bucket, marker) if final else None
-    reused = bool(done) and done.get("status") == run["status"]
-    if reused:
-        rows = int(done["rows"])
-    else:
-        rows = write_export(settings, clients, run, fmt, key)
-        if final:  # the rows of a final run cannot change: later requests reuse this export
-            clients.s3.put_object(
-                Bucket=bucket,
-                Key=marker,
-                Body=json.dumps({"rows": rows, "status": run["status"]}).encode(),
-                ContentType="application/json",
-            )
-    url = clients.s3.generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=settings.runs.export_url_seconds
-    )
-    return {
-        "run_id": run["id"],
-        "format": fmt,
-        "rows": rows,
-        "url": url,
-        "expires_in": settings.runs.export_url_seconds,
-        "reused": reused,
-    }
+    return rows, writer.bytes_written

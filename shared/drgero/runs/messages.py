@@ -4,6 +4,8 @@
   EventBridge schedule (without: the fan-out starts a ``schedule`` run itself).
 - evaluate queue (``EvaluateMessage``): one (model x shard) work item.
 - judge queue (``JudgeMessage``): judge the outputs of one (model x shard).
+- export queue (``ExportMessage``): write the results export of one run version
+  (drgero.runs.export_jobs).
 
 Delivery is at least once; every consumer is idempotent (docs/runs.md).
 """
@@ -49,3 +51,12 @@ class JudgeMessage(BaseModel):
     model_id: str = Id
     shard_id: str = Id
     shard_index: int = Field(ge=0)
+
+
+class ExportMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    run_id: str = Id
+    workspace_id: str = Id
+    format: Literal["jsonl", "csv"]
+    version: str = Field(pattern=r"^[0-9a-f]{16}$")

@@ -23,12 +23,12 @@ from drgero.core.settings import Settings
 from drgero.core.validation import TextModel, parse
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.judge import JudgeOptions
-from drgero.evaluation.run_plan import ModelLoad, RunEstimate, estimate_run_seconds
 from drgero.identity.integrations import require_stored_integration
 from drgero.identity.principal import Principal
 from drgero.leaderboards.leaderboard import get_leaderboard
 from drgero.runs import charging, records
 from drgero.runs.dataset import pinned_dataset, read_lines
+from drgero.runs.estimates import estimate
 from drgero.store.keys import (
     ACTIVE_RUNS_INDEX_PK,
     active_run_index_sk,
@@ -100,82 +100,6 @@ def _selected_models(leaderboard: dict[str, Any], wanted: list[str] | None) -> l
     return selected
 
 
-def latest_completed(table: MetadataTable, leaderboard_id: str) -> dict[str, Any] | None:
-    items, _ = table.query(history_index_pk(leaderboard_id), index="gsi1", forward=False, limit=20)
-    for item in items:
-        if item.get("status") == records.COMPLETED and (records.ranking_of(item) or {}).get("rows"):
-            return item
-    return None
-
-
-def observed_latencies(run: dict[str, Any] | None) -> dict[str, tuple[float, float | None]]:
-    """(p50, p95) latency per model of a completed run: every call of the same models on the
-    same task, as their traces recorded them."""
-    ranking = records.ranking_of(run or {}) or {}
-    return {
-        row["model_id"]: (float(row["latency_p50_ms"]), row.get("latency_p95_ms"))
-        for row in ranking.get("rows") or []
-        if row.get("latency_p50_ms") is not None
-    }
-
-
-def observed_shard_overhead(settings: Settings, run: dict[str, Any] | None) -> float | None:
-    """What a shard cost beyond its calls in the last completed run (S3, DynamoDB, queueing,
-    a loaded machine): its measured time minus the calls' time at the latencies it observed,
-    spread over the shard rounds. None without a usable run."""
-    if not run or not run.get("execution_seconds") or not run.get("rows"):
-        return None
-    observed = observed_latencies(run)
-    loads = [ModelLoad(m, *observed.get(m, (None, None))) for m in run.get("model_ids") or []]
-    if not loads or len(observed) < len(loads):
-        return None
-    shard_size = int(run.get("shard_size") or settings.evaluation.shard_size)
-    calls_only = estimate_run_seconds(
-        rows=int(run["rows"]),
-        models=loads,
-        shard_size=shard_size,
-        call_concurrency=settings.providers.aimd_initial,
-        workers=settings.evaluation.estimate_workers,
-        default_latency_ms=settings.evaluation.default_latency_ms,
-        overhead_seconds=settings.evaluation.estimate_overhead_seconds,
-        shard_overhead_seconds=0.0,
-        judge=ModelLoad("judge") if run.get("evaluation_type") == "judge" else None,
-    )
-    items = -(-int(run["rows"]) // shard_size) * len(loads)
-    rounds = -(-items // max(calls_only.parallel_shards, 1))
-    extra = float(run["execution_seconds"]) - calls_only.seconds
-    return min(30.0, max(0.0, extra / rounds))
-
-
-def estimate(
-    settings: Settings,
-    table: MetadataTable,
-    leaderboard: dict[str, Any],
-    model_items: list[dict[str, Any]],
-    rows: int,
-    judge: bool,
-) -> RunEstimate:
-    """estimated_seconds and its range, from observed latencies and the pipeline's real
-    concurrency (drgero.evaluation.run_plan.estimate_run_seconds)."""
-    previous = latest_completed(table, leaderboard["id"])
-    observed = observed_latencies(previous)
-    loads = [ModelLoad(m["id"], *observed.get(m["id"], (None, None))) for m in model_items]
-    shard_overhead = observed_shard_overhead(settings, previous)
-    return estimate_run_seconds(
-        rows=rows,
-        models=loads,
-        shard_size=settings.evaluation.shard_size,
-        call_concurrency=settings.providers.aimd_initial,
-        workers=settings.evaluation.estimate_workers,
-        default_latency_ms=settings.evaluation.default_latency_ms,
-        overhead_seconds=settings.evaluation.estimate_overhead_seconds,
-        shard_overhead_seconds=(
-            settings.evaluation.estimate_shard_overhead_seconds if shard_overhead is None else shard_overhead
-        ),
-        judge=ModelLoad("judge") if judge else None,
-    )
-
-
 def start_run(
     settings: Settings,
     clients: AwsClients,
@@ -212,7 +136,10 @@ def start_run(
     reservation = _reserve(settings, clients, principal, run_id, leaderboard, dataset, model_items, options)
 
     now = clock.iso_millis()
-    planned = estimate(settings, table, leaderboard, model_items, dataset["rows"], judge=options.type == "judge")
+    openrouter_judge = isinstance(options, JudgeOptions) and options.judge_platform == "openrouter"
+    judge_model = options.judge_model if openrouter_judge else None
+    planned = estimate(settings, table, leaderboard, model_items, dataset["rows"], judge=options.type == "judge",
+                       judge_model=judge_model)  # fmt: skip
     item = {
         "pk": run_key(run_id)[0],
         "sk": run_key(run_id)[1],

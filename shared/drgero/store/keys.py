@@ -429,14 +429,19 @@ def run_ranking_object(run_id: str) -> str:
     return f"runs/{run_id}/ranking.json"
 
 
-def run_export_object(run_id: str, fmt: str) -> str:
-    """The per-row results export of a run (``jsonl`` or ``csv``), rewritten until the run is final."""
-    return f"runs/{run_id}/exports/results.{fmt}"
+def run_export_object(run_id: str, fmt: str, version: str) -> str:
+    """The per-row results export of one state (``version``) of a run, ``jsonl`` or ``csv``:
+    written once by the export worker, never rewritten (a changed run is a new version)."""
+    # Under exports/, not runs/: the bucket's lifecycle rule expires exports by this prefix.
+    return f"exports/runs/{run_id}/{version}/results.{fmt}"
 
 
-def run_export_marker_object(run_id: str, fmt: str) -> str:
-    """Written after a final run's export is complete: ``{"rows", "status"}``."""
-    return f"runs/{run_id}/exports/results.{fmt}.done.json"
+EXPORT_PREFIX = "EXPORT#"
+
+
+def run_export_key(run_id: str, fmt: str, version: str) -> tuple[str, str]:
+    """The export job of one (run, format, run version) (drgero.runs.export_jobs)."""
+    return run_pk(run_id), f"{EXPORT_PREFIX}{fmt}#{version}"
 
 
 def fine_tune_objects(workspace_id: str, job_id: str) -> tuple[str, str]:

@@ -144,10 +144,34 @@ def results(
     )
 
 
+_EXPORT_STARTED = {
+    "description": "Accepted: the export is being written off the request path (started now, or earlier by "
+    "another request). Poll the same URL after the Retry-After header's seconds; it answers 200 when the file "
+    "is ready.",
+    "headers": {"Retry-After": {"description": "Seconds to wait before polling.", "schema": {"type": "integer"}}},
+    "content": {
+        "application/json": {
+            "example": {
+                "status": "pending",
+                "run_id": "run_01jd3k9a2b4c6d8e0f2g4h6j8k",
+                "format": "csv",
+                "attempts": 0,
+                "retry_after_seconds": 2,
+                "poll": {"method": "GET", "path": "/api/runs/run_01jd3k9a2b4c6d8e0f2g4h6j8k/results/export?format=csv"},
+                "message": "The export is being written. Request the same URL again after retry_after_seconds.",
+            }
+        }
+    },
+}
+
+
 @router.get(
     "/api/runs/{run_id}/results/export",
-    summary="The whole results table (JSONL or CSV) behind a short-lived download URL",
-    responses={303: {"description": "See Other: the Location header is the presigned download URL."}},
+    summary="The whole results table (JSONL or CSV): written by an export job, then a short-lived download URL",
+    responses={
+        202: _EXPORT_STARTED,
+        303: {"description": "See Other: the file is ready; the Location header is the presigned download URL."},
+    },
 )
 def export(
     run_id: str,
@@ -156,13 +180,17 @@ def export(
     clients: CurrentClients,
     format: Literal["jsonl", "csv"] = Query(default="jsonl"),
     redirect: bool = Query(default=True, description="false: answer 200 with the URL instead of a 303."),
+    retry: bool = Query(default=False, description="true: start a failed export again."),
 ) -> JSONResponse:
-    from drgero.runs.export import export_results  # Cold start: as in results.
+    """Answers at once: the file of the run as it is now when it is written (303, or 200 with
+    ``redirect=false``), else 202 while the export job writes it (started by the first request,
+    exactly once). A run still running, or graded since, is a new export."""
+    from drgero.runs.export_jobs import request_export  # Cold start: as in results.
 
-    answer = export_results(settings, clients, principal.workspace_id, run_id, format)
-    if not redirect:
-        return JSONResponse(answer)
-    return JSONResponse(answer, status_code=303, headers={"Location": answer["url"]})
+    answer = request_export(settings, clients, principal.workspace_id, run_id, format, retry=retry)
+    if answer.status_code != 200 or not redirect:
+        return JSONResponse(answer.body, status_code=answer.status_code, headers=answer.headers)
+    return JSONResponse(answer.body, status_code=303, headers={"Location": answer.body["url"]})
 
 
 @router.get("/api/runs/{run_id}/compare/{other_run_id}", summary="Compare two runs of a leaderboard, row by row")

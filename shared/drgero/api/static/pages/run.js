@@ -122,30 +122,43 @@ function compareSection(r, ctx) {
 
 function exportSection(r) {
   const box = errorBox();
+  const progress = h('p', { class: 'hint', 'aria-live': 'polite' });
   const download = (format) => async () => {
     try {
-      // Fetched with the session header (never a secret in a URL), then saved from memory.
+      // Asked with the session header (never a secret in a URL).
       const { load } = await import('../lib/session.js');
       const s = load();
       const headers = { Authorization: `Bearer ${s.credential}` };
       if (s.kind === 'user') headers['X-Workspace-Id'] = s.workspace_id;
-      const res = await fetch(`api/runs/${enc(r.id)}/results/export?format=${format}`, { headers, credentials: 'omit', cache: 'no-store' });
+      // The export is a job: 202 while it is written (poll after Retry-After), then 200 with
+      // a short-lived download URL (the file's Content-Disposition saves it).
+      let res;
+      for (let polls = 0; ; polls += 1) {
+        res = await fetch(`api/runs/${enc(r.id)}/results/export?format=${format}&redirect=false`, { headers, credentials: 'omit', cache: 'no-store' });
+        if (res.status !== 202) break;
+        const wait = Number(res.headers.get('Retry-After')) || 2;
+        if (polls >= 300) throw { message: 'The export is still being written; try again in a few minutes.' };
+        progress.textContent = `Preparing the ${format.toUpperCase()} export…`;
+        await new Promise((done) => setTimeout(done, wait * 1000));
+      }
       if (res.status === 404) {
         const body = await res.json().catch(() => ({}));
         if (/No such route/.test(body.error?.message || '')) throw { message: 'Export is not available on this server yet.' };
         throw { message: body.error?.message || 'Not found.' };
       }
       if (!res.ok) throw { message: (await res.json().catch(() => ({}))).error?.message || `The server answered ${res.status}.` };
-      const blob = await res.blob();
-      const a = h('a', { href: URL.createObjectURL(blob), download: `run-${r.id}.${format}` });
+      progress.textContent = '';
+      const ready = await res.json();
+      const a = h('a', { href: ready.url, download: `run-${r.id}.${format}` });
       document.body.append(a);
       a.click();
       a.remove();
       setError(box, null);
     } catch (err) {
+      progress.textContent = '';
       setError(box, err);
     }
   };
   return h('section', { 'aria-labelledby': 'exp-title' }, h('h2', { id: 'exp-title', text: 'Export' }),
-    h('div', { class: 'row' }, button('Download JSONL', { class: 'secondary', onclick: download('jsonl') }), button('Download CSV', { class: 'secondary', onclick: download('csv') })), box);
+    h('div', { class: 'row' }, button('Download JSONL', { class: 'secondary', onclick: download('jsonl') }), button('Download CSV', { class: 'secondary', onclick: download('csv') })), progress, box);
 }

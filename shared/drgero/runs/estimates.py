@@ -1,0 +1,145 @@
+"""A run's duration estimate (``estimated_seconds``, ``estimated_range_seconds``): which
+latency each model is estimated with, then :func:`drgero.evaluation.run_plan.estimate_run_seconds`.
+
+Sources per model, strongest first (the range widens with a weaker one, ``run_plan.SPREAD``):
+
+1. ``last_run``: the model's p50/p95 in this leaderboard's latest completed run (the same
+   calls, as traced), with that run's measured per-shard cost.
+2. ``observed``: our inference traces of the same OpenRouter model in the workspace
+   (:mod:`drgero.providers.observed`: other prompts, same model); for a judge run the judge
+   model's too. Read only when some model (or the judge) has no last-run figure: a
+   leaderboard's first run, a newly attached model, every judge run.
+3. ``default``: ``evaluation.default_latency_ms`` when nothing was observed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drgero.core.settings import Settings
+from drgero.evaluation.run_plan import DEFAULT, LAST_RUN, OBSERVED, ModelLoad, RunEstimate, estimate_run_seconds
+from drgero.runs import records
+from drgero.store.keys import history_index_pk
+from drgero.store.table import MetadataTable
+
+
+def latest_completed(table: MetadataTable, leaderboard_id: str) -> dict[str, Any] | None:
+    items, _ = table.query(history_index_pk(leaderboard_id), index="gsi1", forward=False, limit=20)
+    for item in items:
+        if item.get("status") == records.COMPLETED and (records.ranking_of(item) or {}).get("rows"):
+            return item
+    return None
+
+
+def observed_latencies(run: dict[str, Any] | None) -> dict[str, tuple[float, float | None]]:
+    """(p50, p95) latency per model of a completed run: every call of the same models on the
+    same task, as their traces recorded them."""
+    ranking = records.ranking_of(run or {}) or {}
+    return {
+        row["model_id"]: (float(row["latency_p50_ms"]), row.get("latency_p95_ms"))
+        for row in ranking.get("rows") or []
+        if row.get("latency_p50_ms") is not None
+    }
+
+
+def observed_shard_overhead(settings: Settings, run: dict[str, Any] | None) -> float | None:
+    """What a shard cost beyond its calls in the last completed run (S3, DynamoDB, queueing,
+    a loaded machine): its measured time minus the calls' time at the latencies it observed,
+    spread over the shard rounds. None without a usable run."""
+    if not run or not run.get("execution_seconds") or not run.get("rows"):
+        return None
+    observed = observed_latencies(run)
+    loads = [ModelLoad(m, *observed.get(m, (None, None))) for m in run.get("model_ids") or []]
+    if not loads or len(observed) < len(loads):
+        return None
+    shard_size = int(run.get("shard_size") or settings.evaluation.shard_size)
+    calls_only = estimate_run_seconds(
+        rows=int(run["rows"]),
+        models=loads,
+        shard_size=shard_size,
+        call_concurrency=settings.providers.aimd_initial,
+        workers=settings.evaluation.estimate_workers,
+        default_latency_ms=settings.evaluation.default_latency_ms,
+        overhead_seconds=settings.evaluation.estimate_overhead_seconds,
+        shard_overhead_seconds=0.0,
+        judge=ModelLoad("judge") if run.get("evaluation_type") == "judge" else None,
+    )
+    items = -(-int(run["rows"]) // shard_size) * len(loads)
+    rounds = -(-items // max(calls_only.parallel_shards, 1))
+    extra = float(run["execution_seconds"]) - calls_only.seconds
+    return min(30.0, max(0.0, extra / rounds))
+
+
+def _openrouter_id(model: dict[str, Any]) -> str | None:
+    """The OpenRouter model id a candidate calls (what inference traces are keyed by)."""
+    if model.get("platform") != "openrouter":
+        return None
+    return (model.get("config") or {}).get("model") or None
+
+
+def model_loads(
+    settings: Settings,
+    table: MetadataTable,
+    workspace_id: str,
+    model_items: list[dict[str, Any]],
+    previous: dict[str, Any] | None,
+    judge_model: str | None,
+    judge: bool,
+) -> tuple[list[ModelLoad], ModelLoad | None]:
+    """Each model's (and the judge's) latency with its source (see the module docstring)."""
+    from_run = observed_latencies(previous)
+    lookup = None
+
+    def elsewhere(openrouter_id: str | None, name: str) -> ModelLoad:
+        nonlocal lookup
+        if openrouter_id:
+            if lookup is None:
+                # Cold start and cost: one bounded trace query, only when a model needs it.
+                from drgero.providers.observed import observed_lookup
+
+                lookup = observed_lookup(table, settings, workspace_id)
+            seen = lookup(openrouter_id)
+            if seen is not None and seen.p50_ms:
+                return ModelLoad(name, seen.p50_ms, seen.p95_ms, source=OBSERVED)
+        return ModelLoad(name, source=DEFAULT)
+
+    loads = [
+        ModelLoad(m["id"], *from_run[m["id"]], source=LAST_RUN)
+        if m["id"] in from_run
+        else elsewhere(_openrouter_id(m), m["id"])
+        for m in model_items
+    ]
+    # The judge's latency is not kept in a run's ranking: it comes from traces, or the default.
+    judge_load = elsewhere(judge_model, "judge") if judge else None
+    return loads, judge_load
+
+
+def estimate(
+    settings: Settings,
+    table: MetadataTable,
+    leaderboard: dict[str, Any],
+    model_items: list[dict[str, Any]],
+    rows: int,
+    judge: bool,
+    judge_model: str | None = None,
+) -> RunEstimate:
+    """estimated_seconds and its range, from observed latencies and the pipeline's real
+    concurrency (drgero.evaluation.run_plan.estimate_run_seconds)."""
+    previous = latest_completed(table, leaderboard["id"])
+    loads, judge_load = model_loads(
+        settings, table, leaderboard["workspace_id"], model_items, previous, judge_model, judge
+    )
+    shard_overhead = observed_shard_overhead(settings, previous)
+    return estimate_run_seconds(
+        rows=rows,
+        models=loads,
+        shard_size=settings.evaluation.shard_size,
+        call_concurrency=settings.providers.aimd_initial,
+        workers=settings.evaluation.estimate_workers,
+        default_latency_ms=settings.evaluation.default_latency_ms,
+        overhead_seconds=settings.evaluation.estimate_overhead_seconds,
+        shard_overhead_seconds=(
+            settings.evaluation.estimate_shard_overhead_seconds if shard_overhead is None else shard_overhead
+        ),
+        judge=judge_load,
+    )

@@ -1,0 +1,53 @@
+"""The Run Logs export in a real browser: "Download CSV" asks the export route, waits while the
+export job writes the file (202, Retry-After), then downloads it from the presigned URL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.browser import click_text, go, sign_in_local, text_appears, until
+
+SAMPLE = "hf://datasets/drgero-samples/arithmetic/train.jsonl"  # 40 rows
+
+
+def _finished_run(local_cloud) -> str:
+    token = local_cloud.info()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=local_cloud.api_url, headers=headers, timeout=60, trust_env=False) as http:
+        created = http.post("/api/leaderboards", json={"name": "export", "prompt": "{input}",
+                                                       "dataset": {"mode": "GET", "url": SAMPLE}})  # fmt: skip
+        assert created.status_code == 201, created.text
+        lb = created.json()["id"]
+        for toy in ("sandbox/arithmetic-exact", "sandbox/off-by-one"):
+            attached = http.post(f"/api/leaderboards/{lb}/models", json={"platform": "openrouter", "model": toy})
+            assert attached.status_code == 201, attached.text
+        started = http.post(f"/api/leaderboards/{lb}/runs", json={})
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        deadline = time.monotonic() + 180
+        status = "queued"
+        while status not in {"completed", "failed"} and time.monotonic() < deadline:
+            time.sleep(0.3)  # the SQS pollers and functions run in real time
+            status = http.get(f"/api/runs/{run_id}").json()["status"]
+        assert status == "completed"
+        return run_id
+
+
+def test_download_csv_waits_for_the_export_job_then_saves_the_file(local_cloud, browser):
+    run_id = _finished_run(local_cloud)
+    downloads = Path(tempfile.mkdtemp(prefix="drgero-downloads-"))
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    sign_in_local(browser, local_cloud.api_url)
+    go(browser, local_cloud.api_url, f"/runs/{run_id}")
+    text_appears(browser, "Export")
+    click_text(browser, "button", "Download CSV")
+    until(browser, lambda: any(p.suffix == ".csv" for p in downloads.iterdir()), timeout=60)
+    (saved,) = [p for p in downloads.iterdir() if p.suffix == ".csv"]
+    table = list(csv.DictReader(io.StringIO(saved.read_text())))
+    assert len(table) == 40 * 2 and {r["outcome"] for r in table} <= {"pass", "fail"}

@@ -1,0 +1,94 @@
+"""A run's duration estimate picks each model's latency from the strongest source there is
+(drgero.runs.estimates): this leaderboard's last run, else our inference traces of the same
+OpenRouter model (the judge model's too), else the default; the range widens with a weaker
+source."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from drgero.core import clock
+from drgero.runs.estimates import estimate
+from drgero.store.keys import candidate_key, leaderboard_key
+from drgero.traces import TraceStore
+from drgero.traces.model import ModelInfo, Trace
+from tests.support.runs import Driver, make_setup
+
+EXACT, ECHO, JUDGE = "sandbox/arithmetic-exact", "sandbox/echo", "sandbox/judge-toy"
+
+
+def traced(aws, workspace_id: str, model_id: str, durations: list[float]) -> None:
+    """Inference traces of one model, as the trace writer stores them (ok, with a duration)."""
+    store = TraceStore.from_clients(aws.settings, aws.clients)
+    now = clock.now()
+    for i, ms in enumerate(durations):
+        store.write(
+            Trace(
+                workspace_id=workspace_id,
+                kind="inference",
+                name="chat",
+                created_at=now - timedelta(minutes=i + 1),
+                duration_ms=ms,
+                model=ModelInfo(id=model_id, platform="openrouter"),
+            )
+        )
+
+
+def planned(setup, judge_model: str | None = None):
+    table = setup.table
+    leaderboard = table.get(*leaderboard_key(setup.workspace_id, setup.leaderboard_id))
+    items = [table.get(*candidate_key(setup.leaderboard_id, mid)) for mid in setup.models.values()]
+    return estimate(setup.aws.settings, table, leaderboard, items, 40, judge=judge_model is not None,
+                    judge_model=judge_model)  # fmt: skip
+
+
+def width(plan) -> float:
+    return (plan.high_seconds - plan.low_seconds) / plan.seconds
+
+
+def test_a_first_run_uses_latencies_observed_elsewhere_then_the_last_run(aws, sandbox):
+    setup = make_setup(aws, sandbox, toys=(EXACT, ECHO), n_rows=40)
+    default_ms = aws.settings.evaluation.default_latency_ms
+    nothing = planned(setup)
+    assert nothing.source == "default"
+    assert nothing.latency_ms_used == {setup.models[EXACT]: default_ms, setup.models[ECHO]: default_ms}
+
+    # EXACT was called in production (traces name its candidate id): the first run uses its
+    # observed median; ECHO has nothing and keeps the default, so the range stays the widest.
+    traced(aws, setup.workspace_id, setup.models[EXACT], [40.0 + i for i in range(21)])
+    half = planned(setup)
+    assert half.latency_ms_used[setup.models[EXACT]] == 50.0  # the nearest-rank median of 40..60
+    assert half.latency_ms_used[setup.models[ECHO]] == default_ms and half.source == "default"
+
+    # Traces may name the OpenRouter id itself: both models observed.
+    traced(aws, setup.workspace_id, ECHO, [80.0] * 20)
+    observed = planned(setup)
+    assert observed.source == "observed"
+    assert observed.latency_ms_used == {setup.models[EXACT]: 50.0, setup.models[ECHO]: 80.0}
+    assert width(observed) < width(nothing)
+
+    # After a run on this leaderboard its own latencies win, and the range narrows again.
+    setup.start()
+    Driver(aws).drain()
+    second = planned(setup)
+    assert second.source == "last_run"
+    assert second.latency_ms_used[setup.models[EXACT]] not in (50.0, default_ms)
+    assert width(second) < width(observed)
+
+
+def test_a_judge_run_uses_the_judge_models_observed_latency(aws, sandbox):
+    setup = make_setup(aws, sandbox, toys=(EXACT, ECHO), n_rows=40)
+    default_ms = aws.settings.evaluation.default_latency_ms
+    assert planned(setup, JUDGE).latency_ms_used["judge"] == default_ms
+    traced(aws, setup.workspace_id, JUDGE, [300.0] * 20)
+    plan = planned(setup, JUDGE)
+    assert plan.latency_ms_used["judge"] == 300.0
+    assert plan.calls == 40 * 2 * 2  # every row: a candidate call and a judge call
+
+
+def test_too_few_traces_fall_back_to_the_default(aws, sandbox):
+    setup = make_setup(aws, sandbox, toys=(EXACT, ECHO), n_rows=40)
+    few = aws.settings.providers.observed_latency_min_samples - 1
+    traced(aws, setup.workspace_id, EXACT, [10.0] * few)
+    plan = planned(setup)
+    assert plan.latency_ms_used[setup.models[EXACT]] == aws.settings.evaluation.default_latency_ms
