@@ -3,6 +3,7 @@
     python -m bench                 # every module
     python -m bench cold_start      # only the named modules
     python -m bench --list          # what exists
+    python -m bench --quick         # fewer repetitions: the whole set in <= 10 minutes (make bench)
 
 A benchmark module is any ``bench/<name>.py`` (not starting with ``_``) with a function
 ``run() -> list[dict]``: one dict per result row, same keys in every row. The module
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import time
@@ -21,6 +23,25 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+# --quick (what `make bench` runs): fewer repetitions and smaller sizes where a module's
+# defaults take minutes, so the whole set fits in 10 minutes on a 2-core box (issue 18). Every
+# module still runs and prints its baseline beside our figure; a variable already set wins.
+QUICK = {
+    "BENCH_COLD_START_RUNS": "3",
+    "BENCH_PEERS_ROUNDS": "3",
+    "BENCH_PEERS_CALLS": "15",
+    "BENCH_PEERS_RUN_ROUNDS": "1",
+    "BENCH_DATASETS_ROWS": "200000",
+    "BENCH_DATASETS_RUNS": "3",
+    "BENCH_EVALUATION_CORE_RUNS": "3",
+    "BENCH_LOCAL_CLOUD_ROUNDS": "3",
+    "BENCH_LOCAL_CLOUD_CALLS": "15",
+    "BENCH_PROVIDERS_CALLS": "100",
+    "BENCH_AUTH_N": "150",
+    "BENCH_TRACES_N": "100",
+    "BENCH_EXPORT_ROWS": "5000",
+}
 
 
 def discover() -> list[str]:
@@ -70,7 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Run Dr.Gero's benchmarks.")
     parser.add_argument("modules", nargs="*", help="benchmark modules to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the benchmark modules and exit")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (QUICK): all modules in <= 10 min")
     args = parser.parse_args(argv)
+    if args.quick:
+        for name, value in QUICK.items():
+            os.environ.setdefault(name, value)
 
     available = discover()
     if args.list:
@@ -79,11 +104,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(args.modules) - set(available))
     if unknown:
         parser.error(f"unknown benchmark module(s) {unknown}; available: {available}")
+    took: list[dict[str, Any]] = []
+    started = time.perf_counter()
     for name in args.modules or available:
         print(f"\n== {name}", flush=True)
         title, rows, seconds = run_module(name)
         print(f"   {title}  ({seconds:.1f} s)")
         print(format_table(rows), flush=True)
+        took.append({"module": name, "seconds": seconds})
+    took.append({"module": "all", "seconds": time.perf_counter() - started})
+    print("\n== time per module" + (" (--quick)" if args.quick else ""))
+    print(format_table(took), flush=True)
     return 0
 
 

@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,17 +60,21 @@ def _layer() -> Path | None:
     wanted = hashlib.sha256(LAYER_REQUIREMENTS.read_bytes()).hexdigest()
     if stamp.is_file() and stamp.read_text() == wanted:
         return LAYER_DIR
+    fresh = LAYER_DIR.with_name(LAYER_DIR.name + ".new")  # a fresh dir: nothing left from an older layer
+    shutil.rmtree(fresh, ignore_errors=True)
     out = subprocess.run(  # noqa: S603 - our own pip, the layer's pinned requirements
-        [sys.executable, "-m", "pip", "install", "-q", "--upgrade", "--target", str(LAYER_DIR)]
-        + ["-r", str(LAYER_REQUIREMENTS)],
+        [sys.executable, "-m", "pip", "install", "-q", "--target", str(fresh), "-r", str(LAYER_REQUIREMENTS)],
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
     if out.returncode != 0:
+        shutil.rmtree(fresh, ignore_errors=True)
         return None
-    stamp.write_text(wanted)
+    (fresh / stamp.name).write_text(wanted)
+    shutil.rmtree(LAYER_DIR, ignore_errors=True)
+    fresh.rename(LAYER_DIR)
     return LAYER_DIR
 
 
@@ -155,8 +160,9 @@ def _probe_env(function_env: dict[str, str], layer: Path | None) -> dict[str, st
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ENDPOINT_URL="http://127.0.0.1:9",  # discard port: any AWS call at import fails fast
-        PYTHONDONTWRITEBYTECODE="0",
     )
+    # Any value, "0" too, stops Python writing .pyc files; the warm-up run writes them.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

@@ -39,3 +39,21 @@ def test_unknown_module_is_an_error(capsys):
 def test_list_prints_modules(capsys):
     assert main(["--list"]) == 0
     assert "cold_start" in capsys.readouterr().out.split()
+
+
+def test_quick_sets_only_the_knobs_not_already_set(monkeypatch, capsys):
+    from bench import __main__ as harness
+
+    monkeypatch.setattr(harness, "run_module", lambda name: (name, [{"figure": 1.0}], 0.5))
+    monkeypatch.setenv("BENCH_PEERS_ROUNDS", "9")
+    for name in harness.QUICK:
+        if name != "BENCH_PEERS_ROUNDS":
+            monkeypatch.delenv(name, raising=False)
+    assert main(["--quick", "cold_start"]) == 0
+    import os
+
+    assert os.environ["BENCH_PEERS_ROUNDS"] == "9"  # the caller's value wins
+    assert os.environ["BENCH_COLD_START_RUNS"] == harness.QUICK["BENCH_COLD_START_RUNS"]
+    out = capsys.readouterr().out
+    assert "time per module (--quick)" in out
+    assert "all" in out.split()
