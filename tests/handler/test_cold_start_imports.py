@@ -34,7 +34,17 @@ ALWAYS_HEAVY = ["aws_xray_sdk", "huggingface_hub"]
 HEAVY = {
     "AuthorizerFunction": [*ALWAYS_HEAVY, "fastapi", "starlette", "mangum", "httpx", "jwt"],
     "InferenceFunction": [*ALWAYS_HEAVY, "fastapi", "starlette", "mangum"],
-    "PushIngestFunction": [*ALWAYS_HEAVY, "fastapi", "starlette", "mangum", "httpx"],
+    # A push reads its leaderboard's item (drgero.leaderboards.records), not the module with
+    # the leaderboard's request models and evaluation configuration (and the regex package).
+    "PushIngestFunction": [
+        *ALWAYS_HEAVY,
+        "fastapi",
+        "starlette",
+        "mangum",
+        "httpx",
+        "drgero.leaderboards.leaderboard",
+        "regex",
+    ],
     # The api function's routers (and the domain they pull in: providers, httpx) load with
     # the first request that needs them (drgero.api.lazy_routers).
     "ApiFunction": [
@@ -45,6 +55,7 @@ HEAVY = {
         "drgero.api.routers.fine_tunes",
         "drgero.api.routers.models",
         "drgero.api.routers.dashboard_support",
+        "drgero.inference.request",  # the inference routes' document: with /openapi.json
     ],
     "EvaluateFunction": ALWAYS_HEAVY,
     "SweeperFunction": [*ALWAYS_HEAVY, "boto3"],

@@ -13,7 +13,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drgero.api.dashboard import document_dashboard_routes
 from drgero.api.deps import request_id_of
-from drgero.api.inference_openapi import document_inference_routes
 from drgero.api.lazy_routers import LazyRouters, LazyRoutersMiddleware
 from drgero.api.openapi_errors import document_errors
 from drgero.core.aws import AwsClients
@@ -33,10 +32,17 @@ def _document_push_route(schema: dict) -> None:
     document_push_route(schema)
 
 
+def _document_inference_routes(schema: dict) -> None:
+    # Its models (the inference request's among them) load with the document, not at import.
+    from drgero.api.inference_openapi import document_inference_routes
+
+    document_inference_routes(schema)
+
+
 # Routes served by dedicated functions (push_ingest, inference) never reach this app; each
 # entry here adds its paths to the OpenAPI document: fn(schema) -> None, mutating it.
 OPENAPI_EXTENSIONS = [_document_push_route]
-OPENAPI_EXTENSIONS += [document_inference_routes]  # inference function's two routes
+OPENAPI_EXTENSIONS += [_document_inference_routes]  # inference function's two routes
 OPENAPI_EXTENSIONS += [document_dashboard_routes]  # answered by the api function before FastAPI
 OPENAPI_EXTENSIONS += [document_errors]  # last: every operation's real error answers
 
