@@ -50,6 +50,7 @@ def _start_cloud(upstream: str, state_dir: str) -> tuple[Any, dict[str, Any]]:
         scheduler=False,
         sandbox=False,
         hub=False,
+        preload_functions=True,  # as `drgero local` starts them
         state_dir=state_dir,
         env_overrides={
             "DRGERO_PROVIDERS__OPENROUTER_BASE_URL": upstream,
@@ -127,6 +128,7 @@ def _measure(empty: Any, full: Any) -> list[dict[str, Any]]:
     p50s: dict[str, list[float]] = {"empty": [], "full": []}
     errors = {"empty": 0, "full": 0}
     calls = {"empty": empty, "full": full}
+    first, first_error = empty()  # a fresh cloud's first call: what a `make local` user waits for first
     for name in calls:  # warm-up: connections, the function's caches, first imports
         for _ in range(3):
             calls[name]()
@@ -139,6 +141,16 @@ def _measure(empty: Any, full: Any) -> list[dict[str, Any]]:
     ratio = round(full_p50 / empty_p50, 2)
     return [
         {
+            "measure": "first call on a fresh local cloud (the functions' imports, first pools)",
+            "clients": 1,
+            "ours_ms": first,
+            "baseline": "p50 after",
+            "baseline_ms": empty_p50,
+            "ratio": round(first / empty_p50, 2),
+            "errors": int(first_error is not None),
+            "goal": "",
+        },
+        {
             "measure": f"inference p50, 1 client, {ITEMS:,} more items in the table",
             "clients": 1,
             "ours_ms": full_p50,
@@ -147,7 +159,7 @@ def _measure(empty: Any, full: Any) -> list[dict[str, Any]]:
             "ratio": ratio,
             "errors": errors["full"] + errors["empty"],
             "goal": f"<= 1.2x: {'met' if ratio <= 1.2 else 'NOT met'}",
-        }
+        },
     ]
 
 
