@@ -30,9 +30,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # module still runs and prints its baseline beside our figure; a variable already set wins.
 QUICK = {
     "BENCH_COLD_START_RUNS": "3",
-    "BENCH_PEERS_ROUNDS": "3",
-    "BENCH_PEERS_CALLS": "15",
+    "BENCH_PEERS_ROUNDS": "2",
+    "BENCH_PEERS_CALLS": "12",
     "BENCH_PEERS_RUN_ROUNDS": "1",
+    "BENCH_PEERS_RUN_ROWS": "500",  # the goal's 1,000 rows with BENCH_FULL=1 (promptfoo alone takes minutes)
+    "BENCH_RUNS_LATENCY_MS": "50",
+    "BENCH_INFERENCE_CALLS": "32",
     "BENCH_DATASETS_ROWS": "200000",
     "BENCH_DATASETS_RUNS": "3",
     "BENCH_EVALUATION_CORE_RUNS": "3",
@@ -41,7 +44,7 @@ QUICK = {
     "BENCH_PROVIDERS_CALLS": "100",
     "BENCH_AUTH_N": "150",
     "BENCH_TRACES_N": "100",
-    "BENCH_EXPORT_ROWS": "5000",
+    "BENCH_EXPORT_ROWS": "2000",
 }
 
 

@@ -66,8 +66,10 @@ def create_app(settings: Settings, clients: AwsClients, *, lazy: bool = False) -
         routers.load_all()
     _install_error_handlers(app)
     _install_openapi_extensions(app, routers)
+    # Inside InternalErrorMiddleware (added later, so outside): a router that fails to load is
+    # a 500 in the error shape too.
+    app.add_middleware(LazyRoutersMiddleware, routers=routers)
     app.add_middleware(InternalErrorMiddleware)
-    app.add_middleware(LazyRoutersMiddleware, routers=routers)  # added last: runs first
     return app
 
 
