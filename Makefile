@@ -24,7 +24,7 @@ help:
 	@echo "make test    set up, run the lint gates (make lint), then the whole test suite"
 	@echo "make lint    ruff (lint, complexity, format), the import-layer contract, cfn-lint, checkov"
 	@echo "make lock    refresh requirements.lock and the layer's pins to the newest allowed versions"
-	@echo "make bench   benchmarks (numbers printed, nothing asserted; BENCH=\"cold_start inference\" picks some)"
+	@echo "make bench   benchmarks in <= 10 min (numbers printed, nothing asserted; BENCH=\"cold_start inference\" picks some, BENCH_FULL=1 for the modules' full defaults)"
 	@echo "make build   sam build (no Docker needed)"
 	@echo "make browser install the OS's chromium + chromium-driver for the dashboard's browser tests (apt-get)"
 	@echo "make screenshots  regenerate the dashboard screenshots of docs/dashboard.md (docs/img/dashboard/)"
@@ -105,8 +105,10 @@ lock:
 	$(LOCK_VENV)/bin/python -m drgero_ops.lock $(LOCK_VENV)/freeze.txt
 	rm -rf $(LOCK_VENV)
 
+# --quick: the whole set in <= 10 minutes (bench/__main__.py QUICK); BENCH_FULL=1 runs each
+# module's own defaults (longer, steadier medians).
 bench: $(STAMP)
-	$(PY) -m bench $(BENCH)
+	$(PY) -m bench $(if $(BENCH_FULL),,--quick) $(BENCH)
 
 # The AWS SAM CLI lives in its own venv: its pins conflict with ours. sam's python builder
 # needs python3.12 on PATH (no Docker), so the found 3.12 interpreter's bin dir goes first.

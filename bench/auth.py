@@ -11,12 +11,22 @@ Against the embedded AWS (a moto server on loopback, resources created from temp
 - ``budget_reserve+settle``: the budget overhead of a paid call, one conditional UpdateItem
   to reserve and one to settle.
 
+- ``authorizer_hop``: what an uncached REQUEST authorizer costs per call on top of the
+  function: the event serialized to the authorizer Lambda, ``authorize`` with its warm token
+  cache, the policy serialized back, plus one Lambda invoke modelled as one AWS request;
+- ``in_function_cache_hit``: the same ``authorize`` inside the serving function with the same
+  warm cache: no hop (the alternative issue 18 asks to decide on; docs/performance.md).
+
 Loopback moto is faster than DynamoDB (single-digit ms per request in a region); read the
-numbers as relative costs. Median, p95, min and max of ``BENCH_AUTH_N`` requests (default 300).
+numbers as relative costs. Median, p95, min and max of ``BENCH_AUTH_N`` requests (default 300);
+``aws_modelled_ms`` is the median with each AWS request on the path (``aws_requests``: the
+token lookup on a miss, the budget's two updates, the authorizer's invoke) modelled at
+``BENCH_AUTH_AWS_MS`` (default 5 ms, issue 18's figure) instead of loopback moto's time.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import time
@@ -24,17 +34,23 @@ import time
 import boto3
 
 N = int(os.environ.get("BENCH_AUTH_N", "300"))
+AWS_MS = float(os.environ.get("BENCH_AUTH_AWS_MS", "5"))
 
 
-def _row(name: str, samples_ms: list[float]) -> dict:
+def _row(name: str, samples_ms: list[float], aws_requests: int = 0, loopback_ms: float = 0.0) -> dict:
+    """``loopback_ms``: the moto requests' share of the median, replaced by the model."""
     ordered = sorted(samples_ms)
+    median = statistics.median(ordered)
     return {
         "case": name,
         "n": len(ordered),
-        "median_ms": statistics.median(ordered),
+        "median_ms": median,
+        "median_us": median * 1000,  # the cached cases take microseconds
         "p95_ms": ordered[int(0.95 * (len(ordered) - 1))],
         "min_ms": ordered[0],
         "max_ms": ordered[-1],
+        "aws_requests": aws_requests,
+        "aws_modelled_ms": max(median - loopback_ms, 0.0) + aws_requests * AWS_MS,
     }
 
 
@@ -98,6 +114,16 @@ def run() -> list[dict]:
 
         principal = Principal.from_context(authorizer.authorize(api_event)["context"])
 
+        def hop() -> None:
+            # API Gateway -> authorizer Lambda -> API Gateway: the event and the policy cross as JSON.
+            policy = authorizer.authorize(json.loads(json.dumps(api_event)))
+            json.loads(json.dumps(policy))
+
+        def get_item() -> None:  # one loopback GetItem: the share of a miss the model replaces
+            table.get("bench-absent", "bench-absent")
+
+        loopback_get = statistics.median(_time(get_item, max(50, N // 3)))
+
         def reserve_settle() -> None:
             resv = budget.reserve(table, settings, principal, 0.01)
             budget.settle(table, resv["id"], 0.005)
@@ -106,9 +132,11 @@ def run() -> list[dict]:
             _row("parse+hash", _time(lambda: tokens.hash_secret(tokens.parse(token).secret), N * 10)),
             _row("bad_checksum", _time(lambda: authorizer.authorize(bad_event), N * 10)),
             _row("token_cache_hit", _time(lambda: authorizer.authorize(api_event))),
-            _row("token_cache_miss", _time(miss)),
+            _row("token_cache_miss", _time(miss), 1, loopback_get),
             _row("jwt_hs256_cache_hit", _time(lambda: authorizer.authorize(jwt_event))),
-            _row("budget_reserve+settle", _time(reserve_settle, max(50, N // 3))),
+            _row("budget_reserve+settle", _time(reserve_settle, max(50, N // 3)), 2, 2 * loopback_get),
+            _row("authorizer_hop (uncached REQUEST authorizer)", _time(hop), 1),
+            _row("in_function_cache_hit (no hop)", _time(lambda: authorizer.authorize(api_event))),
         ]
     finally:
         server.stop()

@@ -148,15 +148,20 @@ def _aws():
             group, name = key.removeprefix("DRGERO_").lower().split("__", 1)
             nested.setdefault(group, {})[name] = value
     settings = Settings(**nested)
-    return settings, AwsClients(settings), mock.stop
+    # A session of its own, made under the mock: the process-wide one (drgero.core.aws) may
+    # predate moto's import when `make bench` ran other modules first, and would reach AWS.
+    return settings, AwsClients(settings, session=boto3.session.Session()), mock.stop
 
 
 def _push_leaderboard(settings, clients) -> tuple[str, str]:
+    from drgero.identity.integrations import put_integration
     from drgero.leaderboards.leaderboard import create_leaderboard
     from drgero.workspaces.membership import create_workspace
 
     table = clients.table
     ws = create_workspace(table, settings, "", "bench", plan="pro")["id"]
+    # A leaderboard needs the workspace's OpenRouter integration (never called here).
+    put_integration(settings, clients, ws, "openrouter", "sk-or-bench-datasets-0123456789")
     body = {"name": "bench", "prompt": "{input}", "dataset": {"mode": "PUSH", "max_samples": 10_000_000}}
     return ws, create_leaderboard(table, settings, ws, body)["id"]
 

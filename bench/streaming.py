@@ -126,7 +126,9 @@ def run() -> list[dict]:  # noqa: C901, PLR0915 - one linear setup, then the cas
             created,
             extra_env={
                 "DRGERO_ENVIRONMENT": "local",
-                "DRGERO_PROVIDERS__ALLOW_LOOPBACK": "true",
+                # Local mode admits exactly the listed loopback origins (allow_loopback is the
+                # test harness's and refused in local mode).
+                "DRGERO_PROVIDERS__LOOPBACK_ORIGINS": json.dumps([sandbox_url]),
                 "DRGERO_PROVIDERS__OPENROUTER_BASE_URL": f"{sandbox_url}/api/v1",
                 "DRGERO_PROVIDERS__POOL_MAX_CONNECTIONS": "200",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",

@@ -11,7 +11,7 @@ from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
 
 settings = load_settings()
-app = create_app(settings, AwsClients(settings))
+app = create_app(settings, AwsClients(settings), lazy=True)  # routers load on first use (cold start)
 _asgi = Mangum(app, lifespan="off")
 
 

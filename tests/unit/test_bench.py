@@ -39,3 +39,38 @@ def test_unknown_module_is_an_error(capsys):
 def test_list_prints_modules(capsys):
     assert main(["--list"]) == 0
     assert "cold_start" in capsys.readouterr().out.split()
+
+
+def test_quick_sets_only_the_knobs_not_already_set(monkeypatch, capsys):
+    from bench import __main__ as harness
+
+    monkeypatch.setattr(harness, "run_module", lambda name: (name, [{"figure": 1.0}], 0.5))
+    monkeypatch.setenv("BENCH_PEERS_ROUNDS", "9")
+    for name in harness.QUICK:
+        if name != "BENCH_PEERS_ROUNDS":
+            monkeypatch.delenv(name, raising=False)
+    assert main(["--quick", "cold_start"]) == 0
+    import os
+
+    assert os.environ["BENCH_PEERS_ROUNDS"] == "9"  # the caller's value wins
+    assert os.environ["BENCH_COLD_START_RUNS"] == harness.QUICK["BENCH_COLD_START_RUNS"]
+    assert "figure" in capsys.readouterr().out
+
+
+def test_several_modules_run_each_in_its_own_interpreter_and_a_failure_does_not_stop_the_rest(monkeypatch, capsys):
+    import subprocess
+
+    from bench import __main__ as harness
+
+    calls = []
+
+    def fake_run(argv, **kwargs):
+        calls.append(argv[-1])
+        return subprocess.CompletedProcess(argv, 1 if argv[-1] == "auth" else 0)
+
+    monkeypatch.setattr(harness.subprocess, "run", fake_run)
+    assert main(["auth", "cold_start", "traces"]) == 1
+    assert calls == ["auth", "cold_start", "traces"]
+    out = capsys.readouterr().out
+    assert "time per module" in out
+    assert [line.split()[0] for line in out.splitlines()[-4:]] == ["auth", "cold_start", "traces", "all"]

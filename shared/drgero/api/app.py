@@ -13,19 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drgero.api.dashboard import document_dashboard_routes
 from drgero.api.deps import request_id_of
-from drgero.api.inference_openapi import document_inference_routes
+from drgero.api.lazy_routers import LazyRouters, LazyRoutersMiddleware
 from drgero.api.openapi_errors import document_errors
-from drgero.api.routers import auth_config, dashboard_support, health
-from drgero.api.routers import datasets as datasets_router
-from drgero.api.routers import fine_tunes as fine_tunes_router
-from drgero.api.routers import integrations as integrations_router
-from drgero.api.routers import leaderboards as leaderboards_router
-from drgero.api.routers import models as models_router
-from drgero.api.routers import openai_models as openai_models_router
-from drgero.api.routers import runs as runs_router
-from drgero.api.routers import tokens as tokens_router
-from drgero.api.routers import traces as traces_router
-from drgero.api.routers import workspaces as workspaces_router
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError, error_body
 from drgero.core.settings import Settings
@@ -33,26 +22,34 @@ from drgero.core.validation import field_errors
 
 logger = logging.getLogger(__name__)
 
-# Each area of the API is one router module; add new ones here.
-ROUTERS = [health.router, traces_router.router]
-ROUTERS += [workspaces_router.router, tokens_router.router, integrations_router.router]
-ROUTERS += [leaderboards_router.router, datasets_router.router]
-ROUTERS += [runs_router.router]
-ROUTERS += [models_router.router]
-ROUTERS += [fine_tunes_router.router]
-ROUTERS += [dashboard_support.router]
-ROUTERS += [openai_models_router.router]
-ROUTERS += [auth_config.router]  # unauthenticated: the dashboard reads it before sign-in
+# Each area of the API is one router module, listed with the paths it serves in
+# drgero.api.lazy_routers.ROUTERS (add new ones there): imported when first used.
+
+
+def _document_push_route(schema: dict) -> None:
+    from drgero.api.routers.datasets import document_push_route  # with its router, not at import
+
+    document_push_route(schema)
+
+
+def _document_inference_routes(schema: dict) -> None:
+    # Its models (the inference request's among them) load with the document, not at import.
+    from drgero.api.inference_openapi import document_inference_routes
+
+    document_inference_routes(schema)
+
 
 # Routes served by dedicated functions (push_ingest, inference) never reach this app; each
 # entry here adds its paths to the OpenAPI document: fn(schema) -> None, mutating it.
-OPENAPI_EXTENSIONS = [datasets_router.document_push_route]
-OPENAPI_EXTENSIONS += [document_inference_routes]  # inference function's two routes
+OPENAPI_EXTENSIONS = [_document_push_route]
+OPENAPI_EXTENSIONS += [_document_inference_routes]  # inference function's two routes
 OPENAPI_EXTENSIONS += [document_dashboard_routes]  # answered by the api function before FastAPI
 OPENAPI_EXTENSIONS += [document_errors]  # last: every operation's real error answers
 
 
-def create_app(settings: Settings, clients: AwsClients) -> FastAPI:
+def create_app(settings: Settings, clients: AwsClients, *, lazy: bool = False) -> FastAPI:
+    """The app. ``lazy``: routers are imported when a request first needs them (the api
+    function's cold start, drgero.api.lazy_routers); otherwise all of them now."""
     app = FastAPI(
         title="Dr.Gero API",
         version=settings.api.version,
@@ -63,10 +60,15 @@ def create_app(settings: Settings, clients: AwsClients) -> FastAPI:
     )
     app.state.settings = settings
     app.state.clients = clients
-    for router in ROUTERS:
-        app.include_router(router)
+    routers = LazyRouters(app)
+    app.state.routers = routers
+    if not lazy:
+        routers.load_all()
     _install_error_handlers(app)
-    _install_openapi_extensions(app)
+    _install_openapi_extensions(app, routers)
+    # Inside InternalErrorMiddleware (added later, so outside): a router that fails to load is
+    # a 500 in the error shape too.
+    app.add_middleware(LazyRoutersMiddleware, routers=routers)
     app.add_middleware(InternalErrorMiddleware)
     return app
 
@@ -107,11 +109,12 @@ class InternalErrorMiddleware:
             await send({"type": "http.response.body", "body": body})
 
 
-def _install_openapi_extensions(app: FastAPI) -> None:
+def _install_openapi_extensions(app: FastAPI, routers: LazyRouters) -> None:
     build = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
+            routers.load_all()  # the document describes every route
             schema = build()
             for extend in OPENAPI_EXTENSIONS:
                 extend(schema)

@@ -24,10 +24,15 @@ of each line.
 from __future__ import annotations
 
 import logging
-from typing import Any
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 # The root of every domain logger's name (drgero.runs, drgero.inference.service, ...).
 DOMAIN_LOGGER = "drgero"
@@ -41,13 +46,54 @@ logging.getLogger(DOMAIN_LOGGER)
 copy_config_to_registered_loggers(source_logger=logger, include={DOMAIN_LOGGER})
 
 
+def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process traces: Powertools' own rule (``Tracer._is_tracer_disabled``), read
+    without importing the X-Ray SDK. Off when ``POWERTOOLS_TRACE_DISABLED`` is truthy, outside
+    Lambda (no ``LAMBDA_TASK_ROOT``: tests, the local cloud, benchmarks) and under ``sam
+    local`` or chalice; on in AWS, where the template's ``Tracing: Active`` sends the segments."""
+    env = os.environ if environ is None else environ
+    if env.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in _TRUTHY:
+        return False
+    in_lambda = bool(env.get("LAMBDA_TASK_ROOT"))
+    emulated = bool(env.get("AWS_SAM_LOCAL") or env.get("AWS_CHALICE_CLI_MODE"))
+    return in_lambda and not emulated
+
+
+_TRUTHY = {"1", "y", "yes", "t", "true", "on"}  # Powertools' strtobool
+
+
+class _OffTracer:
+    """The tracer where tracing is off: the decorators the handlers use return the function
+    unchanged. Powertools' Tracer, even disabled, imports the X-Ray SDK (about 200 ms of every
+    cold start) and wraps every call in a dummy segment; nothing would be sent anyway."""
+
+    disabled = True
+
+    def capture_lambda_handler(self, lambda_handler: Any = None, **_options: Any) -> Any:
+        return lambda_handler if lambda_handler is not None else (lambda fn: fn)
+
+    def capture_method(self, method: Any = None, **_options: Any) -> Any:
+        return method if method is not None else (lambda fn: fn)
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        """Nothing to annotate: no segment exists."""
+
+    def put_metadata(self, key: str, value: Any, namespace: str | None = None) -> None:
+        """Nothing to annotate: no segment exists."""
+
+
 def __getattr__(name: str) -> Any:
     # Cold start: ``tracer`` is built when a handler first imports it, not with this module.
     # Tracer() loads the X-Ray SDK and patches every library it supports (boto3, httpx, ...):
     # hundreds of milliseconds that the authorizer and the sweeper, which trace nothing, must
-    # not pay for importing ``logger``.
+    # not pay for importing ``logger``; and where tracing is off no function pays it.
     if name == "tracer":
-        tracer = Tracer()
+        if tracing_enabled():
+            from aws_lambda_powertools import Tracer
+
+            tracer: Any = Tracer()
+        else:
+            tracer = _OffTracer()
         globals()["tracer"] = tracer
         return tracer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

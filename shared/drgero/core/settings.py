@@ -1,9 +1,13 @@
-"""Every setting of Dr.Gero, in one pydantic-settings class.
+"""Every setting of Dr.Gero, in one pydantic model.
 
 In Lambda the values come from environment variables set by template.yaml
 (``DRGERO_<GROUP>__<NAME>``, e.g. ``DRGERO_AWS__TABLE_NAME``). Locally they also come from the
 TOML file named by ``DRGERO_CONFIG`` (see samplecfg.toml, which documents every field).
-Environment variables win over the file.
+Values given to ``Settings(...)`` win over environment variables, which win over the file.
+
+Read by :func:`_sources` here rather than by pydantic-settings (the same rules: the
+``DRGERO_`` prefix in any case, ``__`` between nesting levels, JSON text for a whole group):
+importing pydantic-settings cost every function 50-100 ms of its cold start (issue 18).
 
 Handlers build one Settings at cold start (``load_settings()``) and pass it down.
 """
@@ -12,17 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from drgero.core.loopback import loopback_endpoints
 
@@ -71,8 +70,7 @@ class ApiSettings(BaseModel):
     @field_validator("cors_allowed_origins", mode="before")
     @classmethod
     def _origins_from_text(cls, value: object) -> object:
-        """Text (an environment variable read without pydantic-settings' own JSON decoding, as
-        the test harness and ``drgero invoke`` do) holds a JSON list."""
+        """Text (an environment variable) holds a JSON list."""
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
         return value
@@ -379,12 +377,11 @@ class FineTuneSettings(BaseModel):
     idempotency_seconds: int = Field(86_400, ge=60)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="DRGERO_",
-        env_nested_delimiter="__",
-        extra="ignore",
-    )
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**_sources(values, os.environ))
 
     environment: str = Field(default="aws", description="aws | local | test")
     aws: AwsSettings = AwsSettings()
@@ -410,23 +407,61 @@ class Settings(BaseSettings):
             )
         return self
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("DRGERO_CONFIG")
-        if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
-        return tuple(sources)
-
 
 @lru_cache(maxsize=1)
 def load_settings() -> Settings:
     """The process-wide settings, read once (at cold start in Lambda)."""
     return Settings()
+
+
+ENV_PREFIX = "drgero_"
+NESTING = "__"
+
+
+def _sources(values: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The values Settings validates: ``values``, over the ``DRGERO_*`` environment, over the
+    TOML file named by ``DRGERO_CONFIG`` (merged group by group, as pydantic-settings did)."""
+    merged: dict[str, Any] = {}
+    config_file = environ.get("DRGERO_CONFIG")
+    if config_file:
+        import tomllib  # only where a file is used (locally)
+
+        with Path(config_file).open("rb") as fh:
+            _deep_update(merged, tomllib.load(fh))
+    _deep_update(merged, _from_environment(environ))
+    _deep_update(merged, dict(values))
+    return merged
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``DRGERO_AWS__TABLE_NAME=t`` -> ``{"aws": {"table_name": "t"}}`` (names in any case);
+    ``DRGERO_AWS='{"table_name": "t"}'`` (a whole group as JSON) -> the same."""
+    found: dict[str, Any] = {}
+    for name, value in environ.items():
+        lowered = name.lower()
+        if not lowered.startswith(ENV_PREFIX):
+            continue
+        path = lowered.removeprefix(ENV_PREFIX).split(NESTING)
+        field = Settings.model_fields.get(path[0])
+        if field is None or not all(path):
+            continue  # not a setting (DRGERO_CONFIG, a tool's own variable)
+        parsed: Any = value
+        if len(path) == 1 and isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            parsed = json.loads(value) if value.strip() else {}
+        node = found
+        for part in path[:-1]:
+            child = node.get(part)
+            node = node.setdefault(part, {}) if not isinstance(child, dict) else child
+        if isinstance(parsed, dict) and isinstance(node.get(path[-1]), dict):
+            _deep_update(node[path[-1]], parsed)
+        else:
+            node[path[-1]] = parsed
+    return found
+
+
+def _deep_update(target: dict[str, Any], update: Mapping[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = dict(value) if isinstance(value, Mapping) else value

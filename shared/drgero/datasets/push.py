@@ -48,7 +48,7 @@ from drgero.core.settings import Settings
 from drgero.datasets.rows import normalize_rows
 from drgero.identity.access import require_leaderboard_access
 from drgero.identity.principal import Principal, Scope
-from drgero.leaderboards.leaderboard import get_leaderboard
+from drgero.leaderboards.records import get_leaderboard
 from drgero.store.keys import (
     batch_key,
     batch_sk,

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from drgero.core import clock
-from drgero.core.errors import ApiError, not_found
+from drgero.core.errors import ApiError
 from drgero.core.ids import new_id
 from drgero.core.settings import Settings
 from drgero.core.validation import StrictModel, TextModel, parse
@@ -33,6 +33,7 @@ from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.exact import RegexLimits
 from drgero.identity.integrations import require_stored_integration
 from drgero.inference.config import CaptureRule, InferencePolicy
+from drgero.leaderboards.records import get_leaderboard  # noqa: F401 - callers import it from here too
 from drgero.store.keys import (
     DATASET_TOKEN_PREFIX,
     LEADERBOARD_PREFIX,
@@ -236,16 +237,6 @@ def needs_openrouter_judge(evaluation: dict[str, Any]) -> bool:
 
 
 # ------------------------------------------------------------------ storage
-def get_leaderboard(table: MetadataTable, workspace_id: str, leaderboard_id: str) -> dict[str, Any]:
-    """The leaderboard item, read through the caller's workspace; 404 otherwise."""
-    if not leaderboard_id or len(leaderboard_id) > 100:
-        raise not_found("Leaderboard")
-    item = table.get(*leaderboard_key(workspace_id, leaderboard_id))
-    if not item:
-        raise not_found("Leaderboard")
-    return item
-
-
 def _end_epoch(dataset: dict[str, Any]) -> int | None:
     end = dataset.get("end_date")
     if not end:
