@@ -446,4 +446,8 @@ async def _call_rows(
         if lease is not None and leases is not None:
             await asyncio.to_thread(leases.release, lease)
         raise
+    finally:
+        # Each shard runs on a loop of its own (run_async): its pools die with it. Left open,
+        # a container kept every shard's pool, sockets and loop (memory grew with shards).
+        await client.aclose()
     return [r for r in results if r is not None], lease
