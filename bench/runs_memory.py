@@ -81,10 +81,9 @@ def _traced(into: dict[str, float], name: str):
 
 
 def _leaderboard(env: Any, rows: int, sandbox: str) -> tuple[str, str]:
+    from bench import runs as bench_runs
     from drgero.leaderboards.attach import attach_model
     from drgero.runs.tracing import run_async
-
-    from bench import runs as bench_runs
 
     ws, lb = bench_runs._leaderboard(env, rows)  # the 4 toys of bench.runs
 
@@ -101,14 +100,13 @@ def _leaderboard(env: Any, rows: int, sandbox: str) -> tuple[str, str]:
 
 def _case(env: Any, rows: int) -> dict[str, Any]:
     import drgero.runs.aggregate as aggregate_module
+    from bench import runs as bench_runs
     from drgero.providers import ProviderClient
     from drgero.runs import records
     from drgero.runs.evaluate import process_shard
     from drgero.runs.fanout import handle_run_message
     from drgero.runs.messages import EvaluateMessage, RunMessage
     from drgero.runs.start import start_run
-
-    from bench import runs as bench_runs
 
     ws, lb = _leaderboard(env, rows, env.sandbox)
     bench_runs._control(env, latency_ms=LATENCY_MS)
@@ -177,9 +175,8 @@ def _case(env: Any, rows: int) -> dict[str, Any]:
 
 
 def run() -> list[dict]:
-    from localcloud.moto_server import MotoServer
-
     from bench import runs as bench_runs
+    from localcloud.moto_server import MotoServer
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
