@@ -5,8 +5,8 @@ embedded AWS (a moto server process) and the sandbox provider (its own process) 
 ``BENCH_RUNS_MEMORY_LATENCY_MS`` per call (default 5: memory, not latency, is measured
 here), ``bench.runs``' worker threads playing evaluate containers (``BENCH_RUNS_WORKERS``,
 default 4), shard size 25. Eight models: the sandbox's seven OpenRouter toys and one custom
-endpoint. Cases: ``BENCH_RUNS_MEMORY_ROWS`` (default ``1000,10000``) rows each, so the
-growth from 1,000 to 10,000 rows shows.
+endpoint. Cases: ``BENCH_RUNS_MEMORY_ROWS`` rows each (default ``10000``; e.g.
+``1000,10000`` shows the growth with rows).
 
 Per step (the steps of one process, like each Lambda's):
 - ``fanout``: start + snapshot + row files + shard items + work items; ``tracemalloc`` peak;
@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from typing import Any
 
 LATENCY_MS = float(os.environ.get("BENCH_RUNS_MEMORY_LATENCY_MS", "5"))
-ROWS = [int(n) for n in os.environ.get("BENCH_RUNS_MEMORY_ROWS", "1000,10000").split(",") if n.strip()]
+ROWS = [int(n) for n in os.environ.get("BENCH_RUNS_MEMORY_ROWS", "10000").split(",") if n.strip()]
 SHARD = 25
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
