@@ -167,6 +167,9 @@ def _case(env: Any, rows: int) -> dict[str, Any]:
         evaluate_rss_peak_mb=rss.mb,
         wall_s=time.perf_counter() - started,
         status=final.get("status"),
+        # On a timeout (BENCH_RUNS_TIMEOUT_S, default 1200, for the evaluate step) how far it got.
+        shards_done=int(final.get("shards_done") or 0),
+        shards_total=int(final.get("shards_total") or 0),
         scored=sum(r.get("n") or 0 for r in ranking["rows"]),
         retried_items=len(failures),
         process_max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3,
