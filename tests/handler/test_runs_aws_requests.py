@@ -1,14 +1,16 @@
 """AWS requests per run shard, counted on the evaluate function's own clients (issue 18: each
 request is a few ms in AWS and most are serial with the shard's work).
 
-A fresh container's first shard pays for the decrypted provider key (one KMS Decrypt); later
-shards of the same container reuse it (``drgero.core.secrets``' bounded cache), and the
-cancel watch starts from the run record the shard just read instead of reading it again, and
-a first delivery makes no reuse probe (no earlier attempt can have written outputs). Today a
-shard makes 9 requests: GetItem of the shard, the run, the candidate, the integration and the
-run again (completion check); the rows (S3 GetObject), the outputs (PutObject), the trace
-(SendMessage) and the count (TransactWriteItems).
-Issue 18's goal is 6; this test pins what is achieved so a regression shows."""
+A shard makes 6 requests (issue 18's goal), the provider-key lease included: ONE
+BatchGetItem of the shard, the run, the candidate and the integration; the rows (S3
+GetObject); the lease of its provider key's slots (UpdateItem, drgero.runs.key_lease); the
+outputs (PutObject); the trace (SendMessage); the count (TransactWriteItems, which also
+releases the lease and, by its condition, tells a middle shard it is not the run's last, so
+no completion read). A fresh container's first shard also pays for the decrypted provider key
+(one KMS Decrypt); later shards of the same container reuse it (``drgero.core.secrets``'
+bounded cache). The cancel watch starts from the run record the batch read, and a first
+delivery makes no reuse probe (no earlier attempt can have written outputs). The run's last
+shard also reads the run and aggregates."""
 
 from __future__ import annotations
 
@@ -50,7 +52,19 @@ def _run_to_evaluate(aws, sandbox, n_rows: int):
     return setup, run_id, driver
 
 
-def test_a_shard_makes_at_most_nine_requests_and_decrypts_the_key_once_per_container(aws, sandbox):
+SHARD_REQUESTS = collections.Counter(
+    {
+        "dynamodb.BatchGetItem": 1,
+        "s3.GetObject": 1,
+        "dynamodb.UpdateItem": 1,  # the provider-key lease
+        "s3.PutObject": 1,
+        "sqs.SendMessage": 1,
+        "dynamodb.TransactWriteItems": 1,
+    }
+)
+
+
+def test_a_shard_makes_six_requests_and_decrypts_the_key_once_per_container(aws, sandbox):
     setup, run_id, driver = _run_to_evaluate(aws, sandbox, n_rows=20)  # 4 shards x 3 models
     counted = _evaluate_requests(aws)
     per_shard: list[collections.Counter[str]] = []
@@ -59,9 +73,21 @@ def test_a_shard_makes_at_most_nine_requests_and_decrypts_the_key_once_per_conta
         assert driver.deliver("evaluate", messages) == []
         per_shard.append(counted.by_operation - before)
     assert len(per_shard) == 12
+    assert per_shard[0] == SHARD_REQUESTS + collections.Counter({"kms.Decrypt": 1}), per_shard[0]
     middle = per_shard[1:-1]  # neither the container's first shard nor the run's last (aggregation)
-    assert all(sum(c.values()) <= 9 for c in middle), middle
-    assert all(c["s3.GetObject"] == 1 for c in per_shard[:-1]), per_shard  # the rows; no reuse probe
+    assert all(c == SHARD_REQUESTS and c.total() == 6 for c in middle), middle
     assert sum(c["kms.Decrypt"] for c in per_shard) == 1  # the first shard only
-    assert all(c["dynamodb.GetItem"] <= 5 and c["kms.Decrypt"] == 0 for c in middle), middle
+    assert setup.run(run_id)["status"] == "completed"
+
+
+def test_without_the_lease_a_shard_makes_five_requests(aws, sandbox):
+    aws.functions.extra_env["DRGERO_PROVIDERS__KEY_CONCURRENCY_LIMIT"] = "0"
+    setup, run_id, driver = _run_to_evaluate(aws, sandbox, n_rows=10)  # 2 shards x 3 models
+    counted = _evaluate_requests(aws)
+    per_shard: list[collections.Counter[str]] = []
+    while messages := driver.receive("evaluate", 1):
+        before = collections.Counter(counted.by_operation)
+        assert driver.deliver("evaluate", messages) == []
+        per_shard.append(counted.by_operation - before)
+    assert all(c == SHARD_REQUESTS - collections.Counter({"dynamodb.UpdateItem": 1}) for c in per_shard[1:-1])
     assert setup.run(run_id)["status"] == "completed"

@@ -119,7 +119,7 @@ def test_crash_between_output_write_and_shard_completion_reuses_outputs(aws, san
     run_id = setup.start()
     driver = Driver(aws)
     driver.step("runs")
-    real = evaluate_module.complete_shard
+    real = evaluate_module.count_shard
     crashes = {"left": 3}
 
     def crashing(*args, **kwargs):
@@ -128,7 +128,7 @@ def test_crash_between_output_write_and_shard_completion_reuses_outputs(aws, san
             raise RuntimeError("injected crash after the outputs were written")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(evaluate_module, "complete_shard", crashing)
+    monkeypatch.setattr(evaluate_module, "count_shard", crashing)
     calls_before = sandbox_requests(sandbox)
     driver.drain()
     assert driver.failures == 3  # reported as batch item failures, redelivered

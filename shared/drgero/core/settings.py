@@ -183,6 +183,16 @@ class ProvidersSettings(BaseModel):
     aimd_max: int = 64
     aimd_increase_step: float = 1.0
     aimd_success_window: int = 8
+    # Calls in flight against one provider key across every evaluate container (runs): a
+    # DynamoDB lease counter per (workspace, provider key) whose slots a shard acquires in one
+    # batch and releases with its count (docs/performance.md). 0 turns it off.
+    key_concurrency_limit: int = Field(256, ge=0)
+    # Slots a crashed container never released come back after this many seconds: keep it
+    # above the evaluate function's timeout (900 s), the longest a shard can hold them.
+    key_lease_seconds: int = Field(960, ge=10)
+    # A shard that finds every slot taken looks again after this many seconds (doubling, at
+    # most 8 times this).
+    key_lease_poll_seconds: float = Field(0.25, gt=0.0, le=30.0)
     # Connection pool of each provider client.
     pool_max_connections: int = 100
     pool_max_keepalive: int = 20

@@ -42,7 +42,7 @@ ROW_ERRORS: frozenset[str] = frozenset({"call_failed", "judge_error", "scoring_e
 _SCORE_SLACK = 1e-12  # float noise allowed when comparing score differences to epsilon
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowOutcome:
     """One (model, row) result as the pipeline recorded it."""
 

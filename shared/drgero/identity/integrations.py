@@ -107,7 +107,15 @@ def get_integration_key(settings: Settings, clients: AwsClients, workspace_id: s
     """The workspace's plaintext key for ``provider``, or None. For code that calls the
     provider; never log, return or store what it gives."""
     check_provider(provider)
-    item = clients.table.get(*integration_key(workspace_id, provider))
+    return integration_key_of(
+        settings, clients, workspace_id, provider, clients.table.get(*integration_key(workspace_id, provider))
+    )
+
+
+def integration_key_of(
+    settings: Settings, clients: AwsClients, workspace_id: str, provider: str, item: dict[str, Any] | None
+) -> str | None:
+    """:func:`get_integration_key` of an integration ``item`` the caller already read (or None)."""
     if not item:
         return None
     return secrets.unseal(settings, clients, item["ciphertext"], secret_context(workspace_id, provider))

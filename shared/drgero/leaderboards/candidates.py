@@ -136,6 +136,21 @@ def load_target(
     404 when that version is gone. Without it, the candidate's stored config (what runs
     recorded before they named versions evaluated)."""
     item = table.get(*candidate_key(leaderboard_id, model_id))
+    return target_of(table, settings, clients, item, workspace_id, leaderboard_id, model_id, version), item
+
+
+def target_of(
+    table: MetadataTable,
+    settings: Settings,
+    clients: AwsClients,
+    item: dict[str, Any] | None,
+    workspace_id: str,
+    leaderboard_id: str,
+    model_id: str,
+    version: int | None = None,
+) -> Target:
+    """:func:`load_target` of a candidate ``item`` the caller already read (the evaluate
+    worker reads it with the shard and the run in one BatchGetItem)."""
     if not item or item.get("workspace_id") != workspace_id:
         raise not_found("Model")
     if version is not None and item.get("platform") == "drgero":
@@ -146,7 +161,7 @@ def load_target(
         target = version_target(table, settings, clients, workspace_id, model, version, include_deleting=True)
         if target is None:
             raise not_found(f"Version {version} of the Dr.Gero model")
-        return target, item
+        return target
     config = dict(item["config"])
     if item.get("secret_ciphertext"):
         secret = secrets.unseal(
@@ -156,7 +171,7 @@ def load_target(
             config["token"] = secret
         else:
             config["auth"] = {**config.get("auth", {}), "secret": secret}
-    return _TARGET.validate_python(config), item
+    return _TARGET.validate_python(config)
 
 
 # ------------------------------------------------------------------ removal

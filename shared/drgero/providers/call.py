@@ -101,6 +101,20 @@ async def call_model(
     )
 
 
+def limiter_identity(
+    target: OpenRouterTarget | CustomTarget | HuggingFaceTarget | DrGeroTarget,
+    client: ProviderClient,
+    api_key: str | None = None,
+) -> tuple[str, str] | None:
+    """``(provider, limiter key)`` the calls to ``target`` are limited under (the key is a
+    fingerprint, never the credential); None when no call can be planned (no key)."""
+    try:
+        plan = _plan(target, [{"role": "user", "content": ""}], client, api_key, None, None, None, {})
+    except ProviderError:
+        return None
+    return plan.spec.provider, plan.spec.limiter_key
+
+
 def _plan(
     target: Any,
     messages: list[ChatMessage],

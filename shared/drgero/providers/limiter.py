@@ -116,6 +116,17 @@ class AimdLimiter:
         else:
             future.set_result(None)
 
+    def warm_start(self, limit: int) -> None:
+        """Raise a limit that never saw a 429 to ``limit`` (at most ``maximum``): a run shard
+        that holds ``limit`` slots of its key's shared lease (drgero.runs.key_lease) runs
+        its rows in one wave on a fresh container instead of probing up from ``initial``. A
+        limit a 429 lowered keeps what it learned."""
+        with self._lock:
+            if self.decreases == 0 and self.limit < limit:
+                self.limit = float(min(limit, self.config.maximum))
+                self.history.append(("increase", self.limit))
+                self._wake_locked()
+
     def on_success(self) -> None:
         with self._lock:
             self._successes += 1

@@ -62,6 +62,9 @@ def collect_outcomes(
     kind = run.get("evaluation_type")
     grades = grades_of(table, run["id"]) if kind == "human" else {}
     results: dict[str, list[RowOutcome]] = {m: [] for m in run["model_ids"]}
+    # Memory grows with rows x models here (the paired statistics need every outcome): one
+    # row id string shared by every model's outcome of that row, compact (slotted) outcomes.
+    row_ids: dict[int, str] = {}
     for shard in shards_of(table, run["id"]):
         model, index = shard["model_id"], int(shard["shard_index"])
         outputs = get_jsonl(clients.s3, bucket, run_outputs_object(run["id"], model, index)) or []
@@ -71,7 +74,7 @@ def collect_outcomes(
                 j["row"]: j for j in get_jsonl(clients.s3, bucket, run_judgements_object(run["id"], model, index)) or []
             }
         for out in outputs:
-            row_id = str(out["row"])
+            row_id = row_ids.setdefault(int(out["row"]), str(out["row"]))
             cost = out.get("cost_usd")
             if out.get("error"):
                 results[model].append(RowOutcome(row_id, error="call_failed", cost_usd=cost))

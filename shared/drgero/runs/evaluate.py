@@ -1,19 +1,26 @@
 """The evaluate worker: one (model x shard) work item.
 
-1. A finished shard (duplicate delivery) only re-checks whether the run can finish; a shard
-   already ``evaluated`` (judge runs) re-sends its judge message.
+1. ONE BatchGetItem reads what the shard needs: its shard item, the run, the candidate and
+   the workspace's OpenRouter integration (the decrypted key is cached per container,
+   drgero.core.secrets). A finished shard (duplicate delivery) only re-checks whether the
+   run can finish; a shard already ``evaluated`` (judge runs) re-sends its judge message.
 2. Outputs already written for this shard (``runs/{run}/outputs/{model}/{i}.jsonl``: an
    attempt that crashed before counting the shard) are reused: no call is made twice. They
    belong to this run only, so a deliberate new run always calls again. On a message's first
    delivery (SQS's receive count 1) no earlier attempt of it can have written them, so the
    shard does not look (one S3 request less per shard); only a duplicate copy of the message
    (SQS delivers at least once) racing a crashed first copy would call its rows again.
-3. Otherwise the model is called on every row through the provider layer (its AIMD limiter
-   bounds the concurrency per provider key), checking the run status between rows (cancel).
-   Each row records output, latency, tokens, cost, or the call error; exact-match rows are
-   scored at once.
-4. The outputs are written, then the shard is counted (exact, human) or its judge work item
-   is queued (judge).
+3. Otherwise the shard takes a batch of slots of its provider key's shared limit
+   (drgero.runs.key_lease: one conditional UpdateItem) and calls the model on every row
+   at once within them (the container's AIMD limiter, warm-started to the batch, adapts to
+   429s), checking the run status between rows (cancel). Each row records output, latency,
+   tokens, cost, or the call error; exact-match rows are scored at once.
+4. The outputs are written, then the shard is counted (exact, human; the lease is released
+   in the same transaction, and the count tells whether the run may be finished, so only the
+   run's last shards read the run again) or its judge work item is queued (judge).
+
+AWS requests of a middle shard (tests/handler/test_runs_aws_requests.py): BatchGetItem, rows
+GetObject, lease UpdateItem, outputs PutObject, trace SendMessage, count TransactWriteItems: 6.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,15 +40,23 @@ from drgero.core.errors import ApiError
 from drgero.core.settings import Settings
 from drgero.evaluation.config import parse_evaluation
 from drgero.evaluation.exact import ExactMatchOptions, ExactScorer, RegexLimits
-from drgero.identity.integrations import get_integration_key
+from drgero.identity.integrations import integration_key_of
 from drgero.leaderboards.prompt import render_prompt, render_turns
 from drgero.providers.capabilities import speaks_chat
 from drgero.runs import records
-from drgero.runs.completion import complete_shard, maybe_finish
+from drgero.runs.completion import count_shard, maybe_finish
 from drgero.runs.dataset import get_jsonl, put_jsonl
+from drgero.runs.key_lease import KeyLeases, Lease
 from drgero.runs.messages import EvaluateMessage, JudgeMessage
 from drgero.runs.tracing import emit_run_trace, run_async, trace_id_for
-from drgero.store.keys import run_outputs_object, run_rows_object, shard_key
+from drgero.store.keys import (
+    candidate_key,
+    integration_key,
+    run_key,
+    run_outputs_object,
+    run_rows_object,
+    shard_key,
+)
 from drgero.store.table import Condition, MetadataTable, is_conditional_failure
 
 logger = logging.getLogger("drgero.runs")
@@ -91,8 +107,9 @@ def process_shard(
     first_delivery: bool = False,
 ) -> dict[str, Any]:
     table = clients.table
-    shard = table.get(*shard_key(message.run_id, message.shard_id))
-    run = records.get_run(table, message.run_id)
+    keys = _ShardKeys.of(message)
+    found = table.get_many([keys.shard, keys.run, keys.candidate, keys.integration])
+    shard, run = found.get(keys.shard), found.get(keys.run)
     if shard is None or run is None or run["workspace_id"] != message.workspace_id:
         logger.warning("work item for an unknown shard", extra={"run_id": message.run_id, "shard": message.shard_id})
         return {"status": "unknown_shard"}
@@ -107,12 +124,37 @@ def process_shard(
     outputs = None if first_delivery else get_jsonl(clients.s3, bucket, key)
     reused = outputs is not None
     started = time.monotonic()
+    lease: Lease | None = None
     if outputs is None:
         if run["status"] in STOPPED:
             outputs = []
         else:
-            outputs = run_async(_call_rows(settings, clients, table, run, shard, provider_client))
-        put_jsonl(clients.s3, bucket, key, outputs)
+            loaded = (found.get(keys.candidate), found.get(keys.integration))
+            outputs, lease = run_async(_call_rows(settings, clients, table, run, shard, provider_client, loaded))
+        try:
+            put_jsonl(clients.s3, bucket, key, outputs)
+        except BaseException:
+            _release(settings, clients, lease)
+            raise
+    try:
+        return _finish(settings, clients, message, run, shard, outputs, reused, started, lease)
+    except BaseException:
+        _release(settings, clients, lease)  # the count did not happen: the slots go back now
+        raise
+
+
+def _finish(
+    settings: Settings,
+    clients: AwsClients,
+    message: EvaluateMessage,
+    run: dict[str, Any],
+    shard: dict[str, Any],
+    outputs: list[dict[str, Any]],
+    reused: bool,
+    started: float,
+    lease: Lease | None,
+) -> dict[str, Any]:
+    table = clients.table
     rows_in_shard = int(shard["row_end"]) - int(shard["row_start"])
     partial = len(outputs) < rows_in_shard
     stats = _stats(outputs, rows_in_shard)
@@ -121,11 +163,60 @@ def process_shard(
     if run["evaluation_type"] == "judge" and not partial:
         _send_judge(settings, clients, message)
         mark_evaluated(table, run["id"], shard["shard_id"], stats)
+        _release(settings, clients, lease)  # judge runs count later (judge function): a request of its own
         return {"status": "evaluated", **stats}
     final = records.SHARD_CANCELLED if partial else records.SHARD_DONE
-    counted = complete_shard(table, run["id"], shard["shard_id"], final, (records.SHARD_PENDING,), stats)
-    maybe_finish(settings, clients, run["id"])
-    return {"status": final if counted else "duplicate", **stats}
+    count = count_shard(
+        table,
+        run["id"],
+        shard["shard_id"],
+        final,
+        (records.SHARD_PENDING,),
+        stats,
+        shards_total=int(run["shards_total"]) if run.get("shards_total") is not None else None,
+        also=(KeyLeases.release_operation(lease),) if lease else (),
+    )
+    if not count.counted:
+        _release(settings, clients, lease)  # a duplicate: the transaction, release included, did nothing
+    if count.may_be_last:
+        maybe_finish(settings, clients, run["id"])
+    return {"status": final if count.counted else "duplicate", **stats}
+
+
+@dataclass(frozen=True)
+class _ShardKeys:
+    """The items a shard reads, all in one BatchGetItem."""
+
+    shard: tuple[str, str]
+    run: tuple[str, str]
+    candidate: tuple[str, str]
+    integration: tuple[str, str]
+
+    @classmethod
+    def of(cls, message: EvaluateMessage) -> _ShardKeys:
+        return cls(
+            shard=shard_key(message.run_id, message.shard_id),
+            run=run_key(message.run_id),
+            candidate=candidate_key(message.leaderboard_id, message.model_id),
+            # Read whatever the platform: the ciphertext is only unsealed for OpenRouter models.
+            integration=integration_key(message.workspace_id, "openrouter"),
+        )
+
+
+def key_leases(settings: Settings, clients: AwsClients) -> KeyLeases | None:
+    """The shared per-provider-key limit (None when ``providers.key_concurrency_limit`` is 0)."""
+    limit = settings.providers.key_concurrency_limit
+    if limit <= 0:
+        return None
+    return KeyLeases(
+        clients.table, limit, settings.providers.key_lease_seconds, settings.providers.key_lease_poll_seconds
+    )
+
+
+def _release(settings: Settings, clients: AwsClients, lease: Lease | None) -> None:
+    leases = key_leases(settings, clients) if lease else None
+    if leases and lease:
+        leases.release(lease)
 
 
 def mark_evaluated(table: MetadataTable, run_id: str, shard_id: str, stats: dict[str, Any]) -> None:
@@ -194,29 +285,38 @@ def _trace_shard(
     )
 
 
-def _load_target(settings: Settings, clients: AwsClients, run: dict[str, Any], model_id: str) -> tuple[Any, Any, Any]:
-    """(target, openrouter key or None, pricing or None); raises ApiError when the model is gone."""
+def _load_target(
+    settings: Settings,
+    clients: AwsClients,
+    run: dict[str, Any],
+    model_id: str,
+    loaded: tuple[dict[str, Any] | None, dict[str, Any] | None],
+) -> tuple[Any, Any, Any]:
+    """(target, openrouter key or None, pricing or None) from the candidate and integration
+    items read with the shard; raises ApiError when the model is gone."""
     # Cold start: candidates and the provider layer (httpx, ~160 modules) load with the first
     # shard that calls a model (evaluate function); duplicates and reused outputs never do.
-    from drgero.leaderboards.candidates import load_target
+    from drgero.leaderboards.candidates import target_of
     from drgero.providers.types import Pricing
 
-    table = clients.table
+    item, integration = loaded
     # A drgero candidate is called at the version the run snapshotted (fanout), whatever is current now.
     snapshot = next((m for m in run.get("model_configs") or [] if m.get("id") == model_id), {})
     version = snapshot.get("version")
-    target, item = load_target(
-        table,
+    target = target_of(
+        clients.table,
         settings,
         clients,
+        item,
         run["workspace_id"],
         run["leaderboard_id"],
         model_id,
         int(version) if version else None,
     )
+    assert item is not None  # target_of raised otherwise
     api_key = None
     if target.platform == "openrouter":
-        api_key = get_integration_key(settings, clients, run["workspace_id"], "openrouter")
+        api_key = integration_key_of(settings, clients, run["workspace_id"], "openrouter", integration)
     pricing = None
     if isinstance(item.get("pricing"), dict):
         try:
@@ -226,6 +326,26 @@ def _load_target(settings: Settings, clients: AwsClients, run: dict[str, Any], m
     return target, api_key, pricing
 
 
+async def _take_slots(
+    leases: KeyLeases | None, run: dict[str, Any], client: Any, target: Any, api_key: Any, rows: int, most: int
+) -> tuple[int, Lease | None]:
+    """How many of the shard's rows may be in flight at once, and the lease that allows it."""
+    from drgero.providers.call import limiter_identity
+
+    identity = limiter_identity(target, client, api_key) if target is not None else None
+    if identity is None or not rows:
+        return max(1, rows), None  # no call will be made (no key, no rows): nothing to limit
+    in_flight = min(rows, most)
+    lease = None
+    if leases is not None:
+        key = KeyLeases.key_of(run["workspace_id"], *identity)
+        lease = await asyncio.to_thread(leases.acquire, key, in_flight)
+        in_flight = lease.slots
+    # One wave: a fresh container's limiter starts at the shard's slots, not at aimd_initial.
+    client.limiter(*identity).warm_start(in_flight)
+    return in_flight, lease
+
+
 async def _call_rows(
     settings: Settings,
     clients: AwsClients,
@@ -233,7 +353,9 @@ async def _call_rows(
     run: dict[str, Any],
     shard: dict[str, Any],
     provider_client: Any,
-) -> list[dict[str, Any]]:
+    loaded: tuple[dict[str, Any] | None, dict[str, Any] | None],
+) -> tuple[list[dict[str, Any]], Lease | None]:
+    """The shard's outputs, and the lease of provider-key slots it holds (released by the caller)."""
     from drgero.providers import ProviderClient, ProviderError, call_model  # Cold start: as in _load_target.
 
     rows = [
@@ -257,11 +379,16 @@ async def _call_rows(
     row_start = int(shard["row_start"])
     max_chars = settings.runs.max_output_chars
     try:
-        target, api_key, pricing = await asyncio.to_thread(_load_target, settings, clients, run, shard["model_id"])
+        target, api_key, pricing = await asyncio.to_thread(
+            _load_target, settings, clients, run, shard["model_id"], loaded
+        )
         missing: str | None = None
     except ApiError as exc:
         target = api_key = pricing = None
         missing = exc.message
+    leases = key_leases(settings, clients)
+    in_flight, lease = await _take_slots(leases, run, client, target, api_key, len(rows), settings.providers.aimd_max)
+    slots = asyncio.Semaphore(max(1, in_flight))
 
     async def one(offset: int, row: dict[str, Any]) -> dict[str, Any] | None:
         if await watch.stopped():
@@ -277,14 +404,17 @@ async def _call_rows(
             }
         messages = row_messages(config.get("prompt") or "", row, speaks_chat(target))
         try:
-            result = await call_model(
-                target,
-                messages,
-                client=client,
-                api_key=api_key,
-                pricing=pricing,
-                max_tokens=settings.runs.candidate_max_tokens,
-            )
+            async with slots:  # the shard's share of its key's shared limit
+                if await watch.stopped():
+                    return None
+                result = await call_model(
+                    target,
+                    messages,
+                    client=client,
+                    api_key=api_key,
+                    pricing=pricing,
+                    max_tokens=settings.runs.candidate_max_tokens,
+                )
         except ProviderError as exc:
             return {
                 **record,
@@ -310,5 +440,14 @@ async def _call_rows(
             record.update(score=scored.score, scoring_error=scored.error, reason=scored.reason)
         return record
 
-    results = await asyncio.gather(*(one(i, row) for i, row in enumerate(rows)))
-    return [r for r in results if r is not None]
+    try:
+        results = await asyncio.gather(*(one(i, row) for i, row in enumerate(rows)))
+    except BaseException:
+        if lease is not None and leases is not None:
+            await asyncio.to_thread(leases.release, lease)
+        raise
+    finally:
+        # Each shard runs on a loop of its own (run_async): its pools die with it. Left open,
+        # a container kept every shard's pool, sockets and loop (memory grew with shards).
+        await client.aclose()
+    return [r for r in results if r is not None], lease

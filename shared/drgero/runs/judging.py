@@ -181,5 +181,8 @@ async def _judge_rows(
             "raw": raw[: settings.evaluation.judge_max_section_chars] if raw is not None else None,
         }
 
-    results = await asyncio.gather(*(one(o) for o in outputs))
+    try:
+        results = await asyncio.gather(*(one(o) for o in outputs))
+    finally:
+        await client.aclose()  # this shard's loop's pools (drgero.runs.evaluate says why)
     return [r for r in results if r is not None]

@@ -146,6 +146,12 @@ def integration_key(workspace_id: str, provider: str) -> tuple[str, str]:
     return workspace_pk(workspace_id), f"INTEGRATION#{provider}"
 
 
+# ---- provider-key concurrency lease (drgero.runs.key_lease): one item per
+# (workspace, provider, key fingerprint); the sort key hashes the limiter identity.
+def provider_key_lease_key(workspace_id: str, provider: str, limiter_key: str) -> tuple[str, str]:
+    return workspace_pk(workspace_id), f"KEYLEASE#{_sha256(f'{provider}#{limiter_key}')}"
+
+
 # ---- leaderboard (also the active-run marker and the production pointer, see below)
 LEADERBOARD_PREFIX = "LB#"
 

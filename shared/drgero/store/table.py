@@ -103,6 +103,27 @@ class MetadataTable:
         item = response.get("Item")
         return deserialize(item) if item else None
 
+    def get_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Strongly consistent items of up to 100 keys in ONE BatchGetItem (one request where
+        several GetItems would be serial ones); keys DynamoDB leaves unprocessed (throttling)
+        are asked again. Missing items are absent from the result, keyed by ``(pk, sk)``."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        pending: dict[str, Any] = {
+            self.name: {"Keys": [serialize({"pk": pk, "sk": sk}) for pk, sk in wanted], "ConsistentRead": True}
+        }
+        for _ in range(8):
+            if not pending:
+                return found
+            response = self.client.batch_get_item(RequestItems=pending)
+            for raw in response.get("Responses", {}).get(self.name, []):
+                item = deserialize(raw)
+                found[(item["pk"], item["sk"])] = item
+            pending = response.get("UnprocessedKeys") or {}
+        if pending:  # still throttled after the SDK's own retries and ours: the caller retries
+            raise RuntimeError("BatchGetItem left keys unprocessed")
+        return found
+
     def put(self, item: dict[str, Any], condition: Condition | None = None) -> None:
         request: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
         if condition:
