@@ -45,6 +45,7 @@ QUICK = {
     "BENCH_AUTH_N": "150",
     "BENCH_TRACES_N": "100",
     "BENCH_EXPORT_ROWS": "2000",
+    "BENCH_RUNS_MEMORY_ROWS": "1000",  # the goal's 10,000 rows x 8 models with BENCH_FULL=1 (~16 min)
 }
 
 

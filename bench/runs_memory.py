@@ -17,7 +17,8 @@ Per step (the steps of one process, like each Lambda's):
 Bounded means: ``evaluate`` does not grow with rows (a worker holds one shard at a time);
 ``fanout`` grows with the dataset's rows (it splits the pinned dataset, docs/runs.md "Known
 limits"), ``aggregate`` with rows x models (one compact outcome per row and model, which the
-paired statistics need), both far below the Lambda's memory. Numbers only.
+paired statistics need), both far below the Lambda's memory: each step's ``MemorySize`` in
+template.yaml is printed beside its peak as the baseline. Numbers only.
 """
 
 from __future__ import annotations
@@ -177,6 +178,20 @@ def _case(env: Any, rows: int) -> dict[str, Any]:
     return result
 
 
+def _memory_limits_mb() -> dict[str, int]:
+    """The baseline: each step's Lambda memory (template.yaml), which its peak must stay far below."""
+    from localcloud.template import Template
+
+    template = Template.load()
+    default = int(template.data.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
+    sizes = {
+        name: int(template.functions[name].get("Properties", {}).get("MemorySize", default))
+        for name in ("RunFanoutFunction", "EvaluateFunction")
+    }
+    # Aggregation runs in the evaluate function that counts the run's last shard.
+    return {"fanout": sizes["RunFanoutFunction"], "evaluate": sizes["EvaluateFunction"], "aggregate": sizes["EvaluateFunction"]}
+
+
 def run() -> list[dict]:
     from bench import runs as bench_runs
     from localcloud.moto_server import MotoServer
@@ -191,7 +206,10 @@ def run() -> list[dict]:
         env = bench_runs._Env(moto_url, sandbox_url)
         for rows in ROWS:
             try:
-                results.append(_case(env, rows))
+                case = _case(env, rows)
+                for step, limit in _memory_limits_mb().items():
+                    case[f"{step}_lambda_memory_mb"] = limit
+                results.append(case)
             except Exception as error:  # noqa: BLE001 - one broken case must not hide the others
                 results.append({"rows": rows, "error": f"{type(error).__name__}: {error}"})
     finally:

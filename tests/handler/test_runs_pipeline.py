@@ -140,6 +140,36 @@ def test_crash_between_output_write_and_shard_completion_reuses_outputs(aws, san
     assert sandbox_requests(sandbox) - calls_before == 12 * 3
 
 
+def test_fan_out_failing_mid_way_is_redelivered_and_counts_every_row_once(aws, sandbox, monkeypatch):
+    """The fan-out writes its shard items concurrently; one write failing fails the message,
+    and the redelivered fan-out fills in the rest without resetting what was written."""
+    import drgero.runs.fanout as fanout_module
+
+    aws.functions.extra_env["DRGERO_RUNS__FANOUT_WRITE_CONCURRENCY"] = "4"
+    setup = make_setup(aws, sandbox)
+    run_id = setup.start()
+    driver = Driver(aws)
+    real = fanout_module.shard_key
+    calls = {"n": 0}
+
+    def failing_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("injected failure of one shard item's write")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fanout_module, "shard_key", failing_once)
+    calls_before = sandbox_requests(sandbox)
+    driver.drain()
+    assert driver.failures == 1  # the fan-out message, redelivered once
+    run = setup.run(run_id)
+    assert run["status"] == "completed"
+    assert run["progress"]["shards_done"] == run["progress"]["shards_total"]
+    for row in run["ranking"]["rows"]:
+        assert row["n"] == 12 and row["not_run"] == 0
+    assert sandbox_requests(sandbox) - calls_before == 12 * 3
+
+
 def test_cancel_mid_run_leaves_a_partial_record_and_keeps_production(aws, sandbox):
     setup = make_setup(aws, sandbox)
     run_id = setup.start()

@@ -288,6 +288,9 @@ class RunsSettings(BaseModel):
     # How often a worker re-reads the run status between rows (seconds): bounds how many new
     # calls start after a cancel.
     cancel_check_seconds: float = Field(0.5, gt=0.0, le=60.0)
+    # Fan-out writes (row files, shard items) in flight at once: each is one request, and a
+    # large run has thousands.
+    fanout_write_concurrency: int = Field(16, ge=1, le=64)
     # A crashed aggregation is retaken by a redelivered message after this many seconds.
     aggregation_lease_seconds: int = Field(900, ge=10)
     # Candidate outputs longer than this are cut (with a note) in run outputs and reviews.
