@@ -116,16 +116,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Several modules: each in a fresh interpreter, as when run alone (a module's moto mock,
     # environment or process-wide AWS session must not leak into the next one); a module that
     # fails is reported and the others still run.
+    # Each module's whole output (the product's own JSON logs and metrics among it) goes to
+    # .bench-logs/{module}.log; its table is printed here, and the log's tail when it fails.
+    logs = PACKAGE_DIR.parent / ".bench-logs"
+    logs.mkdir(exist_ok=True)
     took: list[dict[str, Any]] = []
     started = time.perf_counter()
     for name in names:
         began = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "bench", name], cwd=PACKAGE_DIR.parent, check=False)  # noqa: S603
+        log = logs / f"{name}.log"
+        with log.open("w") as out:
+            done = subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "bench", name], cwd=PACKAGE_DIR.parent, check=False, stdout=out, stderr=out
+            )
+        print(_table_of(log.read_text(errors="replace"), name, failed=done.returncode != 0), flush=True)
         took.append({"module": name, "seconds": time.perf_counter() - began, "exit": done.returncode})
     took.append({"module": "all", "seconds": time.perf_counter() - started, "exit": max(t["exit"] for t in took)})
     print("\n== time per module" + (" (--quick)" if args.quick else ""))
     print(format_table(took), flush=True)
     return 1 if any(t["exit"] for t in took) else 0
+
+
+def _table_of(output: str, name: str, failed: bool) -> str:
+    """The module's printed table: its output from its ``== name`` line on, without the log
+    lines the product wrote meanwhile (JSON objects); a failed module's last lines instead."""
+    lines = output.splitlines()
+    if failed:
+        return "\n".join([f"\n== {name}: FAILED (whole output in .bench-logs/{name}.log)", *lines[-40:]])
+    marker = max((i for i, line in enumerate(lines) if line == f"== {name}"), default=0)
+    return "\n" + "\n".join(line for line in lines[marker:] if not line.startswith("{"))
 
 
 def _run_and_print(name: str) -> None:
