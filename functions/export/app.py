@@ -6,12 +6,11 @@ is redelivered; the job's lease and attempt count make a duplicate or a redelive
 harmless, and the last attempt ends the job ``failed`` rather than dead-lettering it.
 """
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from drgero.core.aws import AwsClients
 from drgero.core.batch import SqsRecord, sqs_processor
-from drgero.core.observability import logger, metrics, tracer
+from drgero.core.observability import count_outcome, logger, metrics, tracer
 from drgero.core.settings import load_settings
 from drgero.runs.export_jobs import handle_export_message
 from drgero.runs.messages import ExportMessage
@@ -26,9 +25,7 @@ clients = AwsClients(settings)
 def record_handler(record: SqsRecord[ExportMessage]) -> dict:
     result = handle_export_message(settings, clients, record.body)
     logger.info("export message", extra=result)
-    # The outcome as a dimension of one metric (see functions/run_fanout for why single_metric).
-    with single_metric(name="ExportMessages", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
-        metric.add_dimension(name="status", value=str(result["status"]))
+    count_outcome("ExportMessages", str(result["status"]))
     return result
 
 

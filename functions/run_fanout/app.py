@@ -7,12 +7,11 @@ response (drgero.core.batch): a failing record, or one whose body is not a RunMe
 redelivered alone; the fan-out is idempotent, so that is harmless.
 """
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from drgero.core.aws import AwsClients
 from drgero.core.batch import SqsRecord, sqs_processor
-from drgero.core.observability import logger, metrics, tracer
+from drgero.core.observability import count_outcome, logger, metrics, tracer
 from drgero.core.settings import load_settings
 from drgero.runs.fanout import handle_run_message
 from drgero.runs.messages import RunMessage
@@ -27,11 +26,7 @@ clients = AwsClients(settings)
 def record_handler(record: SqsRecord[RunMessage]) -> dict:
     result = handle_run_message(settings, clients, record.body)
     logger.info("run message", extra=result)
-    # One metric name, the outcome as its dimension. single_metric, not metrics.add_metric: a
-    # batch's records can end differently, and the dimensions of metrics.add_metric are shared
-    # by every metric the invocation flushes.
-    with single_metric(name="RunMessages", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
-        metric.add_dimension(name="status", value=str(result["status"]))
+    count_outcome("RunMessages", str(result["status"]))
     return result
 
 

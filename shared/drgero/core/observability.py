@@ -46,6 +46,17 @@ logging.getLogger(DOMAIN_LOGGER)
 copy_config_to_registered_loggers(source_logger=logger, include={DOMAIN_LOGGER})
 
 
+def count_outcome(metric_name: str, status: str) -> None:
+    """One count of ``metric_name`` with the outcome as its ``status`` dimension, flushed at
+    once. Not ``metrics.add_metric``: the records of one SQS batch can end differently, and the
+    dimensions added to ``metrics`` are shared by every metric the invocation flushes; and one
+    fixed name with a dimension, never names built from data."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name=metric_name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        metric.add_dimension(name="status", value=status)
+
+
 def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """Whether this process traces: Powertools' own rule (``Tracer._is_tracer_disabled``), read
     without importing the X-Ray SDK. Off when ``POWERTOOLS_TRACE_DISABLED`` is truthy, outside
