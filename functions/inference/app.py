@@ -6,21 +6,30 @@ result becomes the route's answer (native or OpenAI-compatible, errors in the ma
 shape). No web framework on this import path: it is the hot path. The service is built once
 per cold start and keeps warm state across invocations: one event loop with pooled provider
 connections, and a few seconds' cache of each leaderboard's production target.
+
+Its routes have no API Gateway authorizer (docs/performance.md, "authorizer hop"): the caller
+is decided here by the authorizer's own code (drgero.identity.authorizer) with its own token
+cache (``auth.token_cache_seconds``, the revocation bound), saving a Lambda invoke per call.
 """
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from drgero.api.inference_events import STREAM_KEY, handle
+from drgero.api.inference_events import STREAM_KEY, authenticate, handle
 from drgero.api.raw_events import error_response, finish
 from drgero.core.aws import AwsClients
 from drgero.core.errors import ApiError
 from drgero.core.observability import logger, metrics, tracer
 from drgero.core.settings import load_settings
+from drgero.identity.authorizer import Authorizer
 from drgero.inference.service import InferenceService
 
 settings = load_settings()
-service = InferenceService(settings, AwsClients(settings))
+_clients = AwsClients(settings)
+service = InferenceService(settings, _clients)
+# As in functions/authorizer: the HS256 session secret (JwtHs256SecretName) is read at the
+# first HS256 session, cached by Powertools Parameters.
+authorizer = Authorizer(settings, _clients.table, read_secret=lambda name: str(_clients.secrets.get(name)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -46,9 +55,21 @@ def stream_handler(event, context):
     return finish(event, _serve(event), settings)
 
 
+_PRINCIPAL_KEYS = ("credential_kind", "credential_id", "user_id", "workspace_id")
+
+
 def _serve(event: dict) -> dict:
+    logger.remove_keys(list(_PRINCIPAL_KEYS))  # a warm container: not the previous caller's
     try:
-        answer, outcome = handle(event, service)
+        principal = authenticate(authorizer, event)
+        # What API Gateway's access log records from the authorizer's context on other routes.
+        logger.append_keys(
+            credential_kind=principal.kind.value,
+            credential_id=principal.token_id or None,
+            user_id=principal.user_id or None,
+            workspace_id=principal.workspace_id,
+        )
+        answer, outcome = handle(event, service, principal)
     except ApiError as error:
         logger.info("inference refused", extra={"status": error.status, "code": error.code})
         metrics.add_metric(name="InferenceRefused", unit=MetricUnit.Count, value=1)
