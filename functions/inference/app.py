@@ -55,33 +55,32 @@ def stream_handler(event, context):
     return finish(event, _serve(event), settings)
 
 
-_PRINCIPAL_KEYS = ("credential_kind", "credential_id", "user_id", "workspace_id")
-
-
 def _serve(event: dict) -> dict:
-    logger.remove_keys(list(_PRINCIPAL_KEYS))  # a warm container: not the previous caller's
+    # Who called, on this function's log lines: API Gateway's access log has no authorizer
+    # context on these routes (no authorizer hop). Per line, not logger.append_keys: the
+    # logger is shared by concurrent requests (the local gateway runs them in threads).
+    who: dict = {}
     try:
         principal = authenticate(authorizer, event)
-        # What API Gateway's access log records from the authorizer's context on other routes.
-        logger.append_keys(
-            credential_kind=principal.kind.value,
-            credential_id=principal.token_id or None,
-            user_id=principal.user_id or None,
-            workspace_id=principal.workspace_id,
-        )
+        who = {
+            "credential_kind": principal.kind.value,
+            "credential_id": principal.token_id or None,
+            "user_id": principal.user_id or None,
+            "workspace_id": principal.workspace_id,
+        }
         answer, outcome = handle(event, service, principal)
     except ApiError as error:
-        logger.info("inference refused", extra={"status": error.status, "code": error.code})
+        logger.info("inference refused", extra={"status": error.status, "code": error.code, **who})
         metrics.add_metric(name="InferenceRefused", unit=MetricUnit.Count, value=1)
         return error_response(error, event)
     except Exception:  # noqa: BLE001 - an unexpected failure still answers in the route's error shape
-        logger.exception("inference failed")
+        logger.exception("inference failed", extra=who)
         metrics.add_metric(name="InferenceErrors", unit=MetricUnit.Count, value=1)
         internal = ApiError(500, "internal_error", "Something went wrong on our side; retry the request.")
         return error_response(internal, event)
     metrics.add_metric(name="InferenceCalls", unit=MetricUnit.Count, value=1)
     if outcome is None:  # a stream: opened here, settled and traced when it ends
-        logger.info("inference stream opened")
+        logger.info("inference stream opened", extra=who)
         return answer
     # The operations dashboard's latency percentiles and spend per hour (docs/operations.md).
     metrics.add_metric(name="InferenceLatencyMs", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)
@@ -91,6 +90,11 @@ def _serve(event: dict) -> dict:
         metrics.add_metric(name="InferenceFallbacks", unit=MetricUnit.Count, value=1)
     logger.info(
         "inference served",
-        extra={"trace_id": outcome.trace_id, "model_id": outcome.model.model_id, "latency_ms": outcome.latency_ms},
+        extra={
+            "trace_id": outcome.trace_id,
+            "model_id": outcome.model.model_id,
+            "latency_ms": outcome.latency_ms,
+            **who,
+        },
     )
     return answer

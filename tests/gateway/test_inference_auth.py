@@ -137,3 +137,16 @@ def test_scopes_dataset_tokens_and_tenancy_are_decided_as_before(world):
     # Another workspace's API token, and its owner's session: the leaderboard does not exist for them.
     assert [a.status for a in both_routes(world, stranger["token"])] == [404, 404]
     assert world.infer({"input": "hi"}, token=stranger["jwt"]).status == 404
+
+
+def test_the_functions_log_line_names_the_caller(world, caplog):
+    # API Gateway's access log has no authorizer context on these routes: the function says who.
+    caplog.set_level("INFO")
+    assert world.infer({"input": "hi"}).status == 200
+    assert world.infer({"input": "hi"}, token="drgero_" + "x" * 40).status == 401
+    served = [r for r in caplog.records if r.getMessage() == "inference served"]
+    refused = [r for r in caplog.records if r.getMessage() == "inference refused"]
+    assert served[-1].credential_id == world.token_id and served[-1].workspace_id == world.workspace_id
+    assert served[-1].credential_kind == "api_token"
+    assert refused[-1].code == "invalid_token" and not hasattr(refused[-1], "credential_id")
+    assert world.token not in repr([r.__dict__ for r in caplog.records])  # never the secret
