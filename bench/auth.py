@@ -14,8 +14,9 @@ Against the embedded AWS (a moto server on loopback, resources created from temp
 - ``authorizer_hop``: what an uncached REQUEST authorizer costs per call on top of the
   function: the event serialized to the authorizer Lambda, ``authorize`` with its warm token
   cache, the policy serialized back, plus one Lambda invoke modelled as one AWS request;
-- ``in_function_cache_hit``: the same ``authorize`` inside the serving function with the same
-  warm cache: no hop (the alternative issue 18 asks to decide on; docs/performance.md).
+- ``in_function_cache_hit``: what the inference function now runs for its own routes
+  (``drgero.api.inference_events.authenticate``: ``Authorizer.principal_of`` with the same
+  warm cache, no policy, no hop; issue 18's decision, docs/performance.md).
 
 Loopback moto is faster than DynamoDB (single-digit ms per request in a region); read the
 numbers as relative costs. Median, p95, min and max of ``BENCH_AUTH_N`` requests (default 300);
@@ -65,6 +66,7 @@ def _time(fn, n: int = N) -> list[float]:
 
 
 def run() -> list[dict]:
+    from drgero.api.inference_events import authenticate
     from drgero.core.aws import AwsClients
     from drgero.core.settings import Settings
     from drgero.identity import budget, tokens
@@ -136,7 +138,7 @@ def run() -> list[dict]:
             _row("jwt_hs256_cache_hit", _time(lambda: authorizer.authorize(jwt_event))),
             _row("budget_reserve+settle", _time(reserve_settle, max(50, N // 3)), 2, 2 * loopback_get),
             _row("authorizer_hop (uncached REQUEST authorizer)", _time(hop), 1),
-            _row("in_function_cache_hit (no hop)", _time(lambda: authorizer.authorize(api_event))),
+            _row("in_function_cache_hit (no hop)", _time(lambda: authenticate(authorizer, api_event))),
         ]
     finally:
         server.stop()

@@ -121,10 +121,10 @@ def _model_aws(service: Any) -> None:
 
 
 # ------------------------------------------------------------------------------ inference
-def _event(leaderboard_id: str, principal: Any, text: str) -> dict:
+def _event(leaderboard_id: str, secret: str, text: str) -> dict:
     from bench.inference import _event as inference_event
 
-    return inference_event(leaderboard_id, principal, text)
+    return inference_event(leaderboard_id, secret, text)
 
 
 def _setup_cloud(upstream: str) -> tuple[Any, dict[str, Any]]:
@@ -155,7 +155,7 @@ def _seed_inference(cloud: Any) -> dict[str, Any]:
     from drgero.core.aws import AwsClients
     from drgero.identity.credentials import issue_api_token
     from drgero.identity.integrations import put_integration
-    from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
+    from drgero.identity.principal import ALL_SCOPES
     from drgero.leaderboards.attach import attach_model
     from drgero.leaderboards.leaderboard import create_leaderboard
     from drgero.runs.selection import set_selection
@@ -169,10 +169,7 @@ def _seed_inference(cloud: Any) -> dict[str, Any]:
     clients = AwsClients(settings)
     table = clients.table
     workspace_id = create_workspace(table, settings, "", "bench", plan="pro")["id"]
-    secret, token = issue_api_token(table, workspace_id, "bench", ALL_SCOPES, budget_usd=100_000)
-    principal = Principal(
-        kind=PrincipalKind.API_TOKEN, workspace_id=workspace_id, scopes=ALL_SCOPES, token_id=token["id"]
-    )
+    secret, _token = issue_api_token(table, workspace_id, "bench", ALL_SCOPES, budget_usd=100_000)
     put_integration(settings, clients, workspace_id, "openrouter", SANDBOX_KEY)
 
     async def accept(_target: Any) -> None:
@@ -186,7 +183,7 @@ def _seed_inference(cloud: Any) -> dict[str, Any]:
         )
     )
     set_selection(table, workspace_id, lb, {"strategy": "manual", "model_id": model["id"]})
-    return {"leaderboard_id": lb, "principal": principal, "secret": secret}
+    return {"leaderboard_id": lb, "secret": secret}
 
 
 def _inference_rows(upstream_root: str, litellm: tuple[Path, str] | str, workdir: Path) -> list[dict]:  # noqa: C901
@@ -198,7 +195,7 @@ def _inference_rows(upstream_root: str, litellm: tuple[Path, str] | str, workdir
     try:
         service = cloud.functions.module("InferenceFunction").service
         _model_aws(service)
-        lb, principal = seeded["leaderboard_id"], seeded["principal"]
+        lb, secret = seeded["leaderboard_id"], seeded["secret"]
         http = httpx.Client(trust_env=False, timeout=60, limits=httpx.Limits(max_connections=200))
         body = {"model": MODEL, "messages": [{"role": "user", "content": "question"}], "max_tokens": 64}
 
@@ -211,7 +208,7 @@ def _inference_rows(upstream_root: str, litellm: tuple[Path, str] | str, workdir
         def modelled() -> None:
             local = _Modelled.local
             local.inside, local.count = 0.0, 0
-            answer = cloud.functions.invoke("InferenceFunction", _event(lb, principal, "question"))
+            answer = cloud.functions.invoke("InferenceFunction", _event(lb, secret, "question"))
             if answer["statusCode"] != 200:
                 raise RuntimeError(answer["body"][:300])
 

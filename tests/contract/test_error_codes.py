@@ -46,6 +46,9 @@ DYNAMIC_SITES = {
     ("shared/drgero/api/app.py", "error_body"),
     # Re-raises a SessionError's code: the SessionError calls are scanned.
     ("shared/drgero/identity/authorizer.py", "Denied"),
+    # The inference function answers a Denied's code itself (its routes have no authorizer hop)
+    # with the ACCESS_DENIED status, 401: the Denied/SessionError calls are scanned.
+    ("shared/drgero/api/inference_events.py", "ApiError"),
     # limit_error(kind, ...) with kind from the failed condition, "daily" or "monthly": both are
     # raised with literals elsewhere in the module.
     ("shared/drgero/datasets/push.py", "limit_error"),

@@ -154,8 +154,15 @@ def _check_rest_proxy(logical_id: str, event: dict[str, Any]) -> None:
     assert isinstance(event["headers"], dict) and isinstance(event["multiValueHeaders"], dict)
     for key, value in event["headers"].items():
         assert event["multiValueHeaders"].get(key) == [value], f"multiValueHeaders disagrees on {key}"
-    if (resource, method) in PUBLIC_ROUTES:
-        assert "authorizer" not in ctx, "a public route gets no authorizer context"
+    # Routes the template declares without the authorizer: the public ones, and the inference
+    # routes, whose function checks the Authorization header itself.
+    unguarded = {
+        (p["Path"], p["Method"].upper())
+        for p in _events_of(logical_id, "Api").values()
+        if (p.get("Auth") or {}).get("Authorizer") == "NONE"
+    }
+    if (resource, method) in PUBLIC_ROUTES | unguarded:
+        assert "authorizer" not in ctx, "a route without the authorizer gets no authorizer context"
     else:
         # API Gateway passes the authorizer's context as flat strings/numbers/booleans.
         authorizer = ctx.get("authorizer") or {}
@@ -282,14 +289,23 @@ def test_event_invokes_its_function_without_unhandled_error(aws, path):
 # ---------------------------------------------------------------- one success path per sample
 
 
-def _retarget(event: dict[str, Any], workspace_id: str, leaderboard_id: str = "", token_id: str = "") -> dict:
+def _retarget(
+    event: dict[str, Any], workspace_id: str, leaderboard_id: str = "", token_id: str = "", secret: str = ""
+) -> dict:
     """The REST sample aimed at ``leaderboard_id`` of ``workspace_id`` (its authorizer context
-    keeps the sample's kind and scopes)."""
+    keeps the sample's kind and scopes); ``secret``: the sample's bearer token replaced by it
+    (the inference routes, which have no authorizer context, check it themselves)."""
     if leaderboard_id:
         old = event["pathParameters"]["id"]
         event["path"] = event["path"].replace(old, leaderboard_id)
         event["requestContext"]["path"] = event["requestContext"]["path"].replace(old, leaderboard_id)
         event["pathParameters"] = {"id": leaderboard_id}
+    if secret:
+        assert "Authorization" in event["headers"], "the sample carries a bearer token"
+        event["headers"]["Authorization"] = f"Bearer {secret}"
+        event["multiValueHeaders"]["Authorization"] = [f"Bearer {secret}"]
+    if "authorizer" not in event["requestContext"]:
+        return event
     authorizer = event["requestContext"]["authorizer"]
     authorizer["workspace_id"] = workspace_id
     if token_id:
@@ -414,14 +430,14 @@ def _inference_world(aws, sandbox):
 
 def _inference(aws, sandbox, event):
     world = _inference_world(aws, sandbox)
-    event = _retarget(event, world.workspace_id, world.leaderboard_id, world.token_id)
+    event = _retarget(event, world.workspace_id, world.leaderboard_id, secret=world.token)
     answer = _api_json(aws.functions.invoke("InferenceFunction", event), 200)
     assert answer["output"] == "Answer briefly.\n\nWhat is the capital of France?"
 
 
 def _chat_completions(aws, sandbox, event):
     world = _inference_world(aws, sandbox)
-    event = _retarget(event, world.workspace_id, token_id=world.token_id)
+    event = _retarget(event, world.workspace_id, secret=world.token)
     body = json.loads(event["body"]) | {"model": f"leaderboard/{world.leaderboard_id}"}
     event["body"] = json.dumps(body)
     answer = _api_json(aws.functions.invoke("InferenceFunction", event), 200)

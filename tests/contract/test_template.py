@@ -28,6 +28,9 @@ MIN_MAX_RECEIVE_COUNT = 5
 VISIBILITY_FACTOR = 6  # AWS: queue visibility >= 6 x the consumer's timeout (+ batching window)
 PUBLIC_ROUTES = {("/v1/health", "get"), ("/openapi.json", "get"), ("/", "get"), ("/ui/{proxy+}", "get")}
 PUBLIC_ROUTES |= {("/api/auth/config", "get")}  # the dashboard's sign-in methods
+# No gateway authorizer, but not public: the inference function checks the credential itself
+# with the authorizer's code (docs/performance.md, "authorizer hop"; tests/gateway/test_inference_auth.py).
+SELF_AUTHORIZED_ROUTES = {("/v1/leaderboard/{id}/inference", "post"), ("/v1/chat/completions", "post")}
 
 
 # ---------------------------------------------------------------- the transform
@@ -445,11 +448,11 @@ def test_api_uses_a_request_authorizer_without_gateway_caching(api_body):
 def test_only_health_openapi_the_dashboard_and_preflights_are_public(api_body):
     authorizer_name = next(iter(api_body["securityDefinitions"]))
     routes = {(path, method) for path, ops in api_body["paths"].items() for method in ops}
-    assert PUBLIC_ROUTES <= routes
+    assert PUBLIC_ROUTES <= routes and SELF_AUTHORIZED_ROUTES <= routes
     for path, ops in api_body["paths"].items():
         for method, op in ops.items():
             security = [name for entry in op.get("security", []) for name in entry]
-            if (path, method) in PUBLIC_ROUTES or method == "options":
+            if (path, method) in PUBLIC_ROUTES | SELF_AUTHORIZED_ROUTES or method == "options":
                 assert security == ["NONE"], f"{method.upper()} {path} must need no auth, has {security}"
             else:
                 assert security == [authorizer_name], f"{method.upper()} {path} is not behind the authorizer"
@@ -567,12 +570,16 @@ def test_the_authorizer_reads_the_jwt_secret_from_secrets_manager(sam, cfn):
     for logical, function in _of_type(cfn, "AWS::Lambda::Function").items():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
         assert "DRGERO_AUTH__JWT_HS256_SECRET" not in variables, logical
-    authorizer = cfn["Resources"]["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
-    assert _ref_target(authorizer["DRGERO_AUTH__JWT_HS256_SECRET_NAME"]) == "JwtHs256SecretName"
-    policies = json.dumps(cfn["Resources"]["AuthorizerFunctionRole"]["Properties"]["Policies"])
-    assert "secretsmanager:GetSecretValue" in policies and "HasJwtHs256Secret" in policies
+    # The inference function authorizes its own routes (no authorizer hop): it verifies
+    # HS256 sessions too.
+    checkers = ("AuthorizerFunction", "InferenceFunction")
+    for function in checkers:
+        variables = cfn["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert _ref_target(variables["DRGERO_AUTH__JWT_HS256_SECRET_NAME"]) == "JwtHs256SecretName"
+        policies = json.dumps(cfn["Resources"][f"{function}Role"]["Properties"]["Policies"])
+        assert "secretsmanager:GetSecretValue" in policies and "HasJwtHs256Secret" in policies
     for logical in _of_type(cfn, "AWS::IAM::Role"):
-        if logical != "AuthorizerFunctionRole":
+        if logical not in {f"{function}Role" for function in checkers}:
             assert "JwtHs256SecretName" not in json.dumps(cfn["Resources"][logical]), logical
 
 

@@ -9,7 +9,6 @@ import json
 import pytest
 
 from drgero.identity.credentials import issue_api_token
-from drgero.identity.principal import ALL_SCOPES, Principal, PrincipalKind
 from tests.support.events import rest_event
 from tests.support.fine_tunes import BASE, make_fine_tune_setup
 from tests.support.runs import Driver
@@ -22,12 +21,9 @@ def ft(aws, sandbox):
 
 
 def _infer(ft, text: str) -> dict:
-    _secret, token = issue_api_token(ft.setup.table, ft.setup.workspace_id, "app", ["inference"])
-    principal = Principal(
-        kind=PrincipalKind.API_TOKEN, workspace_id=ft.setup.workspace_id, scopes=ALL_SCOPES, token_id=token["id"]
-    )
+    secret, _token = issue_api_token(ft.setup.table, ft.setup.workspace_id, "app", ["inference"])
     event = rest_event(
-        "POST", f"/v1/leaderboard/{ft.lb}/inference", {"input": text}, principal,
+        "POST", f"/v1/leaderboard/{ft.lb}/inference", {"input": text}, headers={"Authorization": f"Bearer {secret}"},
         resource="/v1/leaderboard/{id}/inference", path_parameters={"id": ft.lb},
     )  # fmt: skip
     answer = ft.aws.functions.invoke("InferenceFunction", event)

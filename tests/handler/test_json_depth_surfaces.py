@@ -25,14 +25,13 @@ def test_push(aws):
 
 
 def test_inference_routes(aws):
-    ws = new_workspace(aws, plan="pro")["workspace_id"]
+    token = new_workspace(aws, plan="pro")["token"]
     for path, resource in (
         ("/v1/leaderboard/lb_x/inference", "/v1/leaderboard/{id}/inference"),
         ("/v1/chat/completions", "/v1/chat/completions"),
     ):
-        event = rest_event(
-            "POST", path, principal=api_principal(ws), resource=resource, path_parameters={"id": "lb_x"}, raw_body=DEEP
-        )
+        auth = {"Authorization": f"Bearer {token}"}  # the function checks it itself (no authorizer)
+        event = rest_event("POST", path, headers=auth, resource=resource, path_parameters={"id": "lb_x"}, raw_body=DEEP)
         response = aws.functions.invoke("InferenceFunction", event)
         assert response["statusCode"] == 400, response["body"]
         assert error_of(response)["code"] == "json_too_deep"

@@ -117,21 +117,22 @@ def test_authorizer_gets_a_request_event(local_cloud, http):
         raise Exception("Unauthorized")  # noqa: TRY002 - API Gateway's protocol
 
     with local_cloud.override("AuthorizerFunction", authorizer):
-        http.post("/v1/leaderboard/lb_1/inference?x=1&x=2", headers={"X-API-Key": "drgero_abc"}, json={})
+        http.post("/v1/leaderboard/lb_1/dataset/push?x=1&x=2", headers={"X-API-Key": "drgero_abc"}, json={})
     event = seen[0]
     assert event["type"] == "REQUEST"
     assert (
-        event["methodArn"] == "arn:aws:execute-api:us-east-1:123456789012:local/prod/POST/v1/leaderboard/lb_1/inference"
+        event["methodArn"]
+        == "arn:aws:execute-api:us-east-1:123456789012:local/prod/POST/v1/leaderboard/lb_1/dataset/push"
     )
-    assert event["resource"] == "/v1/leaderboard/{id}/inference"
-    assert event["path"] == "/v1/leaderboard/lb_1/inference"
+    assert event["resource"] == "/v1/leaderboard/{id}/dataset/push"
+    assert event["path"] == "/v1/leaderboard/lb_1/dataset/push"
     assert event["httpMethod"] == "POST"
     assert event["headers"]["X-API-Key"] == "drgero_abc"
     assert event["multiValueHeaders"]["X-API-Key"] == ["drgero_abc"]
     assert event["queryStringParameters"] == {"x": "2"}
     assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
     assert event["pathParameters"] == {"id": "lb_1"}
-    assert event["requestContext"]["resourcePath"] == "/v1/leaderboard/{id}/inference"
+    assert event["requestContext"]["resourcePath"] == "/v1/leaderboard/{id}/dataset/push"
     assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
 
 
@@ -140,15 +141,15 @@ def test_allow_invokes_the_route_with_a_rest_proxy_event_carrying_the_context(lo
     context = {"workspace_id": "ws_1", "scopes": "inference", "admin": True, "budget": 5}
     with (
         local_cloud.override("AuthorizerFunction", allow_all(context)),
-        local_cloud.override("InferenceFunction", recorder),
+        local_cloud.override("PushIngestFunction", recorder),
     ):
         response = http.post(
-            "/v1/leaderboard/lb_42/inference?trace=yes", headers={"Authorization": "Bearer x"}, json={"input": "hi"}
+            "/v1/leaderboard/lb_42/dataset/push?trace=yes", headers={"Authorization": "Bearer x"}, json={"input": "hi"}
         )
     assert response.status_code == 200
     event = recorder.events[0]
-    assert event["resource"] == "/v1/leaderboard/{id}/inference"
-    assert event["path"] == "/v1/leaderboard/lb_42/inference"
+    assert event["resource"] == "/v1/leaderboard/{id}/dataset/push"
+    assert event["path"] == "/v1/leaderboard/lb_42/dataset/push"
     assert event["httpMethod"] == "POST"
     assert event["pathParameters"] == {"id": "lb_42"}
     assert event["queryStringParameters"] == {"trace": "yes"}
@@ -157,7 +158,7 @@ def test_allow_invokes_the_route_with_a_rest_proxy_event_carrying_the_context(lo
     assert event["isBase64Encoded"] is False
     ctx = event["requestContext"]
     assert ctx["stage"] == "prod"
-    assert ctx["resourcePath"] == "/v1/leaderboard/{id}/inference"
+    assert ctx["resourcePath"] == "/v1/leaderboard/{id}/dataset/push"
     assert ctx["requestId"] == response.headers["x-amzn-RequestId"]
     assert ctx["identity"]["sourceIp"] == "127.0.0.1"
     # REST APIs deliver context values as strings, plus the principal.
@@ -168,6 +169,26 @@ def test_allow_invokes_the_route_with_a_rest_proxy_event_carrying_the_context(lo
         "budget": "5",
         "principalId": "tok_123",
     }
+
+
+def test_the_inference_routes_skip_the_authorizer_as_the_template_says(local_cloud, http):
+    # Auth: {Authorizer: NONE} on both (the function checks the credential itself): no
+    # authorizer call, and no authorizer context in the event.
+    seen: list[dict] = []
+
+    def authorizer(event, ctx):
+        seen.append(event)
+        raise Exception("Unauthorized")  # noqa: TRY002 - API Gateway's protocol
+
+    recorder = Recorder()
+    with local_cloud.override("AuthorizerFunction", authorizer), local_cloud.override("InferenceFunction", recorder):
+        native = http.post("/v1/leaderboard/lb_7/inference", headers={"Authorization": "Bearer x"}, json={})
+        chat = http.post("/v1/chat/completions", headers={"Authorization": "Bearer x"}, json={})
+    assert (native.status_code, chat.status_code) == (200, 200)
+    assert seen == []
+    assert [e["resource"] for e in recorder.events] == ["/v1/leaderboard/{id}/inference", "/v1/chat/completions"]
+    assert all("authorizer" not in e["requestContext"] for e in recorder.events)
+    assert recorder.events[0]["headers"]["Authorization"] == "Bearer x"
 
 
 def test_greedy_proxy_route_and_any_method(local_cloud, http):

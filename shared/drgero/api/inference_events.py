@@ -1,5 +1,10 @@
 """API Gateway events in, HTTP answers out, for the inference function (no web framework).
 
+Credentials: these two routes have no API Gateway authorizer (the hop cost more than the
+rest of the call: docs/performance.md, "authorizer hop"); :func:`authenticate` decides with the
+authorizer's own code and token cache, so a credential means the same here as on every other
+route, and a revoked token stops working within ``auth.token_cache_seconds``.
+
 Error bodies: both routes answer the one error body of ``drgero.core.errors`` (the contract's
 fields plus OpenAI's ``type`` and ``param``), so contract clients and OpenAI SDKs read it alike.
 """
@@ -12,6 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from drgero.api.raw_events import json_response, read_json, request_id
+from drgero.core.errors import ApiError
+from drgero.identity.authorizer import Authorizer, Denied, MissingCredential
 from drgero.identity.principal import Principal
 from drgero.inference.request import parse_chat, parse_inference
 
@@ -152,12 +159,27 @@ def stream_response(events: Iterator[bytes], live: Any) -> dict:
     return {"statusCode": 200, "headers": headers, STREAM_KEY: _closing(events, live)}
 
 
-def handle(event: dict, service: Any) -> tuple[dict, Any]:
-    """One request: (HTTP answer, the outcome or None). Raises ApiError for the caller to map.
-    A streamed request's answer holds its body as a generator under ``STREAM_KEY``; the
-    call is opened (first chunk in hand) before this returns, so every refusal is an error."""
+def authenticate(authorizer: Authorizer, event: dict) -> Principal:
+    """The caller, from the request's credential headers, answered as API Gateway answers them
+    on the routes it authorizes: 401 ``unauthorized`` with no credential, 401 with the
+    authorizer's code (``invalid_token``, ``token_expired``, ``token_revoked``...) for a bad
+    one. ``requestContext.authorizer`` is never read: no authorizer fills it on these routes."""
+    try:
+        principal = authorizer.principal_of(event)
+    except MissingCredential:
+        raise ApiError(401, "unauthorized", "Missing or invalid credentials.") from None
+    except Denied as denied:
+        raise ApiError(401, denied.code, denied.message) from None
+    principal.require_workspace()  # a user session with no workspace resolved: as on other routes
+    return principal
+
+
+def handle(event: dict, service: Any, principal: Principal) -> tuple[dict, Any]:
+    """One request by ``principal`` (:func:`authenticate`): (HTTP answer, the outcome or None).
+    Raises ApiError for the caller to map. A streamed request's answer holds its body as a
+    generator under ``STREAM_KEY``; the call is opened (first chunk in hand) before this
+    returns, so every refusal is an error."""
     settings = service.settings.inference
-    principal = Principal.from_context((event.get("requestContext") or {}).get("authorizer"))
     chat = event.get("resource") == CHAT_RESOURCE
     path_leaderboard = None if chat else str((event.get("pathParameters") or {}).get("id") or "")
     # Credentials before the body: a caller who may not call inference learns nothing more.

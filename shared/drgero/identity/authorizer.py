@@ -10,6 +10,10 @@ Outcomes, as API Gateway needs them:
 - a valid credential -> an Allow policy on every route of the stage (``…/{stage}/*/*``) and the
   principal in the context. The functions then authorize (scopes, tenant, leaderboard).
 
+The inference function's two routes skip the hop (no authorizer in the template): the function
+calls :meth:`Authorizer.principal_of` itself, with its own instance and caches
+(``drgero.api.inference_events.authenticate``).
+
 Lookups are cached in memory for ``auth.token_cache_seconds``; that number is the bound on how
 long a revoked token, a removed member or a changed role keeps its old access (expiry is
 checked against the clock on every request, cached or not). API Gateway's cache is off.
@@ -200,8 +204,7 @@ class Authorizer:
         """The policy for ``event``; raises MissingCredential when there is no credential."""
         method_arn = str(event.get("methodArn") or "")
         try:
-            credential = extract_credential(event)
-            principal = self._principal(credential, event)
+            principal = self.principal_of(event)
         except Denied as denied:
             logger.info("credential refused", extra={"error_code": denied.code})
             return deny_policy(denied.code, denied.message, method_arn)
@@ -214,6 +217,13 @@ class Authorizer:
             },
         )
         return allow_policy(principal, method_arn)
+
+    def principal_of(self, event: dict) -> Principal:
+        """The caller of ``event`` (a REQUEST-authorizer event or a REST proxy event: both carry
+        the request's headers and path), from the same caches. Raises MissingCredential or
+        Denied. The inference function calls this itself (its routes have no authorizer hop:
+        docs/performance.md, "authorizer hop"), so both paths share one decision."""
+        return self._principal(extract_credential(event), event)
 
     # ---- which principal
     def _principal(self, credential: str, event: dict) -> Principal:
