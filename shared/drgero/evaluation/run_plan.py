@@ -111,6 +111,10 @@ class RunEstimate:
     parallel_shards: int  # shard work items running at once
     # The weakest latency source of the run's models (and judge): it sets the overheads' spread.
     source: str = LAST_RUN
+    shard_overhead_seconds: float = 0.0  # the per-item cost used beyond the calls
+    # Where that per-item cost came from (drgero.runs.estimates: "last_run", "workspace",
+    # "default"); set by the caller, which chose it.
+    overhead_source: str = DEFAULT
 
 
 def estimate_run_seconds(
@@ -186,6 +190,7 @@ def estimate_run_seconds(
         latency_ms_used=used,
         parallel_shards=parallel,
         source=weakest,
+        shard_overhead_seconds=shard_overhead_seconds,
     )
 
 

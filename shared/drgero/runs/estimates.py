@@ -10,16 +10,24 @@ Sources per model, strongest first (the range widens with a weaker one, ``run_pl
    model's too. Read only when some model (or the judge) has no last-run figure: a
    leaderboard's first run, a newly attached model, every judge run.
 3. ``default``: ``evaluation.default_latency_ms`` when nothing was observed.
+
+The per-shard cost beyond the calls (S3, DynamoDB, queue delivery, scoring) is measured the
+same way, strongest first: this leaderboard's latest completed run (``last_run``); else (a
+leaderboard's first run) the median of what the latest completed runs of the workspace's other
+leaderboards measured (``workspace``: the same pipeline, account and region, other prompts);
+else ``evaluation.estimate_shard_overhead_seconds`` (``default``).
 """
 
 from __future__ import annotations
 
+import statistics
+from dataclasses import replace
 from typing import Any
 
 from drgero.core.settings import Settings
 from drgero.evaluation.run_plan import DEFAULT, LAST_RUN, OBSERVED, ModelLoad, RunEstimate, estimate_run_seconds
 from drgero.runs import records
-from drgero.store.keys import history_index_pk
+from drgero.store.keys import LEADERBOARD_PREFIX, history_index_pk, workspace_pk
 from drgero.store.table import MetadataTable
 
 
@@ -68,6 +76,33 @@ def observed_shard_overhead(settings: Settings, run: dict[str, Any] | None) -> f
     rounds = -(-items // max(calls_only.parallel_shards, 1))
     extra = float(run["execution_seconds"]) - calls_only.seconds
     return min(30.0, max(0.0, extra / rounds))
+
+
+# Other leaderboards read for a first run's per-shard cost: one query each, only on a
+# leaderboard's first run, so a bounded few (the most recently updated).
+WORKSPACE_LEADERBOARDS = 5
+WORKSPACE = "workspace"
+
+
+def workspace_shard_overhead(
+    settings: Settings, table: MetadataTable, workspace_id: str, leaderboard_id: str
+) -> float | None:
+    """The median per-shard cost the latest completed runs of the workspace's other
+    leaderboards measured (:func:`observed_shard_overhead`); None when none has one. The cost
+    is the pipeline's (storage, queues, the machines it runs on), not the prompt's, so another
+    leaderboard's run measures it better than a fixed default."""
+    others = [
+        item
+        for item in table.query_all(workspace_pk(workspace_id), LEADERBOARD_PREFIX)
+        if item.get("id") and item["id"] != leaderboard_id
+    ]
+    others.sort(key=lambda item: str(item.get("updated_at") or item.get("created_at") or ""), reverse=True)
+    measured = [
+        overhead
+        for item in others[:WORKSPACE_LEADERBOARDS]
+        if (overhead := observed_shard_overhead(settings, latest_completed(table, item["id"]))) is not None
+    ]
+    return statistics.median(measured) if measured else None
 
 
 def _openrouter_id(model: dict[str, Any]) -> str | None:
@@ -129,8 +164,15 @@ def estimate(
     loads, judge_load = model_loads(
         settings, table, leaderboard["workspace_id"], model_items, previous, judge_model, judge
     )
-    shard_overhead = observed_shard_overhead(settings, previous)
-    return estimate_run_seconds(
+    shard_overhead, overhead_source = observed_shard_overhead(settings, previous), LAST_RUN
+    if shard_overhead is None:
+        shard_overhead, overhead_source = (
+            workspace_shard_overhead(settings, table, leaderboard["workspace_id"], leaderboard["id"]),
+            WORKSPACE,
+        )
+    if shard_overhead is None:
+        shard_overhead, overhead_source = settings.evaluation.estimate_shard_overhead_seconds, DEFAULT
+    plan = estimate_run_seconds(
         rows=rows,
         models=loads,
         shard_size=settings.evaluation.shard_size,
@@ -138,8 +180,7 @@ def estimate(
         workers=settings.evaluation.estimate_workers,
         default_latency_ms=settings.evaluation.default_latency_ms,
         overhead_seconds=settings.evaluation.estimate_overhead_seconds,
-        shard_overhead_seconds=(
-            settings.evaluation.estimate_shard_overhead_seconds if shard_overhead is None else shard_overhead
-        ),
+        shard_overhead_seconds=shard_overhead,
         judge=judge_load,
     )
+    return replace(plan, overhead_source=overhead_source)
