@@ -133,6 +133,7 @@ def test_a_first_run_takes_the_per_shard_cost_from_the_workspaces_other_runs(aws
     first = planned(other)
     assert first.overhead_source == "workspace"
     assert first.shard_overhead_seconds == measured
+    assert first.overhead_seconds == aws.settings.evaluation.estimate_overhead_seconds  # 60 s covers it
     assert first.seconds > alone.seconds and first.high_seconds > alone.high_seconds
 
     # Once the leaderboard has a run of its own, its own measurement wins over the workspace's.
@@ -160,3 +161,18 @@ def test_the_workspace_per_shard_cost_is_the_median_of_the_other_leaderboards(aw
     plan = planned(fresh)
     assert plan.overhead_source == "workspace"
     assert plan.shard_overhead_seconds == sorted(measured)[1]
+
+
+def test_a_run_quicker_than_the_fixed_cost_lowers_it_for_the_next(aws, sandbox):
+    setup = make_setup(aws, sandbox, toys=(EXACT, ECHO), n_rows=40)
+    fixed = aws.settings.evaluation.estimate_overhead_seconds
+    before = planned(setup)
+    setup.start()
+    Driver(aws).drain()
+    # 3 s in all for calls of a few ms: the configured fixed cost (5 s) was too high here, and
+    # nothing is left for the shard items.
+    finished_in(setup, 3.0)
+    after = planned(setup)
+    assert after.overhead_source == "last_run"
+    assert 0.0 < after.overhead_seconds < fixed and after.shard_overhead_seconds == 0.0
+    assert after.seconds < before.seconds

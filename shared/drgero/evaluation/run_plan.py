@@ -111,8 +111,9 @@ class RunEstimate:
     parallel_shards: int  # shard work items running at once
     # The weakest latency source of the run's models (and judge): it sets the overheads' spread.
     source: str = LAST_RUN
+    overhead_seconds: float = 0.0  # the run's fixed cost used beyond the calls
     shard_overhead_seconds: float = 0.0  # the per-item cost used beyond the calls
-    # Where that per-item cost came from (drgero.runs.estimates: "last_run", "workspace",
+    # Where those costs came from (drgero.runs.estimates: "last_run", "workspace",
     # "default"); set by the caller, which chose it.
     overhead_source: str = DEFAULT
 
@@ -190,6 +191,7 @@ def estimate_run_seconds(
         latency_ms_used=used,
         parallel_shards=parallel,
         source=weakest,
+        overhead_seconds=overhead_seconds,
         shard_overhead_seconds=shard_overhead_seconds,
     )
 
