@@ -11,7 +11,9 @@ second from the first one's own p50/p95 (``last_run``). Both are measured agains
 (actual within the range for at least 90% of the runs, and within +/-50% of the point
 estimate): one summary line each. The estimate is given the
 pipeline's real concurrency (``evaluation.estimate_workers`` = the case's workers) and the
-default overheads. Numbers only; nothing is asserted. By default the first 4 cases (about 3
+default overheads (each case is a new workspace: a first run has no earlier run to measure
+them by). Column ``measured_s``: what the run cost beyond its calls, fixed + per shard item, as
+the next estimate reads it. Numbers only; nothing is asserted. By default the first 4 cases (about 3
 minutes on a loaded 2-core machine); ``BENCH_ESTIMATES_ALL=1``: all 10.
 """
 
@@ -94,6 +96,7 @@ def _estimated(env: Any, run_id: str) -> dict[str, Any]:
 def run() -> list[dict]:
     from bench import runs as pipeline
     from drgero.runs import records
+    from drgero.runs.estimates import observed_overheads
     from localcloud.moto_server import MotoServer
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -136,6 +139,11 @@ def run() -> list[dict]:
                         "error_pct": round((result["wall"] - point) / point * 100, 1) if point else None,
                         "in_range": low is not None and low <= result["wall"] <= high,
                         "status": result["status"],
+                        # What this run cost beyond its calls (fixed + per shard item), as a
+                        # later estimate reads it (drgero.runs.estimates.observed_overheads).
+                        "measured_s": "{:.2f} + {:.3f}/item".format(
+                            *(observed_overheads(env.settings(shard), run) or (0, 0))
+                        ),
                     }
                 )
             pipeline._control(env, latency_ms=0, rate_limit_next=0)

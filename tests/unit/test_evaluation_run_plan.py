@@ -92,6 +92,26 @@ def test_the_range_widens_with_a_weaker_latency_source() -> None:
     assert last == (25, 29, 44)
 
 
+def test_unmeasured_overheads_widen_the_range_like_a_weaker_latency_source() -> None:
+    # Latencies from this leaderboard's last run, but overheads that no run measured (the
+    # configured defaults): the overheads get the default's spread, the latencies keep theirs.
+    models = [ModelLoad(m, 100.0, 150.0) for m in ("a", "b")]
+    base = {**BASE, "default_latency_ms": 100.0, "call_concurrency": 1}
+
+    def ranged(overheads_source: str) -> tuple[int, int, int]:
+        estimate = estimate_run_seconds(rows=200, models=models, workers=2, overheads_source=overheads_source, **base)
+        assert estimate.source == "last_run"
+        return estimate.low_seconds, estimate.seconds, estimate.high_seconds
+
+    measured, elsewhere, unmeasured = ranged("last_run"), ranged("observed"), ranged("default")
+    assert measured == (25, 29, 44)  # as in the test above
+    assert measured[1] == elsewhere[1] == unmeasured[1]
+    # Default overheads 0.5 .. 2.5 x: low 2.5 + 16 x (25 x 0.08 + 0.25) / 2 = 20.5 -> 20;
+    # high 12.5 + 16 x (25 x 0.15 + 1.25) / 2 = 52.5 -> 53.
+    assert (unmeasured[0], unmeasured[2]) == (20, 53)
+    assert unmeasured[0] < elsewhere[0] < measured[0] and measured[2] < elsewhere[2] < unmeasured[2]
+
+
 def test_estimate_with_one_worker_adds_every_shard_up() -> None:
     # The local cloud: one item at a time. 8 items: 4 x (0.9 + 8.5) = 37.6 s + 5 = 42.6 -> 43.
     estimate = estimate_run_seconds(rows=100, models=[ModelLoad("m1", 100.0), ModelLoad("m2")], workers=1, **BASE)

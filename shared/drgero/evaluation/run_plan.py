@@ -109,8 +109,14 @@ class RunEstimate:
     calls: int
     latency_ms_used: dict[str, float]  # per model (and "judge"): p50 used, observed or default
     parallel_shards: int  # shard work items running at once
-    # The weakest latency source of the run's models (and judge): it sets the overheads' spread.
+    # The weakest latency source of the run's models (and judge): with the overheads' own
+    # source, it sets the overheads' spread.
     source: str = LAST_RUN
+    overhead_seconds: float = 0.0  # the run's fixed cost used beyond the calls
+    shard_overhead_seconds: float = 0.0  # the per-item cost used beyond the calls
+    # Where those costs came from (drgero.runs.estimates: "last_run", "workspace",
+    # "default"); set by the caller, which chose it.
+    overhead_source: str = DEFAULT
 
 
 def estimate_run_seconds(
@@ -124,6 +130,7 @@ def estimate_run_seconds(
     overhead_seconds: float,
     shard_overhead_seconds: float,
     judge: ModelLoad | None = None,
+    overheads_source: str = LAST_RUN,
 ) -> RunEstimate:
     """How the pipeline really runs: every (model x shard) work item is one worker call that
     sends its rows ``call_concurrency`` at a time (the provider layer's AIMD limit per worker),
@@ -139,7 +146,9 @@ def estimate_run_seconds(
     slowest calls. The factors widen with a weaker source (:data:`SPREAD`): this
     leaderboard's last run 0.8 x p50 .. p95 with 1.5 x the overheads; latencies observed
     elsewhere, or the default latency, wider. The overheads' spread follows the weakest
-    source of the run."""
+    source of the run, the overheads' own included (``overheads_source``: ``LAST_RUN`` when
+    this leaderboard's last run measured them, ``OBSERVED`` when other runs did, ``DEFAULT``
+    for the configured figures)."""
     if rows < 0:
         raise ValueError("rows must not be negative")
     if shard_size < 1 or call_concurrency < 1 or workers < 0:
@@ -159,7 +168,8 @@ def estimate_run_seconds(
     loads = [load_of(model, model.model_id) for model in models]
     judge_load = load_of(judge, "judge") if judge is not None else None
     weakest = max(sources, key=_STRENGTH.index) if sources else LAST_RUN
-    _, low_overhead, _, high_overhead = SPREAD[weakest]
+    overheads_from = overheads_source if overheads_source in SPREAD else DEFAULT
+    _, low_overhead, _, high_overhead = SPREAD[max(weakest, overheads_from, key=_STRENGTH.index)]
     sizes = [min(shard_size, rows - start) for start in range(0, rows, shard_size)]
     items = len(sizes) * len(models)
     parallel = items if workers == 0 else min(workers, items)
@@ -186,6 +196,8 @@ def estimate_run_seconds(
         latency_ms_used=used,
         parallel_shards=parallel,
         source=weakest,
+        overhead_seconds=overhead_seconds,
+        shard_overhead_seconds=shard_overhead_seconds,
     )
 
 

@@ -4,22 +4,31 @@ latency each model is estimated with, then :func:`drgero.evaluation.run_plan.est
 Sources per model, strongest first (the range widens with a weaker one, ``run_plan.SPREAD``):
 
 1. ``last_run``: the model's p50/p95 in this leaderboard's latest completed run (the same
-   calls, as traced), with that run's measured per-shard cost.
+   calls, as traced).
 2. ``observed``: our inference traces of the same OpenRouter model in the workspace
    (:mod:`drgero.providers.observed`: other prompts, same model); for a judge run the judge
    model's too. Read only when some model (or the judge) has no last-run figure: a
    leaderboard's first run, a newly attached model, every judge run.
 3. ``default``: ``evaluation.default_latency_ms`` when nothing was observed.
+
+The costs beyond the calls (the run's fixed cost: fan-out, aggregation; each shard item's: S3,
+DynamoDB, queue delivery, scoring) are measured the same way, strongest first: this
+leaderboard's latest completed run (``last_run``); else (a leaderboard's first run) the medians
+of what the latest completed runs of the workspace's other leaderboards measured
+(``workspace``: the same pipeline, account and region, other prompts); else
+``evaluation.estimate_overhead_seconds`` and ``estimate_shard_overhead_seconds`` (``default``).
 """
 
 from __future__ import annotations
 
+import statistics
+from dataclasses import replace
 from typing import Any
 
 from drgero.core.settings import Settings
 from drgero.evaluation.run_plan import DEFAULT, LAST_RUN, OBSERVED, ModelLoad, RunEstimate, estimate_run_seconds
 from drgero.runs import records
-from drgero.store.keys import history_index_pk
+from drgero.store.keys import LEADERBOARD_PREFIX, history_index_pk, workspace_pk
 from drgero.store.table import MetadataTable
 
 
@@ -42,10 +51,12 @@ def observed_latencies(run: dict[str, Any] | None) -> dict[str, tuple[float, flo
     }
 
 
-def observed_shard_overhead(settings: Settings, run: dict[str, Any] | None) -> float | None:
-    """What a shard cost beyond its calls in the last completed run (S3, DynamoDB, queueing,
-    a loaded machine): its measured time minus the calls' time at the latencies it observed,
-    spread over the shard rounds. None without a usable run."""
+def observed_overheads(settings: Settings, run: dict[str, Any] | None) -> tuple[float, float] | None:
+    """What a completed run cost beyond its calls (fan-out, S3, DynamoDB, queueing, a loaded
+    machine), as ``(fixed seconds, seconds per shard item)``: its measured wall time minus the
+    calls' time at the latencies it observed. That time is the run's fixed cost first, up to
+    ``evaluation.estimate_overhead_seconds`` (a run quicker than that figure shows it is too
+    high here), the rest spread over the rounds of shard items. None without a usable run."""
     if not run or not run.get("execution_seconds") or not run.get("rows"):
         return None
     observed = observed_latencies(run)
@@ -60,14 +71,50 @@ def observed_shard_overhead(settings: Settings, run: dict[str, Any] | None) -> f
         call_concurrency=settings.providers.aimd_initial,
         workers=settings.evaluation.estimate_workers,
         default_latency_ms=settings.evaluation.default_latency_ms,
-        overhead_seconds=settings.evaluation.estimate_overhead_seconds,
+        overhead_seconds=0.0,
         shard_overhead_seconds=0.0,
         judge=ModelLoad("judge") if run.get("evaluation_type") == "judge" else None,
     )
     items = -(-int(run["rows"]) // shard_size) * len(loads)
     rounds = -(-items // max(calls_only.parallel_shards, 1))
-    extra = float(run["execution_seconds"]) - calls_only.seconds
-    return min(30.0, max(0.0, extra / rounds))
+    extra = max(0.0, float(run["execution_seconds"]) - calls_only.seconds)
+    fixed = min(extra, settings.evaluation.estimate_overhead_seconds)
+    return fixed, min(30.0, (extra - fixed) / rounds)
+
+
+def observed_shard_overhead(settings: Settings, run: dict[str, Any] | None) -> float | None:
+    """The per-shard-item part of :func:`observed_overheads`."""
+    measured = observed_overheads(settings, run)
+    return None if measured is None else measured[1]
+
+
+# Other leaderboards read for a first run's per-shard cost: one query each, only on a
+# leaderboard's first run, so a bounded few (the most recently updated).
+WORKSPACE_LEADERBOARDS = 5
+WORKSPACE = "workspace"
+
+
+def workspace_overheads(
+    settings: Settings, table: MetadataTable, workspace_id: str, leaderboard_id: str
+) -> tuple[float, float] | None:
+    """The medians of the fixed and per-shard costs (:func:`observed_overheads`) the latest
+    completed runs of the workspace's other leaderboards measured; None when none has them.
+    The costs are the pipeline's (storage, queues, the machines it runs on), not the prompt's,
+    so another leaderboard's run measures them better than fixed defaults."""
+    others = [
+        item
+        for item in table.query_all(workspace_pk(workspace_id), LEADERBOARD_PREFIX)
+        if item.get("id") and item["id"] != leaderboard_id
+    ]
+    others.sort(key=lambda item: str(item.get("updated_at") or item.get("created_at") or ""), reverse=True)
+    measured = [
+        overheads
+        for item in others[:WORKSPACE_LEADERBOARDS]
+        if (overheads := observed_overheads(settings, latest_completed(table, item["id"]))) is not None
+    ]
+    if not measured:
+        return None
+    return statistics.median(m[0] for m in measured), statistics.median(m[1] for m in measured)
 
 
 def _openrouter_id(model: dict[str, Any]) -> str | None:
@@ -129,17 +176,24 @@ def estimate(
     loads, judge_load = model_loads(
         settings, table, leaderboard["workspace_id"], model_items, previous, judge_model, judge
     )
-    shard_overhead = observed_shard_overhead(settings, previous)
-    return estimate_run_seconds(
+    overheads, overhead_source = observed_overheads(settings, previous), LAST_RUN
+    if overheads is None:
+        overheads = workspace_overheads(settings, table, leaderboard["workspace_id"], leaderboard["id"])
+        overhead_source = WORKSPACE
+    if overheads is None:
+        overhead_source = DEFAULT
+        overheads = (settings.evaluation.estimate_overhead_seconds, settings.evaluation.estimate_shard_overhead_seconds)
+    plan = estimate_run_seconds(
         rows=rows,
         models=loads,
         shard_size=settings.evaluation.shard_size,
         call_concurrency=settings.providers.aimd_initial,
         workers=settings.evaluation.estimate_workers,
         default_latency_ms=settings.evaluation.default_latency_ms,
-        overhead_seconds=settings.evaluation.estimate_overhead_seconds,
-        shard_overhead_seconds=(
-            settings.evaluation.estimate_shard_overhead_seconds if shard_overhead is None else shard_overhead
-        ),
+        overhead_seconds=overheads[0],
+        shard_overhead_seconds=overheads[1],
         judge=judge_load,
+        # Measured on other leaderboards' runs: as wide as latencies observed elsewhere.
+        overheads_source=OBSERVED if overhead_source == WORKSPACE else overhead_source,
     )
+    return replace(plan, overhead_source=overhead_source)
