@@ -189,7 +189,11 @@ def _memory_limits_mb() -> dict[str, int]:
         for name in ("RunFanoutFunction", "EvaluateFunction")
     }
     # Aggregation runs in the evaluate function that counts the run's last shard.
-    return {"fanout": sizes["RunFanoutFunction"], "evaluate": sizes["EvaluateFunction"], "aggregate": sizes["EvaluateFunction"]}
+    return {
+        "fanout": sizes["RunFanoutFunction"],
+        "evaluate": sizes["EvaluateFunction"],
+        "aggregate": sizes["EvaluateFunction"],
+    }
 
 
 def run() -> list[dict]:
