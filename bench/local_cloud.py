@@ -39,31 +39,10 @@ CONCURRENT_CALLS = int(os.environ.get("BENCH_LOCAL_CLOUD_CONCURRENT_CALLS", "4")
 
 
 def _start_cloud(upstream: str, state_dir: str) -> tuple[Any, dict[str, Any]]:
-    from bench.peers import _seed_inference
-    from localcloud.cloud import LocalCloud
+    from bench.peers import _setup_cloud
 
-    cloud = LocalCloud(
-        api_port=0,
-        aws_port=0,
-        sandbox_port=0,
-        pollers=False,
-        scheduler=False,
-        sandbox=False,
-        hub=False,
-        preload_functions=True,  # as `drgero local` starts them
-        state_dir=state_dir,
-        env_overrides={
-            "DRGERO_PROVIDERS__OPENROUTER_BASE_URL": upstream,
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        },
-    )
-    cloud.start()
-    try:
-        return cloud, _seed_inference(cloud)
-    except BaseException:
-        cloud.stop()
-        raise
+    # preload_functions: as `drgero local` starts them.
+    return _setup_cloud(upstream, hub=False, preload_functions=True, state_dir=state_dir)
 
 
 def _fill(cloud: Any, count: int) -> None:

@@ -127,7 +127,9 @@ def _event(leaderboard_id: str, secret: str, text: str) -> dict:
     return inference_event(leaderboard_id, secret, text)
 
 
-def _setup_cloud(upstream: str) -> tuple[Any, dict[str, Any]]:
+def _setup_cloud(upstream: str, **options: Any) -> tuple[Any, dict[str, Any]]:
+    """A local cloud (no pollers, scheduler or sandbox; ``options`` for the rest) whose
+    OpenRouter is ``upstream``, seeded with a budgeted token and a production leaderboard."""
     from localcloud.cloud import LocalCloud
 
     cloud = LocalCloud(
@@ -137,6 +139,7 @@ def _setup_cloud(upstream: str) -> tuple[Any, dict[str, Any]]:
         pollers=False,
         scheduler=False,
         sandbox=False,
+        **options,
         env_overrides={
             "DRGERO_PROVIDERS__OPENROUTER_BASE_URL": upstream,
             "POWERTOOLS_LOG_LEVEL": "WARNING",

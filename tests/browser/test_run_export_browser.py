@@ -6,12 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.support.browser import click_text, go, sign_in_local, text_appears, until
+from tests.support.runs import finished_local_run
 
 SAMPLE = "hf://datasets/drgero-samples/arithmetic/train.jsonl"  # 40 rows
 
@@ -20,23 +20,7 @@ def _finished_run(local_cloud) -> str:
     token = local_cloud.info()["token"]
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=local_cloud.api_url, headers=headers, timeout=60, trust_env=False) as http:
-        created = http.post("/api/leaderboards", json={"name": "export", "prompt": "{input}",
-                                                       "dataset": {"mode": "GET", "url": SAMPLE}})  # fmt: skip
-        assert created.status_code == 201, created.text
-        lb = created.json()["id"]
-        for toy in ("sandbox/arithmetic-exact", "sandbox/off-by-one"):
-            attached = http.post(f"/api/leaderboards/{lb}/models", json={"platform": "openrouter", "model": toy})
-            assert attached.status_code == 201, attached.text
-        started = http.post(f"/api/leaderboards/{lb}/runs", json={})
-        assert started.status_code == 202, started.text
-        run_id = started.json()["run_id"]
-        deadline = time.monotonic() + 180
-        status = "queued"
-        while status not in {"completed", "failed"} and time.monotonic() < deadline:
-            time.sleep(0.3)  # the SQS pollers and functions run in real time
-            status = http.get(f"/api/runs/{run_id}").json()["status"]
-        assert status == "completed"
-        return run_id
+        return finished_local_run(http, SAMPLE)
 
 
 def test_download_csv_waits_for_the_export_job_then_saves_the_file(local_cloud, browser):

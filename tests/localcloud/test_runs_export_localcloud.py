@@ -12,37 +12,18 @@ import time
 import httpx
 import pytest
 
+from tests.support.runs import finished_local_run, poll_until
+
 pytestmark = pytest.mark.slow
 
 SAMPLE = "hf://datasets/drgero-samples/arithmetic/train.jsonl"  # 40 rows
-
-
-def _until(http: httpx.Client, path: str, done, seconds: float = 180) -> httpx.Response:
-    """Polls ``path`` until ``done(response)``: the SQS pollers and functions run in real time."""
-    deadline = time.monotonic() + seconds
-    response = http.get(path)
-    while not done(response) and time.monotonic() < deadline:
-        time.sleep(0.3)
-        response = http.get(path)
-    return response
 
 
 def test_export_answers_at_once_then_serves_the_file(local_cloud):
     token = local_cloud.info()["token"]
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=local_cloud.api_url, headers=headers, timeout=60, trust_env=False) as http:
-        created = http.post("/api/leaderboards", json={"name": "export", "prompt": "{input}",
-                                                       "dataset": {"mode": "GET", "url": SAMPLE}})  # fmt: skip
-        assert created.status_code == 201, created.text
-        lb = created.json()["id"]
-        for toy in ("sandbox/arithmetic-exact", "sandbox/off-by-one"):
-            attached = http.post(f"/api/leaderboards/{lb}/models", json={"platform": "openrouter", "model": toy})
-            assert attached.status_code == 201, attached.text
-        started = http.post(f"/api/leaderboards/{lb}/runs", json={})
-        assert started.status_code == 202, started.text
-        run_id = started.json()["run_id"]
-        run = _until(http, f"/api/runs/{run_id}", lambda r: r.json()["status"] in {"completed", "failed"}).json()
-        assert run["status"] == "completed", run
+        run_id = finished_local_run(http, SAMPLE)
 
         path = f"/api/runs/{run_id}/results/export?format=csv&redirect=false"
         began = time.monotonic()
@@ -52,7 +33,7 @@ def test_export_answers_at_once_then_serves_the_file(local_cloud):
         assert int(first.headers["Retry-After"]) >= 1 and first.json()["status"] in {"pending", "running"}
         assert answered < 5, answered  # the route never writes the file
 
-        ready = _until(http, path, lambda r: r.status_code != 202)
+        ready = poll_until(http, path, lambda r: r.status_code != 202)
         assert ready.status_code == 200, ready.text
         body = ready.json()
         assert body["status"] == "ready" and body["rows"] == 40

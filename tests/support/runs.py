@@ -167,3 +167,36 @@ class Driver:
 
     def traces(self) -> list[dict[str, Any]]:
         return queued_traces(self.aws)
+
+
+def poll_until(http: Any, path: str, done: Any, seconds: float = 180) -> Any:
+    """GETs ``path`` until ``done(response)`` or ``seconds`` pass: against a started local
+    cloud, whose SQS pollers and functions run in real time."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    response = http.get(path)
+    while not done(response) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        response = http.get(path)
+    return response
+
+
+def finished_local_run(
+    http: Any, dataset_url: str, toys: tuple[str, ...] = ("sandbox/arithmetic-exact", "sandbox/off-by-one")
+) -> str:
+    """Through a started local cloud's API (``http``: a client with its base URL and token):
+    a GET leaderboard on ``dataset_url`` with ``toys`` attached, one run, finished. Its id."""
+    created = http.post("/api/leaderboards", json={"name": "export", "prompt": "{input}",
+                                                   "dataset": {"mode": "GET", "url": dataset_url}})  # fmt: skip
+    assert created.status_code == 201, created.text
+    lb = created.json()["id"]
+    for toy in toys:
+        attached = http.post(f"/api/leaderboards/{lb}/models", json={"platform": "openrouter", "model": toy})
+        assert attached.status_code == 201, attached.text
+    started = http.post(f"/api/leaderboards/{lb}/runs", json={})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    run = poll_until(http, f"/api/runs/{run_id}", lambda r: r.json()["status"] in {"completed", "failed"}).json()
+    assert run["status"] == "completed", run
+    return run_id

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -51,8 +52,6 @@ def count_outcome(metric_name: str, status: str) -> None:
     once. Not ``metrics.add_metric``: the records of one SQS batch can end differently, and the
     dimensions added to ``metrics`` are shared by every metric the invocation flushes; and one
     fixed name with a dimension, never names built from data."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
     with single_metric(name=metric_name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
         metric.add_dimension(name="status", value=status)
 
